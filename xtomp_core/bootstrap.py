@@ -1,0 +1,31 @@
+"""From a config path to a ready Broker: read files, load the enabled plugins, validate, build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .broker.broker import Broker
+from .config import Config, build_config, enabled_plugins, read_config
+from .plugins import PluginHost
+
+__all__ = ["load_config", "build_broker"]
+
+
+def load_config(path: str | Path, host: PluginHost | None = None) -> tuple[Config, PluginHost]:
+    """Read ``path``, import exactly the plugins its ``[plugins.NAME]`` tables enable, validate.
+
+    ``host`` may come with extra plugins already registered (tests, embedding).
+    """
+    raw = read_config(path)
+    names = enabled_plugins(raw)
+    host = host if host is not None else PluginHost()
+    origins = {name: raw.origin(("plugins", name)) for name in names}
+    host.load([name for name in names if name not in host.enabled], origins)
+    config = build_config(raw, host.directives(), names)
+    return config, host
+
+
+def build_broker(path: str | Path, host: PluginHost | None = None) -> Broker:
+    """The whole start-up check: config, plugins, registries, destinations, configure hooks."""
+    config, host = load_config(path, host)
+    return Broker(config, host)

@@ -1,0 +1,269 @@
+"""The broker: destinations by name, sessions, ids, authentication, and the lifecycle hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._version import __version__
+from ..config.listen import parse_listen
+from ..errors import ConfigError, DestinationUnknown, LimitExceeded
+from .auth import AuthChain
+from .destination import Destination
+from .session import Session
+
+if TYPE_CHECKING:
+    from ..config import Config, Section
+    from ..interfaces import FilterEngine, ListenAddress
+    from ..plugins import PluginHost, Registries
+
+__all__ = ["Broker", "Limits"]
+
+log = logging.getLogger("xtomp.broker")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Server settings read per connection, converted once (milliseconds, bytes)."""
+
+    max_frame_size: int
+    max_headers: int
+    max_header_length: int
+    max_subscriptions: int
+    max_transactions: int
+    max_transaction_frames: int
+    max_destinations: int
+    heart_beat_read_ms: int
+    heart_beat_write_min_ms: int
+    heart_beat_write_max_ms: int
+    heart_beat_grace: float
+    timeout: float
+    linger: float
+    write_buffer_high: int
+    write_buffer_low: int
+
+    @classmethod
+    def from_section(cls, server: Section) -> Limits:
+        return cls(
+            max_frame_size=server["max_frame_size"],
+            max_headers=server["max_headers"],
+            max_header_length=server["max_header_length"],
+            max_subscriptions=server["max_subscriptions"],
+            max_transactions=server["max_transactions"],
+            max_transaction_frames=server["max_transaction_frames"],
+            max_destinations=server["max_destinations"],
+            heart_beat_read_ms=round(server["heart_beat_read"] * 1000),
+            heart_beat_write_min_ms=round(server["heart_beat_write_min"] * 1000),
+            heart_beat_write_max_ms=round(server["heart_beat_write_max"] * 1000),
+            heart_beat_grace=server["heart_beat_grace"],
+            timeout=server["timeout"],
+            linger=server["linger"],
+            write_buffer_high=server["write_buffer_high"],
+            write_buffer_low=server["write_buffer_low"],
+        )
+
+
+class Broker:
+    """Owns the destinations and sessions of one running broker.
+
+    Built from a validated :class:`~xtomp_core.config.Config` and the loaded plugins;
+    the registries are frozen by then. Destinations declared by exact name are created
+    here (so ``xtomp -t`` checks their types); names matched by a prefix rule or a
+    resolve hook are created on first use and memoized.
+    """
+
+    def __init__(self, config: Config, host: PluginHost, registries: Registries | None = None) -> None:
+        self.config = config
+        self.host = host
+        self.hook = host.hook
+        self.registries = registries if registries is not None else host.registries()
+        self.limits = Limits.from_section(config.server)
+        self.virtual_hosts = frozenset(name.encode() for name in config.server["virtual_hosts"])
+        self.server_header = b"xtomp/" + __version__.encode()
+        self.message_ids = itertools.count(1)
+        self._session_ids = itertools.count(1)
+        self.destinations: dict[bytes, Destination] = {}
+        self._prefix_rules = [(prefix.encode(), section) for prefix, section in config.prefixes]
+        self.filter_engines: dict[bytes, FilterEngine] = {
+            engine.header: engine for _, engine in self.registries.filter_engines.items()
+        }
+        self.auth = self._build_auth_chain()
+        self.sessions: set[Session] = set()
+        self.connections_total = 0
+        self.started_at = time.time()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        #: Bound addresses per listen entry, filled when the listeners start.
+        self.listening: list[tuple[ListenAddress, list[tuple[str, int]]]] = []
+        self._stopping: asyncio.Event | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        #: The loop's write coalescer (:class:`~xtomp_core.server.connection.Flusher`), set at start.
+        self.flusher: Any = None
+        self.listen_addresses = self._listen_addresses()
+        for section in [s for _, s in config.prefixes] + list(config.destinations.values()):
+            self._factory(section)  # unknown types fail now, naming file and key
+        for name, section in config.destinations.items():
+            self._create(name.encode(), section, auto_created=False)
+        self.hook.xtomp_configure(config=config, broker=self)
+
+    def _listen_addresses(self) -> list[ListenAddress]:
+        server = self.config.server
+        addresses = []
+        for text in server["listen"]:
+            try:
+                address = parse_listen(text)
+            except ValueError as problem:
+                raise ConfigError(f"{server.origin('listen')}: server.listen: {problem}") from None
+            if address.scheme not in self.registries.transports:
+                raise ConfigError(
+                    f"{server.origin('listen')}: server.listen: {text!r}: "
+                    + self.registries.transports.missing(address.scheme)
+                )
+            addresses.append(address)
+        return addresses
+
+    def _build_auth_chain(self) -> AuthChain:
+        return AuthChain([self.registries.authenticators.get("static")(self)] if self.config.server["login"] else [])
+
+    # -- destinations ---------------------------------------------------------------------
+
+    def _factory(self, section: Section) -> Any:
+        registry = self.registries.destination_types
+        kind = section["type"]
+        if kind not in registry:
+            raise ConfigError(f"{section.origin('type')}: {section.path}.type: {registry.missing(kind)}")
+        return registry.get(kind)
+
+    def _create(self, name: bytes, section: Section, auto_created: bool) -> Destination:
+        destination: Destination = self._factory(section)(name, section, self)
+        destination.auto_created = auto_created
+        self.destinations[name] = destination
+        return destination
+
+    def destination(self, name: bytes) -> Destination:
+        """The destination called ``name``, created on first use when a rule allows it."""
+        destination = self.destinations.get(name)
+        if destination is not None:
+            return destination
+        if len(self.destinations) >= self.limits.max_destinations and not self._purge_idle():
+            raise LimitExceeded(
+                "dest flup", f"the broker already holds max_destinations ({self.limits.max_destinations})"
+            )
+        for prefix, section in self._prefix_rules:
+            if name.startswith(prefix) and len(name) > len(prefix):
+                return self._create(name, section, auto_created=True)
+        resolved = self.hook.xtomp_resolve_destination(name=name, broker=self)
+        if resolved is not None:
+            resolved.auto_created = True
+            self.destinations[name] = resolved
+            return resolved
+        shown = name[:80].decode("utf-8", "replace")
+        raise DestinationUnknown(f"no destination {shown!r} is configured")
+
+    def _purge_idle(self) -> bool:
+        """Forget auto-created destinations that hold nothing; True if room was made."""
+        idle = [name for name, dest in self.destinations.items() if dest.auto_created and dest.idle]
+        for name in idle:
+            self.destinations.pop(name).close()
+        if idle:
+            log.info("removed %d idle destinations (max_destinations reached)", len(idle))
+        return bool(idle)
+
+    def remove_destination(self, destination: Destination) -> None:
+        """Drop a destination (a temporary queue whose owner left, for instance)."""
+        if self.destinations.get(destination.name) is destination:
+            del self.destinations[destination.name]
+        destination.close()
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def new_session_id(self) -> bytes:
+        return b"%d" % next(self._session_ids)
+
+    def session_created(self, session: Session) -> None:
+        self.sessions.add(session)
+        self.connections_total += 1
+
+    def session_started(self, session: Session) -> None:
+        """CONNECT completed."""
+        log.info("session %s connected, login %s", session.describe(), session.login)
+        self.hook.xtomp_session_opened(session=session)
+
+    def session_ended(self, session: Session, reason: str, was_connected: bool) -> None:
+        self.sessions.discard(session)
+        if was_connected:
+            log.info("session %s closed: %s (%d frames in)", session.describe(), reason, session.frames_in)
+            self.hook.xtomp_session_closed(session=session, reason=reason)
+
+    @property
+    def connected_sessions(self) -> int:
+        return sum(1 for session in self.sessions if session.connected)
+
+    # -- asynchronous helpers ---------------------------------------------------------------
+
+    def run_async(self, awaitable: Awaitable[Any], done: Callable[[Any], None]) -> None:
+        """Run ``awaitable`` on the loop; call ``done(result or exception)`` when it ends."""
+        assert self.loop is not None, "the broker is not running"
+        future = asyncio.ensure_future(awaitable, loop=self.loop)
+        self._tasks.add(future)
+
+        def finished(task: asyncio.Future[Any]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():
+                return
+            error = task.exception()
+            done(error if error is not None else task.result())
+
+        future.add_done_callback(finished)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._stopping = asyncio.Event()
+        self.started_at = time.time()
+        for result in self.hook.xtomp_startup(broker=self):
+            if inspect.isawaitable(result):
+                await result
+
+    def stop(self) -> None:
+        """Ask the broker to shut down (signal handlers call this)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def wait_stopped(self) -> None:
+        assert self._stopping is not None
+        await self._stopping.wait()
+
+    async def close(self) -> None:
+        """Close every session, then run the shutdown hooks."""
+        for session in list(self.sessions):
+            session.close("broker shutting down")
+        for result in self.hook.xtomp_shutdown(broker=self):
+            if inspect.isawaitable(result):
+                await result
+        for destination in self.destinations.values():
+            destination.close()
+
+    # -- figures ------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """xtomp's ``cc`` figures, per-destination figures, and what plugins add."""
+        destinations = [destination.stats() for destination in self.destinations.values()]
+        stats: dict[str, Any] = {
+            "cc": {
+                "sz": len(self.sessions),
+                "up": int(self.started_at),
+                "Σ": self.connections_total,
+                "Σµ": sum(destination.enqueued for destination in self.destinations.values()),
+                "m": 0,
+            },
+            "destinations": destinations,
+        }
+        self.hook.xtomp_collect_stats(broker=self, stats=stats)
+        return stats

@@ -1,0 +1,101 @@
+"""The ``xtomp`` command: run the broker, test or show the config, list plugins, print the version."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from ._version import __version__
+from .errors import ConfigError, XtompError
+
+__all__ = ["main", "DEFAULT_CONFIG"]
+
+DEFAULT_CONFIG = os.environ.get("XTOMP_CONFIG", "conf.d")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xtomp",
+        description="xtomp: a small, fast, in-memory STOMP broker.",
+    )
+    parser.add_argument(
+        "-c", "--config", default=DEFAULT_CONFIG, metavar="PATH",
+        help="config file, or directory of *.toml files read in order (default: %(default)s, or $XTOMP_CONFIG)",
+    )
+    parser.add_argument("-t", "--test", action="store_true", help="check the configuration, then exit 0 or 1")
+    parser.add_argument("--show-config", action="store_true", help="print the effective configuration and exit")
+    parser.add_argument("--plugins", action="store_true", help="list installed plugins and exit")
+    parser.add_argument(
+        "--directives", action="store_true", help="print the directive reference (Markdown) and exit"
+    )
+    parser.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.version:
+        print(f"xtomp {__version__}")
+        return 0
+    if args.plugins:
+        return _list_plugins(args.config)
+    if args.directives:
+        return _print_directives()
+    from .bootstrap import load_config
+    from .broker.broker import Broker
+
+    try:
+        config, host = load_config(args.config)
+        broker = Broker(config, host)
+    except ConfigError as error:
+        print(f"xtomp: configuration error:\n{error}", file=sys.stderr)
+        return 1
+    if args.test:
+        print(f"xtomp: the configuration {args.config} is valid ({', '.join(config.files)})")
+        return 0
+    if args.show_config:
+        from .config.render import show_config
+
+        sys.stdout.write(show_config(config))
+        return 0
+    from .server.app import run
+    from .server.logs import configure_logging
+
+    configure_logging(config.server)
+    try:
+        run(broker)
+    except XtompError as error:
+        print(f"xtomp: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _list_plugins(config_path: str) -> int:
+    from .config import enabled_plugins, read_config
+    from .plugins import installed_plugins
+
+    try:
+        enabled = set(enabled_plugins(read_config(config_path)))
+    except ConfigError:
+        enabled = set()
+    installed = installed_plugins()
+    print(f"{'plugin':<14}{'distribution':<22}{'version':<10}{'enabled':<9}module")
+    for name in sorted(installed):
+        plugin = installed[name]
+        state = "yes" if name in enabled else "no"
+        print(f"{name:<14}{plugin.distribution:<22}{plugin.version:<10}{state:<9}{plugin.value}")
+    for name in sorted(enabled - set(installed)):
+        print(f"{name:<14}{'(not installed)':<22}{'-':<10}{'yes':<9}-")
+    return 0
+
+
+def _print_directives() -> int:
+    from .config.render import directive_reference
+    from .plugins import PluginHost, installed_plugins
+
+    host = PluginHost()
+    host.load(sorted(installed_plugins()))
+    sys.stdout.write(directive_reference(host.directives()))
+    return 0

@@ -1,0 +1,122 @@
+"""Reading config files: the main file or directory, ``include`` globs, merging with provenance.
+
+``xtomp -c PATH`` takes a file or a directory. A directory means every ``*.toml`` in it,
+in sorted order (``conf.d/00-core.toml``, ``10-topics.toml``...); a file may name more
+files with ``include = ["conf.d/*.toml"]`` (globs relative to the file, sorted, as nginx's
+``include``). A file renamed to ``*.disabled`` drops out of the glob. Tables from several
+files merge; a value set in two files is an error naming both, never a silent override.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+__all__ = ["RawConfig", "read_config", "key_path", "MAX_INCLUDE_DEPTH"]
+
+MAX_INCLUDE_DEPTH = 8
+KeyPath = tuple[str, ...]
+
+
+def key_path(path: KeyPath) -> str:
+    """``destinations."/topic/*".max_messages`` style rendering of a key path."""
+    rendered = []
+    for part in path:
+        if part and all(ch.isalnum() or ch in "_-" for ch in part):
+            rendered.append(part)
+        else:
+            rendered.append('"' + part.replace('"', '\\"') + '"')
+    return ".".join(rendered)
+
+
+@dataclass
+class RawConfig:
+    """The merged TOML tables, before validation, and which file set each key."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[KeyPath, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def origin(self, path: KeyPath) -> str:
+        return self.origins.get(path, "?")
+
+
+def read_config(path: str | Path) -> RawConfig:
+    """Read and merge a config file (with its includes) or a directory of ``*.toml`` files."""
+    root = Path(path)
+    raw = RawConfig()
+    if root.is_dir():
+        files = sorted(root.glob("*.toml"))
+        if not files:
+            raise ConfigError(f"{root}: no *.toml file in this directory")
+        for file in files:
+            _read_file(file, raw, depth=0, seen=set())
+    elif root.is_file():
+        _read_file(root, raw, depth=0, seen=set())
+    else:
+        raise ConfigError(f"{root}: no such config file or directory")
+    return raw
+
+
+def _read_file(file: Path, raw: RawConfig, depth: int, seen: set[Path]) -> None:
+    resolved = file.resolve()
+    if resolved in seen:
+        raise ConfigError(f"{file}: included twice (include cycle)")
+    if depth > MAX_INCLUDE_DEPTH:
+        raise ConfigError(f"{file}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
+    seen = seen | {resolved}
+    name = str(file)
+    try:
+        with open(file, "rb") as handle:
+            table = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{name}: TOML syntax error: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{name}: cannot read: {error.strerror}") from None
+    raw.files.append(name)
+    includes = table.pop("include", [])
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list) or not all(isinstance(item, str) for item in includes):
+        raise ConfigError(f"{name}: include: expected a list of file globs")
+    _merge(raw.data, table, raw.origins, name, ())
+    for pattern in includes:
+        base = file.parent
+        matches = sorted(base.glob(pattern)) if not Path(pattern).is_absolute() else sorted(
+            Path(pattern).parent.glob(Path(pattern).name)
+        )
+        for included in matches:
+            if included.is_file():
+                _read_file(included, raw, depth + 1, seen)
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any], origins: dict[KeyPath, str], file: str, path: KeyPath) -> None:
+    for key, value in new.items():
+        here = path + (key,)
+        existing = into.get(key)
+        if isinstance(value, dict):
+            if existing is None:
+                into[key] = {}
+                origins[here] = file
+            elif not isinstance(existing, dict):
+                raise ConfigError(
+                    f"{file}: {key_path(here)} is a table here but a value in {origins.get(here, '?')}"
+                )
+            _merge(into[key], value, origins, file, here)
+        else:
+            if key in into:
+                raise ConfigError(
+                    f"{file}: {key_path(here)} is already set in {origins.get(here, '?')}: "
+                    "set each value in one file only"
+                )
+            into[key] = value
+            origins[here] = file

@@ -1,0 +1,69 @@
+"""The frozen, validated configuration: sections of converted values that remember their origin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .directives import DirectiveSet
+
+__all__ = ["Section", "Config", "DEFAULT_ORIGIN"]
+
+DEFAULT_ORIGIN = "default"
+
+
+class Section(Mapping[str, Any]):
+    """The converted values of one table (``server``, a destination, a plugin's table).
+
+    Every declared directive of the scope has a value (its default when unset), and
+    ``origin(key)`` tells which file set it, or ``"default"``.
+    """
+
+    __slots__ = ("path", "_values", "_origins")
+
+    def __init__(self, path: str, values: dict[str, Any], origins: dict[str, str]) -> None:
+        self.path = path
+        self._values = values
+        self._origins = origins
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def origin(self, key: str) -> str:
+        return self._origins.get(key, DEFAULT_ORIGIN)
+
+    def __repr__(self) -> str:
+        return f"Section({self.path!r}, {self._values!r})"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the broker needs from the config files, validated and converted."""
+
+    server: Section
+    destination_defaults: Section
+    #: Destinations declared by exact name (xtomp style), already merged with the defaults.
+    destinations: Mapping[str, Section]
+    #: Prefix rules (``"/topic/*"`` in the file; stored without the star), longest first.
+    prefixes: tuple[tuple[str, Section], ...]
+    #: Enabled plugins (in file order) and their own settings.
+    plugins: Mapping[str, Section]
+    files: tuple[str, ...]
+    directives: DirectiveSet = field(repr=False)
+
+    def destination_section(self, name: str) -> Section | None:
+        """The settings for a destination name: exact match first, then the longest prefix."""
+        section = self.destinations.get(name)
+        if section is not None:
+            return section
+        for prefix, rule in self.prefixes:
+            if name.startswith(prefix):
+                return rule
+        return None

@@ -1,0 +1,168 @@
+"""Validation of merged TOML against the declared directives, producing a frozen Config.
+
+Every problem is reported with the file and key path that caused it, all at once, so
+``xtomp -t`` lists everything to fix in one run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from .directives import DESTINATION, SERVER, DirectiveSet, plugin_scope
+from .loader import KeyPath, RawConfig, key_path
+from .model import Config, Section
+
+__all__ = ["build_config", "enabled_plugins", "TOP_LEVEL_TABLES"]
+
+TOP_LEVEL_TABLES = ("server", "destination_defaults", "destinations", "plugins")
+
+
+def enabled_plugins(raw: RawConfig) -> list[str]:
+    """Names of the ``[plugins.NAME]`` tables, in the order the files define them."""
+    plugins = raw.data.get("plugins", {})
+    if not isinstance(plugins, dict):
+        raise ConfigError(f"{raw.origin(('plugins',))}: plugins: expected tables such as [plugins.topics]")
+    for name, table in plugins.items():
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{raw.origin(('plugins', name))}: {key_path(('plugins', name))}: "
+                f"expected a table: write [plugins.{name}]"
+            )
+    return list(plugins)
+
+
+def _suggest(word: str, candidates: list[str]) -> str:
+    import difflib  # only on the error path
+
+    close = difflib.get_close_matches(word, candidates, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+class _Validator:
+    def __init__(self, raw: RawConfig, directives: DirectiveSet) -> None:
+        self.raw = raw
+        self.directives = directives
+        self.errors: list[str] = []
+
+    def error(self, path: KeyPath, message: str) -> None:
+        self.errors.append(f"{self.raw.origin(path)}: {key_path(path)}: {message}")
+
+    def table(self, path: KeyPath) -> dict[str, Any]:
+        node: Any = self.raw.data
+        for part in path:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if not isinstance(node, dict):
+            self.error(path, "expected a table")
+            return {}
+        return node
+
+    def section(
+        self, path: KeyPath, scope: str, table: dict[str, Any], base: Section | None = None
+    ) -> Section:
+        """Convert ``table`` against ``scope``; start from ``base`` (or the defaults)."""
+        declared = self.directives.scope(scope)
+        if base is not None:
+            values = dict(base.items())
+            origins = {key: base.origin(key) for key in base}
+        else:
+            values = {name: directive.default for name, directive in declared.items()}
+            origins = {}
+        for key, value in table.items():
+            here = path + (key,)
+            directive = declared.get(key)
+            if directive is None:
+                self.unknown_key(here, key, scope, value)
+                continue
+            try:
+                values[key] = directive.convert(value)
+            except ValueError as problem:
+                self.error(here, f"{problem} ({directive.kind} expected)")
+                continue
+            origins[key] = self.raw.origin(here)
+        return Section(key_path(path), values, origins)
+
+    def unknown_key(self, path: KeyPath, key: str, scope: str, value: Any) -> None:
+        if isinstance(value, dict):
+            self.error(path, f"unexpected table in [{key_path(path[:-1])}]")
+            return
+        elsewhere = [s for s in self.directives.scopes() if s != scope and self.directives.get(s, key)]
+        if elsewhere:
+            where = elsewhere[0]
+            hint = (
+                '[destination_defaults] or a [destinations."NAME"] table'
+                if where == DESTINATION
+                else f"[{where}]"
+            )
+            self.error(path, f"{key} is not valid here: it belongs in {hint}")
+            return
+        self.error(path, f"unknown directive{_suggest(key, list(self.directives.scope(scope)))}")
+
+
+def build_config(raw: RawConfig, directives: DirectiveSet, plugins: list[str] | None = None) -> Config:
+    """Validate ``raw`` against ``directives``; raise one ConfigError listing every problem."""
+    check = _Validator(raw, directives)
+    for key, value in raw.data.items():
+        if key not in TOP_LEVEL_TABLES:
+            check.error((key,), f"unknown top-level key{_suggest(key, list(TOP_LEVEL_TABLES))}")
+        elif not isinstance(value, dict):
+            check.error((key,), f"expected a table: write [{key}]")
+    server = check.section(("server",), SERVER, check.table(("server",)))
+    defaults = check.section(("destination_defaults",), DESTINATION, check.table(("destination_defaults",)))
+
+    destinations: dict[str, Section] = {}
+    prefixes: list[tuple[str, Section]] = []
+    for name, table in check.table(("destinations",)).items():
+        path = ("destinations", name)
+        if not isinstance(table, dict):
+            check.error(path, f'expected a table: write [destinations."{name}"]')
+            continue
+        if not name:
+            check.error(path, "a destination name cannot be empty")
+            continue
+        star = name.find("*")
+        if star >= 0 and star != len(name) - 1:
+            check.error(path, 'a "*" may only end a name, making it a prefix rule ("/topic/*")')
+            continue
+        section = check.section(path, DESTINATION, table, base=defaults)
+        if star >= 0:
+            prefixes.append((name[:-1], section))
+        else:
+            destinations[name] = section
+    prefixes.sort(key=lambda rule: len(rule[0]), reverse=True)
+
+    plugin_sections: dict[str, Section] = {}
+    for name in plugins if plugins is not None else enabled_plugins(raw):
+        path = ("plugins", name)
+        plugin_sections[name] = check.section(path, plugin_scope(name), check.table(path))
+
+    _cross_checks(check, server)
+    if check.errors:
+        raise ConfigError("\n".join(check.errors))
+    return Config(
+        server=server,
+        destination_defaults=defaults,
+        destinations=destinations,
+        prefixes=tuple(prefixes),
+        plugins=plugin_sections,
+        files=tuple(raw.files),
+        directives=directives,
+    )
+
+
+def _cross_checks(check: _Validator, server: Section) -> None:
+    """Rules that involve more than one directive."""
+    if server["heart_beat_write_max"] and server["heart_beat_write_min"] > server["heart_beat_write_max"]:
+        check.errors.append(
+            f"{server.origin('heart_beat_write_min')}: server.heart_beat_write_min: "
+            "larger than heart_beat_write_max"
+        )
+    if server["write_buffer_low"] > server["write_buffer_high"]:
+        check.errors.append(
+            f"{server.origin('write_buffer_low')}: server.write_buffer_low: larger than write_buffer_high"
+        )
+    if server["passcode"] is not None and server["login"] is None:
+        check.errors.append(f"{server.origin('passcode')}: server.passcode: set without server.login")
+    if not server["listen"]:
+        check.errors.append(f"{server.origin('listen')}: server.listen: at least one address is needed")
+

@@ -1,0 +1,139 @@
+"""Every hook a plugin can implement, grouped by phase.
+
+Hooks run at the edges only: start-up (declare directives, register implementations,
+check config), lifecycle (start, stop), first use of a destination name, connection open
+and close, and stats collection. None runs per frame, per message or per subscriber: what
+a hook returns is compiled into dicts and bound methods that the hot path calls directly.
+
+Implement a hook with the ``hookimpl`` marker exported by :mod:`xtomp_core`::
+
+    from xtomp_core import hookimpl
+
+    @hookimpl
+    def xtomp_register_destination_types(registry):
+        registry.register("blackhole", Blackhole)
+
+A plugin is a module (or object) named by an entry point in the ``xtomp.plugins`` group;
+the entry-point name is the plugin's name and the name of its ``[plugins.NAME]`` table.
+It is imported only when that table is present in the configuration.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .broker.broker import Broker
+    from .broker.destination import Destination
+    from .broker.session import Session
+    from .config import Config, DirectiveSet
+    from .registry import Registrar
+
+PROJECT = "xtomp"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# -- start-up: declarations and registrations (called once, before the broker exists) -----
+
+
+@hookspec
+def xtomp_add_directives(directives: DirectiveSet) -> None:
+    """Declare the plugin's configuration directives.
+
+    Use ``directives.declare(name, kind, default, scope, help, plugin=NAME)``. ``scope`` is
+    ``"destination"`` for per-destination settings (valid in ``[destination_defaults]`` and
+    ``[destinations."NAME"]``), ``"server"`` for broker-wide ones, or
+    ``plugin_scope(NAME)`` for keys of the plugin's own ``[plugins.NAME]`` table. A key
+    nobody declared is a config error, so every setting a plugin reads must be declared here.
+    """
+
+
+@hookspec
+def xtomp_register_destination_types(registry: Registrar[Any]) -> None:
+    """Register destination types: ``registry.register("queue", factory)``.
+
+    ``factory(name: bytes, settings: Section, broker: Broker) -> Destination`` is called
+    when a destination of that ``type`` is first needed (at start-up for names declared in
+    the config, on first use for names matched by a prefix rule).
+    """
+
+
+@hookspec
+def xtomp_register_filter_engines(registry: Registrar[Any]) -> None:
+    """Register subscription filter engines (a :class:`~xtomp_core.interfaces.FilterEngine`).
+
+    An engine names the SUBSCRIBE header it reads (``filter``, ``selector``) and compiles
+    its value once per SUBSCRIBE into a callable the destination calls per message.
+    """
+
+
+@hookspec
+def xtomp_register_transports(registry: Registrar[Any]) -> None:
+    """Register listener transports by URL scheme (``tcp`` in the core, ``ws``, ``tls``...).
+
+    A transport is a :class:`~xtomp_core.interfaces.Transport`: ``await
+    transport.listen(address, broker)`` returns a server object with ``close()`` and
+    ``wait_closed()``.
+    """
+
+
+@hookspec
+def xtomp_register_authenticators(registry: Registrar[Any]) -> None:
+    """Register authenticators by name; ``[server] authenticators`` orders the chain."""
+
+
+@hookspec
+def xtomp_configure(config: Config, broker: Broker) -> None:
+    """Check the frozen configuration as a whole; raise ``ConfigError`` naming file and key.
+
+    Called once after every registry is built and frozen (also by ``xtomp -t``).
+    """
+
+
+# -- first use of a name that no [destinations] entry or prefix rule matches ---------------
+
+
+@hookspec(firstresult=True)
+def xtomp_resolve_destination(name: bytes, broker: Broker) -> Destination | None:
+    """Create a destination for an undeclared ``name``, or return None to decline.
+
+    Called once per name: the answer is memoized by the broker (until the destination is
+    removed). Returning None from every plugin makes the name unknown
+    (ERROR ``destination unknown``).
+    """
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+
+
+@hookspec
+def xtomp_startup(broker: Broker) -> Any:
+    """The broker is about to accept connections; may return an awaitable (awaited in order)."""
+
+
+@hookspec
+def xtomp_shutdown(broker: Broker) -> Any:
+    """The broker stopped accepting and closed its sessions; may return an awaitable."""
+
+
+# -- connections ----------------------------------------------------------------------------
+
+
+@hookspec
+def xtomp_session_opened(session: Session) -> None:
+    """A client completed CONNECT. Notification only: do not block."""
+
+
+@hookspec
+def xtomp_session_closed(session: Session, reason: str) -> None:
+    """A connected session ended (``reason`` says why: DISCONNECT, ERROR text, EOF...)."""
+
+
+# -- statistics -----------------------------------------------------------------------------
+
+
+@hookspec
+def xtomp_collect_stats(broker: Broker, stats: dict[str, Any]) -> None:
+    """Add the plugin's figures to ``stats`` (a JSON-able dict) when statistics are taken."""

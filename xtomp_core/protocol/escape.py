@@ -1,0 +1,59 @@
+"""Header value escaping per STOMP version (1.2 "Value Encoding").
+
+STOMP 1.0 has no escaping. 1.1 escapes backslash, LF and colon as ``\\\\``, ``\\n`` and
+``\\c``; 1.2 adds ``\\r``. CONNECT and CONNECTED frames are never escaped. Decoding an
+escape sequence the version does not define is a fatal protocol error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import ProtocolError
+from .constants import V1_0, V1_2
+
+_DECODE_11 = {b"\\": b"\\", b"n": b"\n", b"c": b":"}
+_DECODE_12 = {**_DECODE_11, b"r": b"\r"}
+# ``.?`` so that a lone trailing backslash is seen (as an empty group) and refused.
+_ESCAPE_SEQUENCE = re.compile(rb"\\(.?)", re.DOTALL)
+_NEEDS_ESCAPE_11 = re.compile(rb"[\\:\n]")
+_NEEDS_ESCAPE_12 = re.compile(rb"[\\:\n\r]")
+
+
+def unescape(value: bytes, version: int) -> bytes:
+    """Decode a header name or value received in a frame of the given version."""
+    if version == V1_0 or b"\\" not in value:
+        return value
+    table = _DECODE_12 if version >= V1_2 else _DECODE_11
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        decoded = table.get(match.group(1))
+        if decoded is None:
+            shown = match.group(0).decode("latin-1")
+            raise ProtocolError(f"invalid escape sequence {shown!r} in a header")
+        return decoded
+
+    return _ESCAPE_SEQUENCE.sub(replace, value)
+
+
+def needs_escape(value: bytes, version: int) -> bool:
+    """True when ``escape`` would change the value (used to share encoded forms)."""
+    if version == V1_0:
+        return False
+    pattern = _NEEDS_ESCAPE_12 if version >= V1_2 else _NEEDS_ESCAPE_11
+    return pattern.search(value) is not None
+
+
+def escape(value: bytes, version: int) -> bytes:
+    """Encode a header name or value for a frame of the given version."""
+    if version == V1_0:
+        # 1.0 cannot carry EOLs in headers at all; the 1.1 form is the least bad choice.
+        if b"\n" in value or b"\r" in value:
+            return value.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+        return value
+    if not needs_escape(value, version):
+        return value
+    value = value.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b":", b"\\c")
+    if version >= V1_2:
+        value = value.replace(b"\r", b"\\r")
+    return value

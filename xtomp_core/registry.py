@@ -1,0 +1,107 @@
+"""Named registries that plugins fill at start-up and the broker reads, frozen afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from .errors import ConfigError
+
+__all__ = ["Registry", "Registrar", "KNOWN_PROVIDERS"]
+
+T = TypeVar("T")
+
+#: Where well-known names come from, so a failed lookup can say what to install.
+KNOWN_PROVIDERS = {
+    ("destination type", "topic"): ("xtomp-topics", "topics"),
+    ("destination type", "queue"): ("xtomp-queues", "queues"),
+    ("filter engine", "header"): ("xtomp-filters", "filters"),
+    ("filter engine", "selector"): ("xtomp-filters", "filters"),
+    ("transport", "ws"): ("xtomp-websocket", "websocket"),
+    ("transport", "wss"): ("xtomp-websocket", "websocket"),
+}
+
+
+class Registry(Generic[T]):
+    """Name → implementation, with the plugin that registered each name.
+
+    Duplicate names are refused naming both plugins; a lookup of an unknown name lists the
+    known ones and, for well-known names, the distribution to install.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._owners: dict[str, str] = {}
+        self._frozen = False
+
+    def register(self, name: str, item: T, *, plugin: str) -> None:
+        if self._frozen:
+            raise RuntimeError(f"the {self.kind} registry is frozen after start-up")
+        if not name or not isinstance(name, str):
+            raise ConfigError(f"plugin {plugin} registered a {self.kind} with an invalid name {name!r}")
+        owner = self._owners.get(name)
+        if owner is not None:
+            raise ConfigError(f"{self.kind} {name!r} is registered twice: by plugin {owner} and by plugin {plugin}")
+        self._items[name] = item
+        self._owners[name] = plugin
+
+    def freeze(self) -> None:
+        self._frozen = True
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise ConfigError(self.missing(name)) from None
+
+    def missing(self, name: str) -> str:
+        known = ", ".join(sorted(self._items)) or "none"
+        message = f"unknown {self.kind} {name!r} (known: {known})"
+        provider = KNOWN_PROVIDERS.get((self.kind, name))
+        if provider is not None:
+            distribution, plugin = provider
+            message += f"; it is provided by {distribution}: install it and enable [plugins.{plugin}]"
+        return message
+
+    def owner(self, name: str) -> str:
+        return self._owners[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        return list(self._items.items())
+
+    def scoped(self, plugin: str) -> Registrar[T]:
+        return Registrar(self, plugin)
+
+
+class Registrar(Generic[T]):
+    """What a registration hook receives: a registry view that knows the calling plugin."""
+
+    __slots__ = ("_registry", "plugin")
+
+    def __init__(self, registry: Registry[T], plugin: str) -> None:
+        self._registry = registry
+        self.plugin = plugin
+
+    @property
+    def kind(self) -> str:
+        return self._registry.kind
+
+    def register(self, name: str, item: T) -> None:
+        self._registry.register(name, item, plugin=self.plugin)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._registry

@@ -1,0 +1,1 @@
+"""The asyncio side: event loop choice, connections, listeners, lifecycle, logging."""

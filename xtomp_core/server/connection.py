@@ -1,0 +1,261 @@
+"""The asyncio side of one STOMP connection: write coalescing, flow control, timers, closing.
+
+Theory of operation
+-------------------
+* **Writes** never go straight to the transport. ``push``/``write`` append to the
+  connection's ``out`` list and, on the first append, register the connection with the
+  loop's :class:`Flusher`, which writes every pending connection once per event-loop
+  pass (``call_soon``). A publisher's burst of SENDs fanned out to a subscriber becomes one
+  ``write`` of many frames: one system call instead of one per message.
+* **Flow control**: the transport's write-buffer limits are ``write_buffer_high`` /
+  ``write_buffer_low``. Above high, ``paused`` is True and destinations treat the
+  connection as a slow consumer (topics drop or disconnect per policy, queues stop
+  dispatching); below low, the session is told it is writable again.
+* **Timers** exist only when needed: one for the connect timeout (cancelled by CONNECT),
+  and heart-beat timers only for connections that negotiated them, so a broker whose
+  clients negotiated ``0,0`` has no timer at all when idle. Heart-beat timers tick every
+  half interval and look at a flag set by ``data_received`` / ``flush`` instead of being
+  re-armed for every byte.
+* **Closing** after an ERROR or a DISCONNECT receipt half-closes (``write_eof``) and
+  lingers until the client closes or ``linger`` passes, so the last frame is delivered
+  rather than lost to a reset (STOMP 1.2 "Connection Lingering").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import TYPE_CHECKING, Any, cast
+
+from ..broker.session import Session
+from ..errors import XtompError
+
+if TYPE_CHECKING:
+    from ..broker.broker import Broker
+
+__all__ = ["Flusher", "StompConnection", "format_peer"]
+
+log = logging.getLogger("xtomp.connection")
+
+EOL = b"\n"
+
+
+def format_peer(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address) if address else "?"
+
+
+class Flusher:
+    """Writes each connection's queued frames once per event-loop pass."""
+
+    __slots__ = ("loop", "pending", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[Any] = []
+        self.scheduled = False
+
+    def add(self, connection: Any) -> None:
+        self.pending.append(connection)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        pending = self.pending
+        self.pending = []
+        self.scheduled = False
+        for connection in pending:
+            connection.flush()
+
+
+class StompConnection(asyncio.Protocol):
+    """One TCP (or TLS) connection speaking STOMP; the :class:`~xtomp_core.interfaces.Link`
+    its :class:`~xtomp_core.broker.session.Session` writes to."""
+
+    __slots__ = (
+        "broker",
+        "flusher",
+        "session",
+        "transport",
+        "out",
+        "paused",
+        "web",
+        "transport_name",
+        "_closing",
+        "_rx",
+        "_tx",
+        "_read_timer",
+        "_write_timer",
+        "_send_interval",
+        "_receive_interval",
+        "_silent",
+        "_silent_limit",
+    )
+
+    session: Session
+
+    def __init__(self, broker: Broker, transport_name: str = "tcp", web: bool = False) -> None:
+        self.broker = broker
+        self.flusher: Flusher = broker.flusher
+        self.transport: asyncio.Transport | None = None
+        self.out: list[bytes] = []
+        self.paused = False
+        self.web = web
+        self.transport_name = transport_name
+        self._closing = False
+        self._rx = False
+        self._tx = False
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
+        self._send_interval = 0.0
+        self._receive_interval = 0.0
+        self._silent = 0
+        self._silent_limit = 0
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have the same methods
+        self.transport = transport = cast(asyncio.Transport, transport)
+        limits = self.broker.limits
+        transport.set_write_buffer_limits(high=limits.write_buffer_high, low=limits.write_buffer_low)
+        self.session = Session(self.broker, self)
+        self.broker.session_created(self.session)
+        self._read_timer = self.flusher.loop.call_later(limits.timeout, self._connect_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self._rx = True
+        self.session.receive(data)
+
+    def eof_received(self) -> bool:
+        self.flush()
+        return False  # close our side too; what was queued is still written first
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self.paused = True  # nobody delivers to a dead connection
+        self.out.clear()
+        self._cancel_timers()
+        reason = "connection closed by client" if exc is None else f"connection lost: {exc}"
+        self.session.connection_lost(reason)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        if self._closing:
+            return
+        self.paused = False
+        self.session.writable()
+
+    # -- Link: output ---------------------------------------------------------------------
+
+    def push(self, prefix: bytes, tail: bytes) -> None:
+        out = self.out
+        if not out:
+            self.flusher.add(self)
+        out.append(prefix)
+        out.append(tail)
+
+    def write(self, data: bytes) -> None:
+        out = self.out
+        if not out:
+            self.flusher.add(self)
+        out.append(data)
+
+    def flush(self) -> None:
+        out = self.out
+        if not out:
+            return
+        if self._closing:
+            out.clear()
+            return
+        data = b"".join(out)
+        out.clear()
+        self._tx = True
+        assert self.transport is not None
+        self.transport.write(data)
+
+    # -- Link: lifecycle ------------------------------------------------------------------
+
+    def connected(self, send_interval: float, receive_interval: float) -> None:
+        self._cancel_timers()
+        loop = self.flusher.loop
+        if send_interval > 0:
+            self._send_interval = send_interval
+            self._write_timer = loop.call_later(send_interval / 2, self._beat)
+        if receive_interval > 0:
+            self._receive_interval = receive_interval
+            self._silent_limit = math.ceil(2 * self.broker.limits.heart_beat_grace)
+            self._read_timer = loop.call_later(receive_interval / 2, self._check_alive)
+
+    def close(self, linger: bool) -> None:
+        if self._closing:
+            return
+        self.flush()
+        self._closing = True
+        self.paused = True
+        self._cancel_timers()
+        transport = self.transport
+        assert transport is not None
+        wait = self.broker.limits.linger
+        if linger and wait > 0 and transport.can_write_eof():
+            transport.write_eof()
+            self._read_timer = self.flusher.loop.call_later(wait, transport.abort)
+        else:
+            transport.close()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self._closing:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self._closing:
+            self.transport.resume_reading()
+
+    @property
+    def peer(self) -> str:
+        transport = self.transport
+        return format_peer(transport.get_extra_info("peername")) if transport is not None else "?"
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _cancel_timers(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _connect_timeout(self) -> None:
+        self._read_timer = None
+        timeout = self.broker.limits.timeout
+        self.session.fail(XtompError(f"timeout - no CONNECT within {timeout:g}s"))
+
+    def _beat(self) -> None:
+        """Send an EOL if nothing else was written during the last half interval."""
+        if self._tx:
+            self._tx = False
+        else:
+            self.write(EOL)
+        self._write_timer = self.flusher.loop.call_later(self._send_interval / 2, self._beat)
+
+    def _check_alive(self) -> None:
+        """Close a client silent for ``heart_beat_grace`` read intervals."""
+        if self._rx:
+            self._rx = False
+            self._silent = 0
+        else:
+            self._silent += 1
+            if self._silent >= self._silent_limit:
+                self._read_timer = None
+                silence = self._silent * self._receive_interval / 2
+                log.info("session %s: no heart-beat for %.1fs", self.session.describe(), silence)
+                self.session.close(f"heart-beat timeout ({silence:g}s without data)")
+                return
+        self._read_timer = self.flusher.loop.call_later(self._receive_interval / 2, self._check_alive)
