@@ -1,0 +1,21 @@
+"""Test support for xtomp and its plugins: run a real broker, talk to it over real sockets.
+
+The pytest plugin in :mod:`xtomp_core.testing.fixtures` (entry point ``pytest11``) offers
+fixtures built on these pieces; plugin test suites get them by installing xtomp-core.
+"""
+
+from .client import RawClient, frame_bytes
+from .runner import BASE_CONFIG, BrokerProcess, BrokerThread, start_broker, write_config
+from .stomppy import Recorder, stomp_py_connection
+
+__all__ = [
+    "BASE_CONFIG",
+    "BrokerProcess",
+    "BrokerThread",
+    "RawClient",
+    "Recorder",
+    "frame_bytes",
+    "start_broker",
+    "stomp_py_connection",
+    "write_config",
+]

@@ -1,0 +1,160 @@
+"""A raw-socket STOMP client for tests: sends exact bytes, parses exactly what the broker sends."""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from collections.abc import Iterable, Mapping
+
+from ..protocol.constants import SERVER_COMMANDS, V1_0, V1_2, VERSION_BY_TEXT
+from ..protocol.encoder import encode_frame
+from ..protocol.frame import Frame
+from ..protocol.parser import FrameParser
+
+__all__ = ["RawClient", "frame_bytes"]
+
+HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def _header_pairs(headers: HeadersLike | None) -> list[tuple[bytes, bytes]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [(name.encode(), value.encode()) for name, value in items]
+
+
+def frame_bytes(command: str, headers: HeadersLike | None = None, body: bytes | str = b"", version: int = V1_2) -> bytes:
+    """Encode a client frame (escaping per version, never for CONNECT/STOMP)."""
+    raw_body = body.encode() if isinstance(body, str) else body
+    escaping = V1_0 if command in ("CONNECT", "STOMP") else version
+    return encode_frame(command.encode(), _header_pairs(headers), raw_body, escaping)
+
+
+class RawClient:
+    """A blocking client over a real socket; every wait has a timeout so tests cannot hang."""
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.timeout = timeout
+        self.version = V1_0
+        self.parser = FrameParser(commands=SERVER_COMMANDS, max_frame_size=64 * 1024 * 1024)
+        self.frames: list[Frame] = []
+        self.received = bytearray()  # every byte, for heart-beat and framing checks
+        self.eof = False
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send_in_pieces(self, data: bytes, size: int = 1, pause: float = 0.0) -> None:
+        for start in range(0, len(data), size):
+            self.sock.sendall(data[start : start + size])
+            if pause:
+                time.sleep(pause)
+
+    def send_frame(self, command: str, headers: HeadersLike | None = None, body: bytes | str = b"") -> None:
+        self.send(frame_bytes(command, headers, body, self.version))
+
+    def connect(self, version: str = "1.2", **headers: str) -> Frame:
+        """CONNECT (``accept-version`` = version, ``host`` = localhost) and wait for CONNECTED."""
+        fields = {"accept-version": version, "host": "localhost"}
+        fields.update({name.replace("_", "-"): value for name, value in headers.items()})
+        self.send_frame("CONNECT", fields)
+        connected = self.expect("CONNECTED")
+        self.version = VERSION_BY_TEXT[connected.headers[b"version"]]
+        self.parser.version = self.version
+        return connected
+
+    def subscribe(self, destination: str, id: str = "0", receipt: bool = True, **headers: str) -> None:
+        fields = {"destination": destination, "id": id}
+        fields.update({name.replace("_", "-"): value for name, value in headers.items()})
+        if receipt:
+            fields["receipt"] = f"sub-{id}"
+        self.send_frame("SUBSCRIBE", fields)
+        if receipt:
+            self.expect_receipt(f"sub-{id}")
+
+    # -- receiving --------------------------------------------------------------------------
+
+    def _read(self, timeout: float) -> bool:
+        """Read what is available within ``timeout``; False on timeout, True otherwise."""
+        if self.eof:
+            return True
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            data = self.sock.recv(1 << 20)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            return True
+        self.received += data
+        self.frames.extend(self.parser.feed(data))
+        return True
+
+    def recv(self, timeout: float | None = None) -> Frame:
+        """The next frame; AssertionError on timeout or when the broker closed instead."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while not self.frames:
+            if self.eof:
+                raise AssertionError("connection closed by the broker while a frame was expected")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._read(remaining):
+                raise AssertionError("no frame from the broker in time")
+        return self.frames.pop(0)
+
+    def expect(self, command: str, timeout: float | None = None) -> Frame:
+        frame = self.recv(timeout)
+        if frame.command != command.encode():
+            raise AssertionError(f"expected {command}, got {frame!r}")
+        return frame
+
+    def expect_receipt(self, receipt_id: str, timeout: float | None = None) -> Frame:
+        frame = self.expect("RECEIPT", timeout)
+        assert frame.headers[b"receipt-id"] == receipt_id.encode(), frame
+        return frame
+
+    def expect_error(self, contains: str = "", timeout: float | None = None) -> Frame:
+        """An ERROR whose message contains ``contains``, then the broker's close."""
+        frame = self.expect("ERROR", timeout)
+        message = frame.headers.get(b"message", b"").decode()
+        assert contains in message, f"ERROR message {message!r} does not contain {contains!r}"
+        self.expect_closed(timeout)
+        return frame
+
+    def expect_closed(self, timeout: float | None = None) -> None:
+        """Wait for the broker to close the connection (no further frame allowed)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while not self.eof:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._read(remaining):
+                raise AssertionError("the broker did not close the connection")
+        if self.frames:
+            raise AssertionError(f"unexpected frames before close: {self.frames!r}")
+
+    def expect_nothing(self, wait: float = 0.2) -> None:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not self.eof:
+            self._read(max(0.0, deadline - time.monotonic()))
+        if self.frames:
+            raise AssertionError(f"unexpected frames: {self.frames!r}")
+
+    def messages(self, count: int, timeout: float | None = None) -> list[Frame]:
+        return [self.expect("MESSAGE", timeout) for _ in range(count)]
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
