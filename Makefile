@@ -1,0 +1,40 @@
+# xtomp: `make run` starts the broker, `make test` runs every test. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip --disable-pip-version-check -q
+# Plugins installed (editable) into .venv and tested by `make test`.
+PLUGINS := topics
+WHEELHOUSE := .cache/wheelhouse
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck docs clean
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=24"
+	$(PIP) install -r requirements/test.txt
+	$(PIP) install -e . $(foreach p,$(PLUGINS),-e plugins/$(p))
+	# Wheels the slim-install test installs offline (tests never reach the network).
+	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r requirements/slim.txt
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/xtomp -c conf.d
+
+test: install typecheck
+	rm -f .coverage .coverage.*
+	XTOMP_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report
+
+typecheck: install
+	$(BIN)/mypy xtomp_core
+
+docs: install
+	$(BIN)/python -m tools.gen_docs
+
+clean:
+	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis
