@@ -37,7 +37,10 @@ class Link(Protocol):
     paused: bool
     web: bool
     transport_name: str
-    peer: str
+
+    @property
+    def peer(self) -> str:
+        """The client's address, for logs."""
 
     def push(self, prefix: bytes, tail: bytes) -> None:
         """Queue a MESSAGE given as its per-subscription prefix and shared tail."""

@@ -125,9 +125,16 @@ class PluginHost:
             ("xtomp_register_transports", registries.transports),
             ("xtomp_register_authenticators", registries.authenticators),
         ):
-            self._each_impl(hook_name, lambda plugin, registry=registry: {"registry": registry.scoped(plugin)})
+            self._each_impl(hook_name, _registrar_argument(registry))
             registry.freeze()
         return registries
+
+
+def _registrar_argument(registry: Registry[Any]) -> Callable[[str], dict[str, Any]]:
+    def argument(plugin: str) -> dict[str, Any]:
+        return {"registry": registry.scoped(plugin)}
+
+    return argument
 
 
 def _load(point: EntryPoint) -> object:

@@ -128,7 +128,15 @@ class Broker:
         return addresses
 
     def _build_auth_chain(self) -> AuthChain:
-        return AuthChain([self.registries.authenticators.get("static")(self)] if self.config.server["login"] else [])
+        server = self.config.server
+        names = list(server["authenticators"])
+        if server["login"] is not None and "static" not in names:
+            names.append("static")
+        registry = self.registries.authenticators
+        for name in names:
+            if name not in registry:
+                raise ConfigError(f"{server.origin('authenticators')}: server.authenticators: {registry.missing(name)}")
+        return AuthChain([registry.get(name)(self) for name in names])
 
     # -- destinations ---------------------------------------------------------------------
 
@@ -157,7 +165,7 @@ class Broker:
         for prefix, section in self._prefix_rules:
             if name.startswith(prefix) and len(name) > len(prefix):
                 return self._create(name, section, auto_created=True)
-        resolved = self.hook.xtomp_resolve_destination(name=name, broker=self)
+        resolved: Destination | None = self.hook.xtomp_resolve_destination(name=name, broker=self)
         if resolved is not None:
             resolved.auto_created = True
             self.destinations[name] = resolved

@@ -442,11 +442,11 @@ class Session:
         if not message_text.isdigit():
             raise FrameRejected(f"{command} names {_show(message_text)!r}, which is not a message this broker sent")
         message_id = int(message_text)
-        subscription_id = headers.get(c.H_SUBSCRIPTION)
-        if subscription_id is not None:
-            subscription = self.subscriptions.get(subscription_id)
+        named = headers.get(c.H_SUBSCRIPTION)
+        if named is not None:
+            subscription = self.subscriptions.get(named)
             if subscription is None:
-                raise FrameRejected(f"{command}: no subscription {_show(subscription_id)!r} on this connection")
+                raise FrameRejected(f"{command}: no subscription {_show(named)!r} on this connection")
             return subscription, message_id
         for subscription in self.subscriptions.values():
             if subscription.client_ack and subscription.destination.owns(subscription, message_id):

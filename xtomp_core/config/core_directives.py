@@ -42,6 +42,9 @@ def declare_core_directives(directives: DirectiveSet) -> None:
       "A heart-beating client is closed after this many read intervals without any byte from it.",
       minimum=1.0, maximum=10.0)
     # -- authentication and hosts --------------------------------------------------------
+    d("authenticators", "list", (), SERVER,
+      "The authentication chain, in order: names registered by plugins (the core has \"static\", the "
+      "login/passcode below). Empty: anyone may connect, unless login is set, which adds \"static\".")
     d("login", "str", None, SERVER,
       "When set, CONNECT must carry this login and the passcode below (xtomp's plain credential check).")
     d("passcode", "str", None, SERVER, "The passcode that goes with login.")

@@ -14,8 +14,8 @@ FORMAT = "%(asctime)s xtomp[%(process)d] %(levelname)s %(name)s: %(message)s"
 
 def configure_logging(server: Section) -> None:
     root = logging.getLogger("xtomp")
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for previous in list(root.handlers):
+        root.removeHandler(previous)
     handler: logging.Handler
     if server["log_target"] == "syslog":
         from logging.handlers import SysLogHandler  # imported only when syslog is configured

@@ -1,0 +1,155 @@
+"""A slim install (xtomp-core + xtomp-topics, no uvloop, nothing else) works on its own, and a
+third-party plugin installed as its own distribution is found, enabled and driven.
+
+Builds a fresh virtual environment from this checkout, offline: pluggy comes from the
+wheelhouse ``make install`` fills ($XTOMP_WHEELHOUSE).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xtomp_core.testing import RawClient
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+BROKER_SCRIPT = r"""
+import json, sys
+from xtomp_core.bootstrap import build_broker
+from xtomp_core.testing.runner import BrokerThread
+
+broker = BrokerThread(build_broker(sys.argv[1])).start()
+print(json.dumps({"port": broker.port, "loop": type(broker.loop).__module__}), flush=True)
+sys.stdin.readline()
+rss = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:"))
+print(json.dumps({"modules": sorted(sys.modules), "rss_kb": rss, "stats": broker.stats()}), flush=True)
+sys.stdin.readline()
+broker.stop()
+"""
+
+SLIM_CONFIG = """
+[server]
+listen = ["127.0.0.1:0"]
+
+[plugins.topics]
+
+[destinations."/topic/*"]
+type = "topic"
+"""
+
+BLACKHOLE_CONFIG = SLIM_CONFIG + """
+[plugins.blackhole]
+label = "void"
+
+[destinations."/dev/null"]
+type = "blackhole"
+"""
+
+
+def _copy_source(source: Path, target: Path) -> Path:
+    """Build from a copy so the checkout gets no build/ or egg-info droppings."""
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests", ".venv", ".cache")
+    shutil.copytree(source, target, ignore=ignore)
+    return target
+
+
+@pytest.fixture(scope="module")
+def slim_python(tmp_path_factory) -> Path:
+    wheelhouse = os.environ.get("XTOMP_WHEELHOUSE")
+    if not wheelhouse or not Path(wheelhouse).is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("XTOMP_WHEELHOUSE is not set: run the suite with `make test`")
+        pytest.skip("needs XTOMP_WHEELHOUSE (set by `make test`)")
+    base = tmp_path_factory.mktemp("slim")
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-index"]
+    subprocess.run([*pip, "--find-links", wheelhouse, "pluggy", "setuptools", "wheel"], check=True)
+    core = base / "src" / "core"
+    core.mkdir(parents=True)
+    shutil.copy(ROOT / "pyproject.toml", core)
+    shutil.copy(ROOT / "README.md", core)
+    _copy_source(ROOT / "xtomp_core", core / "xtomp_core")
+    sources = [core, _copy_source(ROOT / "plugins" / "topics", base / "src" / "topics"),
+               _copy_source(ROOT / "examples" / "xtomp-blackhole", base / "src" / "blackhole")]
+    subprocess.run([*pip, "--no-build-isolation", "--no-deps", *map(str, sources)], check=True)
+    return python
+
+
+def run_broker(python: Path, config_dir: Path, config: str):
+    config_dir.mkdir()
+    (config_dir / "xtomp.toml").write_text(config)
+    process = subprocess.Popen(
+        [str(python), "-c", BROKER_SCRIPT, str(config_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=config_dir,
+    )
+    started = json.loads(process.stdout.readline())
+    return process, started
+
+
+def finish(process) -> dict:
+    process.stdin.write("\n")
+    process.stdin.flush()
+    report = json.loads(process.stdout.readline())
+    process.stdin.write("\n")
+    process.stdin.flush()
+    assert process.wait(20) == 0
+    return report
+
+
+def pub_sub(port: int, destination: str) -> list[bytes]:
+    with RawClient("127.0.0.1", port) as subscriber, RawClient("127.0.0.1", port) as publisher:
+        subscriber.connect()
+        subscriber.subscribe(destination)
+        publisher.connect()
+        publisher.send_frame("SEND", {"destination": destination, "receipt": "r"}, "slim")
+        publisher.expect_receipt("r")
+        if destination.startswith("/topic/"):
+            return [subscriber.expect("MESSAGE").body]
+        subscriber.expect_nothing()
+        return []
+
+
+def test_slim_broker_works_and_imports_only_what_is_enabled(slim_python, tmp_path):
+    process, started = run_broker(slim_python, tmp_path / "conf", SLIM_CONFIG)
+    assert started["loop"].startswith("asyncio")  # no uvloop in a slim install
+    assert pub_sub(started["port"], "/topic/slim") == [b"slim"]
+    report = finish(process)
+    modules = set(report["modules"])
+    assert "xtomp_topics" in modules
+    assert not {m for m in modules if m.startswith(("xtomp_blackhole", "uvloop", "stomp"))}
+    assert "logging.handlers" not in modules  # syslog support is imported only when configured
+    assert report["rss_kb"] < 40_000
+
+
+def test_third_party_plugin_installed_as_its_own_distribution(slim_python, tmp_path):
+    listing = subprocess.run(
+        [str(slim_python), "-m", "xtomp_core", "--plugins", "-c", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "blackhole" in listing and "xtomp-blackhole" in listing
+    process, started = run_broker(slim_python, tmp_path / "conf", BLACKHOLE_CONFIG)
+    assert pub_sub(started["port"], "/dev/null") == []
+    report = finish(process)
+    assert report["stats"]["void"] == {"swallowed": 1}
+    assert "xtomp_blackhole" in report["modules"]
+
+
+def test_slim_command_line(slim_python, tmp_path):
+    config = tmp_path / "xtomp.toml"
+    config.write_text(SLIM_CONFIG)
+    xtomp = slim_python.parent / "xtomp"
+    assert subprocess.run([str(xtomp), "-t", "-c", str(config)], capture_output=True).returncode == 0
+    config.write_text(SLIM_CONFIG + "\n[plugins.queues]\n")
+    result = subprocess.run([str(xtomp), "-t", "-c", str(config)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "plugins.queues" in result.stderr and "not installed" in result.stderr
