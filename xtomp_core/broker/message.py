@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..protocol.constants import NOT_FORWARDED, V1_2
+from ..protocol.constants import NOT_FORWARDED, V1_0, V1_1, V1_2
 from ..protocol.encoder import message_tail
 from ..protocol.escape import needs_escape
 
@@ -14,53 +14,79 @@ class Message:
 
     ``headers`` is the SEND frame's header dict, kept as received; the headers the broker
     consumes (``destination``, ``receipt``, ``transaction``, ``content-length``...) are
-    skipped when the tail is encoded. The tail is encoded lazily, once: when no header
-    needs escaping (nearly always) one tail serves subscribers of every STOMP version.
+    skipped when the tail is encoded. The tail is encoded lazily, once:
+
+    * ``tail()`` is the STOMP 1.2 encoding, the one nearly every subscriber takes;
+    * ``uniform`` is then True when no header needs escaping in any version, so that one
+      tail object serves every subscriber; otherwise ``tail_for(version)`` encodes the
+      1.0 (raw) or 1.1 (no ``\\r`` escape) form, once each, when a subscriber needs it.
     """
 
-    __slots__ = ("id", "destination", "headers", "body", "_tail", "_tails")
+    __slots__ = ("id", "destination", "headers", "body", "uniform", "_tail", "_other_tails")
 
     def __init__(self, message_id: int, destination: bytes, headers: dict[bytes, bytes], body: bytes) -> None:
         self.id = message_id
         self.destination = destination
         self.headers = headers
         self.body = body
+        self.uniform = True
         self._tail: bytes | None = None
-        self._tails: dict[int, bytes] | None = None
-
-    @property
-    def id_bytes(self) -> bytes:
-        return b"%d" % self.id
+        self._other_tails: dict[int, bytes] | None = None
 
     def forwarded_headers(self) -> list[tuple[bytes, bytes]]:
         return [(name, value) for name, value in self.headers.items() if name not in NOT_FORWARDED]
 
-    def shared_tail(self) -> bytes | None:
-        """The tail every subscriber can take, or None when escaping differs by version."""
+    def tail(self) -> bytes:
+        """The tail for STOMP 1.2 subscribers (and for all of them when ``uniform``)."""
         tail = self._tail
-        if tail is None and self._tails is None:
-            forwarded = self.forwarded_headers()
-            if needs_escape(self.destination, V1_2) or any(
-                needs_escape(name, V1_2) or needs_escape(value, V1_2) for name, value in forwarded
-            ):
-                self._tails = {}
-                return None
-            tail = self._tail = message_tail(self.destination, self.id_bytes, forwarded, self.body, V1_2)
+        if tail is None:
+            tail = self._tail = self._encode()
         return tail
+
+    def _encode(self) -> bytes:
+        parts: list[bytes] = []
+        for name, value in self.headers.items():
+            if name not in NOT_FORWARDED:
+                parts += (name, b":", value, b"\n")
+        block = b"".join(parts)
+        count = len(parts) >> 2
+        destination = self.destination
+        # One colon and one EOL per header and no backslash or CR anywhere means no name or
+        # value needs escaping: checked on the joined block at C speed, not per header.
+        if (
+            block.count(b":") == count
+            and block.count(b"\n") == count
+            and b"\\" not in block
+            and b"\r" not in block
+            and not needs_escape(destination, V1_2)
+        ):
+            body = self.body
+            return b"".join(
+                (b"destination:", destination, b"\nmessage-id:%d\n" % self.id, block,
+                 b"content-length:%d\n\n" % len(body), body, b"\x00")
+            )
+        self.uniform = False
+        return message_tail(destination, b"%d" % self.id, self.forwarded_headers(), self.body, V1_2)
 
     def tail_for(self, version: int) -> bytes:
         """The tail encoded for one STOMP version (10, 11, 12)."""
-        tail = self.shared_tail()
-        if tail is not None:
+        tail = self.tail()
+        if self.uniform or version == V1_2:
             return tail
-        tails = self._tails
-        assert tails is not None
-        tail = tails.get(version)
-        if tail is None:
-            tail = tails[version] = message_tail(
-                self.destination, self.id_bytes, self.forwarded_headers(), self.body, version
+        if version == V1_1 and not self._has_cr():
+            return tail  # 1.1 escapes like 1.2 except for CR
+        others = self._other_tails
+        if others is None:
+            others = self._other_tails = {}
+        encoded = others.get(version)
+        if encoded is None:
+            encoded = others[version] = message_tail(
+                self.destination, b"%d" % self.id, self.forwarded_headers(), self.body, V1_0 if version == V1_0 else V1_1
             )
-        return tail
+        return encoded
+
+    def _has_cr(self) -> bool:
+        return b"\r" in self.destination or any(b"\r" in n or b"\r" in v for n, v in self.forwarded_headers())
 
     def __repr__(self) -> str:
         return f"Message({self.id}, {self.destination!r}, {len(self.body)} bytes)"

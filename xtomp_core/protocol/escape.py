@@ -51,9 +51,13 @@ def escape(value: bytes, version: int) -> bytes:
         if b"\n" in value or b"\r" in value:
             return value.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
         return value
-    if not needs_escape(value, version):
-        return value
-    value = value.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b":", b"\\c")
-    if version >= V1_2:
+    # Substring tests are much cheaper than a regex search on short values.
+    if b"\\" in value:
+        value = value.replace(b"\\", b"\\\\")
+    if b"\n" in value:
+        value = value.replace(b"\n", b"\\n")
+    if b":" in value:
+        value = value.replace(b":", b"\\c")
+    if version >= V1_2 and b"\r" in value:
         value = value.replace(b"\r", b"\\r")
     return value

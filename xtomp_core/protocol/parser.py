@@ -49,6 +49,7 @@ DEFAULT_MAX_HEADERS = 1000
 DEFAULT_MAX_HEADER_LENGTH = 64 * 1024
 
 _EOLS = re.compile(rb"(?:\r?\n)+")
+_EOL_BYTES = (10, 13)  # what buf[i] gives for LF and CR
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _NEVER_ESCAPED = frozenset({CONNECT, STOMP, CONNECTED})
 # The blank-line pattern is at most 4 bytes long, so a resumed search backs up 3 bytes.
@@ -139,18 +140,27 @@ class FrameParser:
     def _parse(self, buf: bytes) -> Iterator[Frame]:
         pos = 0
         end_of_buf = len(buf)
+        find = buf.find
         while True:
-            eols = _EOLS.match(buf, pos)
-            if eols is not None:
-                pos = eols.end()
+            if pos < end_of_buf and buf[pos] in _EOL_BYTES:
+                eols = _EOLS.match(buf, pos)
+                if eols is not None:
+                    pos = eols.end()
             if pos >= end_of_buf:
                 return
-            header_end = _HEADER_END.search(buf, pos)
-            if header_end is None:
+            # The blank line ending the headers: "\n\n", or "\n\r\n" after CRLF lines. Two
+            # literal finds beat one regex search; the second looks only before the first.
+            head_end = find(b"\n\n", pos)
+            crlf_end = find(b"\n\r\n", pos, head_end + 2 if head_end >= 0 else end_of_buf)
+            if crlf_end >= 0:
+                head_end = crlf_end
+                body_start = crlf_end + 3
+            elif head_end >= 0:
+                body_start = head_end + 2
+            else:
                 self._start_head(buf[pos:])
                 return
-            frame = self._parse_head(buf, pos, header_end.start())
-            body_start = header_end.end()
+            frame = self._parse_head(buf[pos:head_end])
             head_size = body_start - pos
             length_text = frame.headers.get(H_CONTENT_LENGTH)
             if length_text is not None:
@@ -167,7 +177,7 @@ class FrameParser:
                     continue
                 self._start_body(frame, buf[body_start:], length + 1)
                 return
-            nul = buf.find(b"\x00", body_start)
+            nul = find(b"\x00", body_start)
             if nul < 0:
                 self._start_body(frame, buf[body_start:], -1, head_size)
                 return
@@ -180,10 +190,12 @@ class FrameParser:
             pos = nul + 1
             yield frame
 
-    def _parse_head(self, buf: bytes, start: int, end: int) -> Frame:
-        block = buf[start:end]
+    def _parse_head(self, block: bytes) -> Frame:
+        """Command and headers from the bytes before the blank line (EOL of the last line excluded)."""
         if b"\r" in block:
             block = block.replace(b"\r\n", b"\n")
+            if block.endswith(b"\r"):
+                block = block[:-1]
         lines = block.split(b"\n")
         command = lines[0]
         if command not in self.commands:

@@ -41,15 +41,18 @@ class Topic(Destination):
         targets = index.matching(message.headers) if (index.keyed or index.residual) else index.plain
         if not targets:
             return
-        tail = message.shared_tail()
+        tail = message.tail()
+        uniform = message.uniform
         delivered = 0
         for subscription in targets:
             link = subscription.link
             if link.paused:
                 self._slow(subscription)
                 continue
-            prefix = subscription.delivery_prefix(message.id) if subscription.ack_prefix else subscription.prefix
-            link.push(prefix, tail if tail is not None else message.tail_for(subscription.version))
+            link.push(
+                subscription.delivery_prefix(message.id) if subscription.ack_prefix else subscription.prefix,
+                tail if uniform else message.tail_for(subscription.version),
+            )
             delivered += 1
         self.delivered += delivered
 
