@@ -223,7 +223,7 @@ class BrokerProcess:
             raise
 
     def __enter__(self) -> BrokerProcess:
-        return self
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
