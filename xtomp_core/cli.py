@@ -12,7 +12,15 @@ from .errors import ConfigError, XtompError
 
 __all__ = ["main", "DEFAULT_CONFIG"]
 
-DEFAULT_CONFIG = os.environ.get("XTOMP_CONFIG", "conf.d")
+def _default_config() -> str:
+    """``$XTOMP_CONFIG``, else ``/etc/xtomp`` when it exists, else ``conf.d`` here."""
+    configured = os.environ.get("XTOMP_CONFIG")
+    if configured:
+        return configured
+    return "/etc/xtomp" if os.path.isdir("/etc/xtomp") else "conf.d"
+
+
+DEFAULT_CONFIG = _default_config()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "-c", "--config", default=DEFAULT_CONFIG, metavar="PATH",
-        help="config file, or directory of *.toml files read in order (default: %(default)s, or $XTOMP_CONFIG)",
+        help="config file, or directory of *.toml files read in order "
+        "(default: $XTOMP_CONFIG, else /etc/xtomp if it exists, else ./conf.d; now %(default)s)",
     )
     parser.add_argument("-t", "--test", action="store_true", help="check the configuration, then exit 0 or 1")
     parser.add_argument("--show-config", action="store_true", help="print the effective configuration and exit")

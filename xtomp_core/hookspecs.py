@@ -42,7 +42,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def xtomp_add_directives(directives: DirectiveSet) -> None:
     """Declare the plugin's configuration directives.
 
-    Use ``directives.declare(name, kind, default, scope, help, plugin=NAME)``. ``scope`` is
+    Use ``directives.declare(name, kind, default, scope, help)``; each directive is credited
+    to the plugin whose hook declared it. ``scope`` is
     ``"destination"`` for per-destination settings (valid in ``[destination_defaults]`` and
     ``[destinations."NAME"]``), ``"server"`` for broker-wide ones, or
     ``plugin_scope(NAME)`` for keys of the plugin's own ``[plugins.NAME]`` table. A key

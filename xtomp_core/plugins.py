@@ -12,7 +12,7 @@ import pluggy
 from . import hookspecs
 from .config.directives import DirectiveSet
 from .errors import ConfigError
-from .registry import Registry
+from .registry import KNOWN_PROVIDERS, Registry
 
 __all__ = ["ENTRY_POINT_GROUP", "CORE_PLUGIN", "PluginHost", "Registries", "InstalledPlugin", "installed_plugins"]
 
@@ -26,6 +26,14 @@ class InstalledPlugin:
     value: str
     distribution: str
     version: str
+
+
+def distribution_for(plugin: str) -> str:
+    """The distribution that provides a plugin name, for error messages."""
+    for (_, _), (distribution, name) in KNOWN_PROVIDERS.items():
+        if name == plugin:
+            return distribution
+    return f"xtomp-{plugin.split('_')[0]}"
 
 
 def installed_plugins() -> dict[str, InstalledPlugin]:
@@ -80,7 +88,7 @@ class PluginHost:
                 installed = ", ".join(sorted(points)) or "none"
                 raise ConfigError(
                     f"{where}: plugins.{name}: plugin {name!r} is enabled but not installed "
-                    f"(installed plugins: {installed}); install the distribution xtomp-{name} "
+                    f"(installed plugins: {installed}); install the distribution {distribution_for(name)} "
                     f"or rename the file to *.disabled"
                 )
             self.register(name, _load(point))
@@ -97,7 +105,7 @@ class PluginHost:
         entry (and each directive) records the plugin that made it.
         """
         caller = getattr(self.manager.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():  # registration order: the core first
             arguments = make_argument(impl.plugin_name)
             impl.function(**{name: arguments[name] for name in impl.argnames})
 

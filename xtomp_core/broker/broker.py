@@ -65,7 +65,9 @@ class Limits:
             timeout=server["timeout"],
             linger=server["linger"],
             write_buffer_high=server["write_buffer_high"],
-            write_buffer_low=server["write_buffer_low"],
+            write_buffer_low=(
+                server["write_buffer_low"] if server["write_buffer_low"] is not None else server["write_buffer_high"] // 4
+            ),
         )
 
 
@@ -144,7 +146,7 @@ class Broker:
         registry = self.registries.destination_types
         kind = section["type"]
         if kind not in registry:
-            raise ConfigError(f"{section.origin('type')}: {section.path}.type: {registry.missing(kind)}")
+            raise ConfigError(f"{section.where('type')}: {section.path}.type: {registry.missing(kind)}")
         return registry.get(kind)
 
     def _create(self, name: bytes, section: Section, auto_created: bool) -> Destination:

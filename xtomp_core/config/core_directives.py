@@ -68,8 +68,9 @@ def declare_core_directives(directives: DirectiveSet) -> None:
     d("write_buffer_high", "size", 1 * MIB, SERVER,
       "Outgoing bytes buffered for one connection above which it counts as a slow consumer: topics drop "
       "or disconnect per their slow_consumer policy, queues stop dispatching to it.", minimum=4 * KIB)
-    d("write_buffer_low", "size", 256 * KIB, SERVER,
-      "Outgoing bytes below which a slow consumer counts as caught up again.", minimum=0)
+    d("write_buffer_low", "size", None, SERVER,
+      "Outgoing bytes below which a slow consumer counts as caught up again. Unset: a quarter of "
+      "write_buffer_high.", minimum=0)
     # -- destinations (valid in [destination_defaults] and [destinations."NAME"]) ---------
     d("type", "str", "topic", DESTINATION,
       "Destination type, registered by a plugin: \"topic\" (xtomp-topics), \"queue\" (xtomp-queues).")

@@ -9,6 +9,7 @@ in ``[destination_defaults]`` and in every ``[destinations."NAME"]``) and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from ..errors import ConfigError
 from .units import format_duration, format_size, parse_duration, parse_size
 
-__all__ = ["Directive", "DirectiveSet", "KINDS", "SERVER", "DESTINATION", "plugin_scope"]
+__all__ = ["Directive", "DirectiveSet", "KINDS", "SERVER", "DESTINATION", "plugin_scope", "toml_string"]
 
 SERVER = "server"
 DESTINATION = "destination"
@@ -26,6 +27,15 @@ KINDS = ("bool", "int", "float", "str", "size", "duration", "list", "choice")
 
 def plugin_scope(plugin: str) -> str:
     return f"plugins.{plugin}"
+
+
+_TOML_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    return '"' + _TOML_ESCAPE.sub(lambda m: _TOML_ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text) + '"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +117,9 @@ class Directive:
             text = format_duration(float(value))
             return text if text == "0" else f'"{text}"'
         if self.kind in ("str", "choice"):
-            return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return toml_string(str(value))
         if self.kind == "list":
-            return "[" + ", ".join('"' + item + '"' for item in value) + "]"
+            return "[" + ", ".join(toml_string(item) for item in value) + "]"
         return repr(value)
 
 

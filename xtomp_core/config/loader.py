@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .directives import toml_string
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,14 +28,23 @@ MAX_INCLUDE_DEPTH = 8
 KeyPath = tuple[str, ...]
 
 
+_BARE_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
 def key_path(path: KeyPath) -> str:
-    """``destinations."/topic/*".max_messages`` style rendering of a key path."""
+    """``destinations."/topic/*".max_messages`` style rendering of a key path.
+
+    Destination names are always quoted, as config files write them
+    (``[destinations."memq"]``), so the key in an error message is found by searching
+    the file for it.
+    """
     rendered = []
-    for part in path:
-        if part and all(ch.isalnum() or ch in "_-" for ch in part):
+    for index, part in enumerate(path):
+        is_destination = index == 1 and path[0] == "destinations"
+        if part and not is_destination and all(ch in _BARE_KEY_CHARS for ch in part):
             rendered.append(part)
         else:
-            rendered.append('"' + part.replace('"', '\\"') + '"')
+            rendered.append(toml_string(part))
     return ".".join(rendered)
 
 
@@ -71,6 +81,11 @@ def _read_file(file: Path, raw: RawConfig, depth: int, seen: set[Path]) -> None:
     resolved = file.resolve()
     if resolved in seen:
         raise ConfigError(f"{file}: included twice (include cycle)")
+    for earlier in raw.files:
+        if Path(earlier).resolve() == resolved:
+            # Two includes reaching one file would otherwise report every key in it as
+            # "already set in" itself.
+            raise ConfigError(f"{file}: included twice (already read as {earlier})")
     if depth > MAX_INCLUDE_DEPTH:
         raise ConfigError(f"{file}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
     seen = seen | {resolved}
@@ -94,9 +109,17 @@ def _read_file(file: Path, raw: RawConfig, depth: int, seen: set[Path]) -> None:
         matches = sorted(base.glob(pattern)) if not Path(pattern).is_absolute() else sorted(
             Path(pattern).parent.glob(Path(pattern).name)
         )
+        if not matches and not _is_glob(pattern):
+            # As nginx: a glob may match nothing, a plain file name must exist (a typo
+            # would otherwise drop a whole file of settings without a word).
+            raise ConfigError(f"{name}: include: {pattern!r}: no such file")
         for included in matches:
             if included.is_file():
                 _read_file(included, raw, depth + 1, seen)
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(char in pattern for char in "*?[")
 
 
 def _merge(into: dict[str, Any], new: dict[str, Any], origins: dict[KeyPath, str], file: str, path: KeyPath) -> None:

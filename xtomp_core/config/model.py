@@ -20,10 +20,12 @@ class Section(Mapping[str, Any]):
     ``origin(key)`` tells which file set it, or ``"default"``.
     """
 
-    __slots__ = ("path", "_values", "_origins")
+    __slots__ = ("path", "file", "_values", "_origins")
 
-    def __init__(self, path: str, values: dict[str, Any], origins: dict[str, str]) -> None:
+    def __init__(self, path: str, values: dict[str, Any], origins: dict[str, str], file: str = DEFAULT_ORIGIN) -> None:
         self.path = path
+        #: The file that declared this table ("default" when no file did).
+        self.file = file
         self._values = values
         self._origins = origins
 
@@ -38,6 +40,11 @@ class Section(Mapping[str, Any]):
 
     def origin(self, key: str) -> str:
         return self._origins.get(key, DEFAULT_ORIGIN)
+
+    def where(self, key: str) -> str:
+        """The file to cite for ``key``: where it was set, else where the table was declared."""
+        origin = self.origin(key)
+        return self.file if origin == DEFAULT_ORIGIN else origin
 
     def __repr__(self) -> str:
         return f"Section({self.path!r}, {self._values!r})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .directives import DESTINATION, SERVER, Directive, DirectiveSet
+from .loader import key_path
 from .model import Config, Section
 
 __all__ = ["show_config", "directive_reference"]
@@ -30,12 +31,12 @@ def show_config(config: Config) -> str:
     out += _render_section("[server]", config.server, directives.scope(SERVER))
     out += _render_section("[destination_defaults]", config.destination_defaults, directives.scope(DESTINATION))
     for name, section in config.destinations.items():
-        out += _render_section(f'[destinations."{name}"]', section, directives.scope(DESTINATION))
+        out += _render_section(f"[{key_path(('destinations', name))}]", section, directives.scope(DESTINATION))
     for prefix, section in config.prefixes:
-        out += _render_section(f'[destinations."{prefix}*"]', section, directives.scope(DESTINATION))
+        out += _render_section(f"[{key_path(('destinations', prefix + '*'))}]", section, directives.scope(DESTINATION))
     for plugin, section in config.plugins.items():
         declared = directives.scope(f"plugins.{plugin}")
-        out += _render_section(f"[plugins.{plugin}]", section, declared)
+        out += _render_section(f"[{key_path(('plugins', plugin))}]", section, declared)
     return "\n".join(out).rstrip() + "\n"
 
 

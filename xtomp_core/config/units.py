@@ -60,4 +60,9 @@ def format_duration(seconds: float) -> str:
     for unit, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
         if seconds >= factor and (seconds / factor).is_integer():
             return f"{int(seconds / factor)}{unit}"
-    return f"{round(seconds * 1000)}ms"
+    # Fractions of a millisecond ("1.5ms") are kept: rounding them would show a value
+    # that is not the one in effect. round(..., 6) hides float noise such as 1100.0000000000002.
+    milliseconds = round(seconds * 1000, 6)
+    if milliseconds.is_integer():
+        return f"{int(milliseconds)}ms"
+    return f"{milliseconds:.6f}".rstrip("0") + "ms"

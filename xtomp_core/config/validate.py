@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import ConfigError
 from .directives import DESTINATION, SERVER, DirectiveSet, plugin_scope
 from .loader import KeyPath, RawConfig, key_path
-from .model import Config, Section
+from .model import DEFAULT_ORIGIN, Config, Section
 
 __all__ = ["build_config", "enabled_plugins", "TOP_LEVEL_TABLES"]
 
@@ -53,7 +53,8 @@ class _Validator:
         for part in path:
             node = node.get(part, {}) if isinstance(node, dict) else {}
         if not isinstance(node, dict):
-            self.error(path, "expected a table")
+            if len(path) > 1:  # top-level keys are checked once, by build_config
+                self.error(path, "expected a table")
             return {}
         return node
 
@@ -77,10 +78,11 @@ class _Validator:
             try:
                 values[key] = directive.convert(value)
             except ValueError as problem:
-                self.error(here, f"{problem} ({directive.kind} expected)")
+                self.error(here, str(problem))
                 continue
             origins[key] = self.raw.origin(here)
-        return Section(key_path(path), values, origins)
+        file = self.raw.origins.get(path, DEFAULT_ORIGIN)
+        return Section(key_path(path), values, origins, file)
 
     def unknown_key(self, path: KeyPath, key: str, scope: str, value: Any) -> None:
         if isinstance(value, dict):
@@ -96,7 +98,15 @@ class _Validator:
             )
             self.error(path, f"{key} is not valid here: it belongs in {hint}")
             return
-        self.error(path, f"unknown directive{_suggest(key, list(self.directives.scope(scope)))}")
+        hint = _suggest(key, list(self.directives.scope(scope)))
+        if not hint:
+            # A misspelt key of another table: say where the close match belongs.
+            for other in self.directives.scopes():
+                close = _suggest(key, list(self.directives.scope(other)))
+                if other != scope and close:
+                    hint = f"{close[:-1]} (a key of {'destinations' if other == DESTINATION else other})?"
+                    break
+        self.error(path, f"unknown directive{hint}")
 
 
 def build_config(raw: RawConfig, directives: DirectiveSet, plugins: list[str] | None = None) -> Config:
@@ -153,16 +163,21 @@ def build_config(raw: RawConfig, directives: DirectiveSet, plugins: list[str] | 
 def _cross_checks(check: _Validator, server: Section) -> None:
     """Rules that involve more than one directive."""
     if server["heart_beat_write_max"] and server["heart_beat_write_min"] > server["heart_beat_write_max"]:
-        check.errors.append(
-            f"{server.origin('heart_beat_write_min')}: server.heart_beat_write_min: "
-            "larger than heart_beat_write_max"
-        )
-    if server["write_buffer_low"] > server["write_buffer_high"]:
-        check.errors.append(
-            f"{server.origin('write_buffer_low')}: server.write_buffer_low: larger than write_buffer_high"
-        )
+        _conflict(check, server, "heart_beat_write_min", "heart_beat_write_max")
+    if server["write_buffer_low"] is not None and server["write_buffer_low"] > server["write_buffer_high"]:
+        _conflict(check, server, "write_buffer_low", "write_buffer_high")
     if server["passcode"] is not None and server["login"] is None:
         check.errors.append(f"{server.origin('passcode')}: server.passcode: set without server.login")
     if not server["listen"]:
         check.errors.append(f"{server.origin('listen')}: server.listen: at least one address is needed")
 
+
+def _conflict(check: _Validator, server: Section, low: str, high: str) -> None:
+    """``low`` is larger than ``high``: cite the one a file set (either may be a default)."""
+    key = low if server.origin(low) != DEFAULT_ORIGIN or server.origin(high) == DEFAULT_ORIGIN else high
+    declared = check.directives.scope(SERVER)
+
+    def shown(name: str) -> str:
+        return f"{name} = {declared[name].render(server[name])} ({server.origin(name)})"
+
+    check.errors.append(f"{server.origin(key)}: server.{key}: {shown(low)} is larger than {shown(high)}")

@@ -178,6 +178,8 @@ class BrokerProcess:
         self.log: list[str] = []
 
     def start(self, timeout: float = 20.0) -> BrokerProcess:
+        if self.process is not None:
+            raise RuntimeError("this BrokerProcess was already started")
         self.process = subprocess.Popen(
             self.command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=self.env
         )
