@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
 from .config.directives import DirectiveSet
+from .entrypoints import PluginEntryPoint, entry_points
 from .errors import ConfigError
 from .registry import KNOWN_PROVIDERS, Registry
 
@@ -38,8 +38,10 @@ def distribution_for(plugin: str) -> str:
 
 def installed_plugins() -> dict[str, InstalledPlugin]:
     """Every plugin installed in this environment, without importing any of them."""
+    from importlib.metadata import entry_points as metadata_entry_points  # the CLI listing only
+
     found: dict[str, InstalledPlugin] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
+    for point in metadata_entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(point, "dist", None)
         found[point.name] = InstalledPlugin(
             point.name,
@@ -145,7 +147,7 @@ def _registrar_argument(registry: Registry[Any]) -> Callable[[str], dict[str, An
     return argument
 
 
-def _load(point: EntryPoint) -> object:
+def _load(point: PluginEntryPoint) -> object:
     try:
         return point.load()
     except Exception as error:  # the plugin's own import failed: say which plugin
