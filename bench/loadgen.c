@@ -1,0 +1,2240 @@
+/*
+ * loadgen: a STOMP 1.2 load generator (and a trivial sink broker) for the xtomp benchmark.
+ *
+ * One thread, one epoll loop, non-blocking sockets, large read buffers scanned in place
+ * (memchr for line ends and NUL, content-length when present), and batched writes: many
+ * frames are built into one per-connection buffer, written as far as the socket takes them,
+ * and the rest kept for EPOLLOUT. Every run prints exactly one JSON line on stdout;
+ * diagnostics go to stderr. Exit status: 0 ok, 1 usage, 2 protocol error / connection
+ * failure / timeout.
+ *
+ * Build: gcc -O2 -Wall -Wextra -o bench/.build/loadgen bench/loadgen.c -lm
+ *
+ * Modes:
+ *   loadgen fanout      --publishers P --subscribers S --messages N --size B --destination D --window W
+ *   loadgen queue       --producers P --consumers C --messages N --size B --destination D
+ *                       --ack auto|client-individual|client [--prefetch K] --window W
+ *   loadgen latency     --rate R --subscribers S --duration T --size B --destination D
+ *   loadgen connections --count K --destination D [--hold-seconds H]
+ *   loadgen sink        [--host H] --port P      (port 0: any; the port is printed on stderr)
+ *                       [--login L --passcode P] [--drop-every K] [--dup-every K]  (test hooks:
+ *                       check credentials; drop / duplicate every K-th delivery)
+ * Common: --host (127.0.0.1) --port (61613) --timeout (60 s; in latency mode on top of --duration)
+ *         --idle-timeout (5 s)
+ *         --login L --passcode P
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RBUF_DATA ((size_t)256 * 1024)  /* read buffer of a data connection */
+#define RBUF_IDLE ((size_t)4096)        /* read buffer of an idle (connections mode) connection */
+#define WRITE_HIGH ((size_t)1 << 20)    /* stop building frames for a connection above this */
+#define MAX_FRAME ((size_t)1 << 30)
+#define CONNECT_INFLIGHT 500
+#define MAX_EVENTS 512
+
+/* ------------------------------------------------------------------------------------------ */
+/* utilities */
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("loadgen: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+static void usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void usage(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("loadgen: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nusage: loadgen fanout|queue|latency|connections|sink [options]  (see the top of "
+          "bench/loadgen.c)\n",
+          stderr);
+    exit(1);
+}
+
+static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warnx(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("loadgen: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (!p)
+        die("out of memory (%zu x %zu bytes)", n, m);
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static inline size_t u64dec(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static bool parse_u64(const char *p, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 19)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)p[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* frame scanner */
+
+struct sv {
+    const char *p;
+    size_t n;
+};
+
+enum {
+    H_CL,
+    H_SEQ,
+    H_TS,
+    H_ACK,
+    H_MSGID,
+    H_MESSAGE,
+    H_RECEIPT_ID,
+    H_RECEIPT,
+    H_DEST,
+    H_ID,
+    H_RUN,
+    H_SUB,
+    H_NUM
+};
+
+struct frame {
+    struct sv cmd;         /* cmd.n == 0: only EOLs (heart-beats) were consumed */
+    const char *hb, *he;   /* header lines [hb, he); he points at the blank line */
+    const char *rl, *rle;  /* the first receipt header line [rl, rle), newline included */
+    struct sv h[H_NUM];
+    const char *body;
+    size_t bodyl;
+};
+
+static const char *scan_err;
+
+static inline int header_index(const char *k, size_t kl)
+{
+    switch (kl) {
+    case 2:
+        if (k[0] == 'i' && k[1] == 'd')
+            return H_ID;
+        if (k[0] == 't' && k[1] == 's')
+            return H_TS;
+        return -1;
+    case 3:
+        if (!memcmp(k, "seq", 3))
+            return H_SEQ;
+        if (!memcmp(k, "ack", 3))
+            return H_ACK;
+        if (!memcmp(k, "run", 3))
+            return H_RUN;
+        return -1;
+    case 7:
+        if (!memcmp(k, "message", 7))
+            return H_MESSAGE;
+        if (!memcmp(k, "receipt", 7))
+            return H_RECEIPT;
+        return -1;
+    case 10:
+        if (!memcmp(k, "message-id", 10))
+            return H_MSGID;
+        if (!memcmp(k, "receipt-id", 10))
+            return H_RECEIPT_ID;
+        return -1;
+    case 11:
+        return memcmp(k, "destination", 11) ? -1 : H_DEST;
+    case 12:
+        return memcmp(k, "subscription", 12) ? -1 : H_SUB;
+    case 14:
+        return memcmp(k, "content-length", 14) ? -1 : H_CL;
+    default:
+        return -1;
+    }
+}
+
+/*
+ * Scan one frame at buf[0..len). Returns the bytes consumed (> 0), 0 when the frame is
+ * incomplete (*need is then the total size when known, else 0), or -1 on a malformed frame
+ * (scan_err says why).
+ */
+static ssize_t scan_frame(const char *buf, size_t len, struct frame *f, size_t *need)
+{
+    const char *p = buf, *end = buf + len;
+    *need = 0;
+    /* EOLs between frames (heart-beats) */
+    while (p < end && (*p == '\n' || *p == '\r')) {
+        if (*p == '\r') {
+            if (p + 1 >= end)
+                break;
+            if (p[1] != '\n') {
+                scan_err = "CR not followed by LF between frames";
+                return -1;
+            }
+            p += 2;
+        } else {
+            p++;
+        }
+    }
+    if (p > buf) {
+        f->cmd.n = 0;
+        return p - buf;
+    }
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl)
+        return 0;
+    f->cmd.p = p;
+    f->cmd.n = (size_t)(nl - p);
+    if (f->cmd.n && p[f->cmd.n - 1] == '\r')
+        f->cmd.n--;
+    if (f->cmd.n == 0) {
+        scan_err = "empty command";
+        return -1;
+    }
+    memset(f->h, 0, sizeof f->h);
+    f->rl = f->rle = NULL;
+    const char *q = nl + 1;
+    f->hb = q;
+    for (;;) {
+        if (q >= end)
+            return 0;
+        if (*q == '\n') {
+            f->he = q;
+            q++;
+            break;
+        }
+        if (*q == '\r') {
+            if (q + 1 >= end)
+                return 0;
+            if (q[1] == '\n') {
+                f->he = q;
+                q += 2;
+                break;
+            }
+        }
+        const char *k = q;
+        while (q < end && *q != ':' && *q != '\n')
+            q++;
+        if (q >= end)
+            return 0;
+        if (*q == '\n') {
+            scan_err = "header line without a colon";
+            return -1;
+        }
+        size_t kl = (size_t)(q - k);
+        const char *v = ++q;
+        const char *le = memchr(q, '\n', (size_t)(end - q));
+        if (!le)
+            return 0;
+        size_t vl = (size_t)(le - v);
+        if (vl && v[vl - 1] == '\r')
+            vl--;
+        int hi = header_index(k, kl);
+        if (hi >= 0 && !f->h[hi].p) {
+            f->h[hi].p = v;
+            f->h[hi].n = vl;
+            if (hi == H_RECEIPT) {
+                f->rl = k;
+                f->rle = le + 1;
+            }
+        }
+        q = le + 1;
+    }
+    if (f->h[H_CL].p) {
+        uint64_t cl;
+        if (!parse_u64(f->h[H_CL].p, f->h[H_CL].n, &cl) || cl > MAX_FRAME) {
+            scan_err = "bad content-length";
+            return -1;
+        }
+        size_t total = (size_t)(q - buf) + (size_t)cl + 1;
+        if (total > len) {
+            *need = total;
+            return 0;
+        }
+        if (q[cl] != '\0') {
+            scan_err = "no NUL after content-length bytes of body";
+            return -1;
+        }
+        f->body = q;
+        f->bodyl = (size_t)cl;
+        return (ssize_t)total;
+    }
+    const char *nul = memchr(q, '\0', (size_t)(end - q));
+    if (!nul)
+        return 0;
+    f->body = q;
+    f->bodyl = (size_t)(nul - q);
+    return nul + 1 - buf;
+}
+
+static inline bool cmd_is(const struct frame *f, const char *s, size_t n)
+{
+    return f->cmd.n == n && !memcmp(f->cmd.p, s, n);
+}
+#define CMD_IS(f, lit) cmd_is((f), lit, sizeof(lit) - 1)
+
+/* ------------------------------------------------------------------------------------------ */
+/* connections and buffers */
+
+enum kind { K_CLIENT, K_SINK, K_LISTEN, K_TIMER, K_STDIN };
+enum role { R_PUB, R_SUB, R_IDLE };
+enum cstate { S_CONNECTING, S_WAIT_CONNECTED, S_WAIT_RECEIPT, S_READY, S_CLOSING, S_DONE };
+
+struct sinksub;
+
+struct conn {
+    int fd;
+    int kind;
+    int role;
+    int state;
+    uint32_t idx;  /* publisher / subscriber index within its role */
+    uint32_t id;   /* connection number */
+    uint32_t events;
+    bool dirty;
+    bool closing;  /* sink: close once the write buffer is empty */
+    char *rb;
+    size_t rcap, rs, re;
+    char *wb;
+    size_t wcap, wo, wl;
+    /* consumer bookkeeping */
+    uint64_t rx;       /* MESSAGE frames received */
+    uint64_t unacked;  /* client ack mode: messages since the last ACK */
+    char *ackid;
+    size_t ackidl, ackidcap;
+    /* sink bookkeeping */
+    struct sinksub **subs;
+    size_t nsubs, capsubs;
+    struct conn *next_dead;
+};
+
+struct opts {
+    const char *mode;
+    const char *host;
+    long port;
+    long pubs, subs, messages, size, window, prefetch, rate, count;
+    double duration, hold, timeout, idle_timeout;
+    const char *dest, *ack, *login, *passcode;
+    bool have_prefetch, have_hold, have_pubs, have_subs;
+    long drop_every, dup_every; /* sink fault injection, for testing the checks */
+};
+
+enum { ACK_AUTO, ACK_CLIENT, ACK_INDIVIDUAL };
+enum { M_FANOUT, M_QUEUE, M_LATENCY, M_CONNECTIONS, M_SINK };
+
+struct track { /* one (subscriber, publisher) pair: what arrived of that publisher's sequence */
+    uint64_t contig;   /* all n < contig arrived (in-order mode, bits == NULL) */
+    uint64_t highest;  /* highest n seen + 1 */
+    uint64_t distinct;
+    uint64_t *bits;    /* allocated on the first gap: one bit per n */
+};
+
+static struct {
+    struct opts o;
+    int mode;
+    int ep;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char peer[128];
+    uint64_t t_proc, deadline;
+
+    struct conn **conns;
+    size_t nconns, opened, connected_ok, ready;
+    struct conn **pubc, **subc;
+    size_t npub, nsub;
+
+    struct conn **dirty;
+    size_t ndirty, capdirty;
+
+    int ackmode;
+    uint64_t ack_every;
+    char runid[24];
+    size_t runidl;
+
+    /* frames we send */
+    char *send_prefix; /* per publisher: "SEND\n...seq:<p>:" */
+    size_t send_prefix_len;
+    char *send_suffix; /* "\n\n" body NUL */
+    size_t send_suffix_len;
+    size_t frame_max;
+
+    /* run state */
+    bool running, done, idle_hit;
+    uint64_t t_first_send, t_last_send, t_last_msg, t_now_read;
+    double cpu0, cpu1;
+    uint64_t *sent;       /* per publisher */
+    uint64_t *minprog;    /* fanout: cached slowest progress per publisher */
+    struct track *tr;     /* fanout/latency: [sub][pub] */
+    uint64_t **qbits;     /* queue: per producer */
+    uint64_t *qrecv;      /* queue: distinct per producer */
+    uint64_t delivered, distinct_total, duplicated, reordered, stale, expected;
+    bool msg_in_batch;
+
+    /* latency */
+    int tfd;
+    uint64_t lat_total, lat_t0;
+    uint64_t *samples;
+    size_t nsamples, capsamples;
+
+    /* connections mode */
+    bool stdin_eof;
+
+    /* sink */
+    volatile sig_atomic_t stop;
+    struct conn *graveyard;
+    uint64_t sink_msgid, sink_in, sink_out, sink_dropped, sink_accepted, sink_faulted;
+} g;
+
+static struct conn timer_conn = {.fd = -1, .kind = K_TIMER};
+static struct conn stdin_conn = {.fd = 0, .kind = K_STDIN};
+
+static const char *role_name(const struct conn *c)
+{
+    if (c->role == R_PUB)
+        return g.mode == M_QUEUE ? "producer" : "publisher";
+    if (c->role == R_SUB)
+        return g.mode == M_QUEUE ? "consumer" : "subscriber";
+    return "idle";
+}
+
+static void ep_ctl(int op, struct conn *c, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(g.ep, op, c->fd, &ev) < 0)
+        die("epoll_ctl: %s", strerror(errno));
+    c->events = events;
+}
+
+static void set_events(struct conn *c, uint32_t events)
+{
+    if (c->events != events)
+        ep_ctl(EPOLL_CTL_MOD, c, events);
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    if (g.ndirty == g.capdirty) {
+        g.capdirty = g.capdirty ? g.capdirty * 2 : 256;
+        g.dirty = xrealloc(g.dirty, g.capdirty * sizeof *g.dirty);
+    }
+    g.dirty[g.ndirty++] = c;
+}
+
+/* Room for n more bytes at c->wb + c->wl. */
+static inline char *wreserve(struct conn *c, size_t n)
+{
+    if (c->wl + n > c->wcap) {
+        if (c->wo) {
+            memmove(c->wb, c->wb + c->wo, c->wl - c->wo);
+            c->wl -= c->wo;
+            c->wo = 0;
+        }
+        if (c->wl + n > c->wcap) {
+            size_t cap = c->wcap ? c->wcap : 4096;
+            while (cap < c->wl + n)
+                cap *= 2;
+            c->wb = xrealloc(c->wb, cap);
+            c->wcap = cap;
+        }
+    }
+    return c->wb + c->wl;
+}
+
+static inline void wcommit(struct conn *c, size_t n)
+{
+    c->wl += n;
+    mark_dirty(c);
+}
+
+static inline void wappend(struct conn *c, const void *p, size_t n)
+{
+    memcpy(wreserve(c, n), p, n);
+    wcommit(c, n);
+}
+
+static inline void wstr(struct conn *c, const char *s)
+{
+    wappend(c, s, strlen(s));
+}
+
+static void client_write_failed(struct conn *c, int err);
+static void sink_close(struct conn *c);
+static void close_client(struct conn *c);
+
+/* Write as much as the socket takes; keep the rest and wait for EPOLLOUT. */
+static void flush(struct conn *c)
+{
+    while (c->wo < c->wl) {
+        ssize_t n = write(c->fd, c->wb + c->wo, c->wl - c->wo);
+        if (n > 0) {
+            c->wo += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_events(c, EPOLLIN | EPOLLOUT);
+            return;
+        }
+        if (c->kind == K_SINK) {
+            sink_close(c);
+            return;
+        }
+        client_write_failed(c, n < 0 ? errno : EPIPE);
+        return;
+    }
+    c->wo = c->wl = 0;
+    if (c->events & EPOLLOUT)
+        set_events(c, EPOLLIN);
+    if (c->closing)
+        sink_close(c); /* sink: after DISCONNECT or ERROR, once the output is out */
+}
+
+static void flush_dirty(void)
+{
+    /* flush() never adds to the list, but a sink close may; index loop is safe */
+    for (size_t i = 0; i < g.ndirty; i++) {
+        struct conn *c = g.dirty[i];
+        c->dirty = false;
+        if (c->fd >= 0)
+            flush(c);
+    }
+    g.ndirty = 0;
+}
+
+/* Make room to read: compact, or grow when a frame does not fit. */
+static void rroom(struct conn *c, size_t need)
+{
+    if (c->rs == c->re) {
+        c->rs = c->re = 0;
+    } else if (c->rs && (c->rcap - c->re < c->rcap / 4 || need > c->rcap - c->rs)) {
+        memmove(c->rb, c->rb + c->rs, c->re - c->rs);
+        c->re -= c->rs;
+        c->rs = 0;
+    }
+    size_t want = need > c->rcap ? need : c->rcap;
+    if (c->re == c->rcap && c->rs == 0 && want == c->rcap)
+        want = c->rcap * 2; /* full with one incomplete frame of unknown size */
+    if (want > c->rcap) {
+        if (want > MAX_FRAME + 65536)
+            die("frame larger than %zu bytes on connection %u", MAX_FRAME, c->id);
+        c->rb = xrealloc(c->rb, want);
+        c->rcap = want;
+    }
+}
+
+static struct conn *new_conn(int kind, size_t rcap)
+{
+    struct conn *c = xcalloc(1, sizeof *c);
+    c->fd = -1;
+    c->kind = kind;
+    c->rcap = rcap;
+    c->rb = xmalloc(rcap);
+    return c;
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* client side: connect, CONNECT, SUBSCRIBE */
+
+static void resolve(void)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+    char port[16];
+    snprintf(port, sizeof port, "%ld", g.o.port);
+    int rc = getaddrinfo(g.o.host, port, &hints, &res);
+    if (rc)
+        die("cannot resolve %s: %s", g.o.host, gai_strerror(rc));
+    memcpy(&g.addr, res->ai_addr, res->ai_addrlen);
+    g.addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    snprintf(g.peer, sizeof g.peer, "%s:%ld", g.o.host, g.o.port);
+}
+
+static void send_connect(struct conn *c)
+{
+    wstr(c, "CONNECT\naccept-version:1.2\nhost:localhost\nheart-beat:0,0\n");
+    if (g.o.login) {
+        wstr(c, "login:");
+        wstr(c, g.o.login);
+        wstr(c, "\n");
+    }
+    if (g.o.passcode) {
+        wstr(c, "passcode:");
+        wstr(c, g.o.passcode);
+        wstr(c, "\n");
+    }
+    wappend(c, "\n", 2); /* blank line and NUL */
+    c->state = S_WAIT_CONNECTED;
+}
+
+static void open_conn(struct conn *c)
+{
+    int fd = socket(g.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket: %s (connection %u)", strerror(errno), c->id);
+    set_nodelay(fd);
+    c->fd = fd;
+    c->state = S_CONNECTING;
+    if (connect(fd, (struct sockaddr *)&g.addr, g.addrlen) < 0 && errno != EINPROGRESS)
+        die("connect to %s failed: %s (connection %u)", g.peer, strerror(errno), c->id);
+    ep_ctl(EPOLL_CTL_ADD, c, EPOLLIN | EPOLLOUT);
+}
+
+static void open_more(void)
+{
+    while (g.opened < g.nconns && g.opened - g.ready < CONNECT_INFLIGHT)
+        open_conn(g.conns[g.opened++]);
+}
+
+static void connect_done(struct conn *c)
+{
+    int err = 0;
+    socklen_t l = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+        err = errno;
+    if (err)
+        die("connect to %s failed: %s (%s connection %u)", g.peer, strerror(err), role_name(c), c->id);
+    set_events(c, EPOLLIN);
+    send_connect(c);
+    flush(c);
+}
+
+static void send_subscribe(struct conn *c)
+{
+    char buf[256];
+    wstr(c, "SUBSCRIBE\ndestination:");
+    wstr(c, g.o.dest);
+    int n = snprintf(buf, sizeof buf, "\nid:%u\nreceipt:sub-%u\n", c->idx, c->id);
+    wappend(c, buf, (size_t)n);
+    if (g.mode == M_QUEUE) {
+        wstr(c, g.ackmode == ACK_AUTO ? "ack:auto\n"
+                : g.ackmode == ACK_CLIENT ? "ack:client\n"
+                                          : "ack:client-individual\n");
+        if (g.o.have_prefetch) {
+            n = snprintf(buf, sizeof buf, "prefetch-count:%ld\nactivemq.prefetchSize:%ld\n", g.o.prefetch,
+                         g.o.prefetch);
+            wappend(c, buf, (size_t)n);
+        }
+    }
+    wappend(c, "\n", 2);
+    c->state = S_WAIT_RECEIPT;
+}
+
+static void became_ready(struct conn *c)
+{
+    c->state = S_READY;
+    g.ready++;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* client side: frames from the broker */
+
+static void die_error_frame(struct conn *c, const struct frame *f) __attribute__((noreturn));
+static void die_error_frame(struct conn *c, const struct frame *f)
+{
+    const struct sv *m = &f->h[H_MESSAGE];
+    fprintf(stderr, "loadgen: ERROR frame from the broker on %s connection %u: message: %.*s\n",
+            role_name(c), c->id, m->p ? (int)m->n : 9, m->p ? m->p : "(absent)");
+    if (f->bodyl)
+        fprintf(stderr, "loadgen: ERROR body: %.*s\n", (int)(f->bodyl > 2000 ? 2000 : f->bodyl), f->body);
+    exit(2);
+}
+
+static void protocol_error(struct conn *c, const char *what, const struct frame *f) __attribute__((noreturn));
+static void protocol_error(struct conn *c, const char *what, const struct frame *f)
+{
+    if (f)
+        die("protocol error on %s connection %u: %s (frame %.*s)", role_name(c), c->id, what,
+            (int)(f->cmd.n > 40 ? 40 : f->cmd.n), f->cmd.p);
+    die("protocol error on %s connection %u: %s", role_name(c), c->id, what);
+}
+
+/* seq header value "P:N", on the wire "P\cN" (STOMP 1.2 escaping) or "P:N" (1.0 style) */
+static bool parse_seq(const struct sv *v, uint64_t *p, uint64_t *n)
+{
+    if (!v->p)
+        return false;
+    const char *e = v->p + v->n, *q = v->p;
+    while (q < e && *q >= '0' && *q <= '9')
+        q++;
+    size_t pl = (size_t)(q - v->p), sep;
+    if (q < e && *q == ':')
+        sep = 1;
+    else if (q + 1 < e && q[0] == '\\' && q[1] == 'c')
+        sep = 2;
+    else
+        return false;
+    return parse_u64(v->p, pl, p) && parse_u64(q + sep, (size_t)(e - q) - sep, n);
+}
+
+static inline bool bit_test_set(uint64_t *bits, uint64_t n)
+{
+    uint64_t m = (uint64_t)1 << (n & 63);
+    bool was = bits[n >> 6] & m;
+    bits[n >> 6] |= m;
+    return was;
+}
+
+/* Returns 0 new, 1 new but reordered, 2 duplicate. */
+static int track_seen(struct track *t, uint64_t n, uint64_t total)
+{
+    if (!t->bits) {
+        if (n == t->contig) {
+            t->contig++;
+            t->distinct++;
+            t->highest = t->contig;
+            return 0;
+        }
+        if (n < t->contig)
+            return 2;
+        t->bits = xcalloc((size_t)(total + 63) / 64, sizeof(uint64_t));
+        for (uint64_t i = 0; i < t->contig / 64; i++)
+            t->bits[i] = ~(uint64_t)0;
+        for (uint64_t i = t->contig & ~(uint64_t)63; i < t->contig; i++)
+            t->bits[i >> 6] |= (uint64_t)1 << (i & 63);
+    }
+    if (bit_test_set(t->bits, n))
+        return 2;
+    t->distinct++;
+    if (n + 1 < t->highest)
+        return 1;
+    t->highest = n + 1;
+    return 0;
+}
+
+static void append_ack(struct conn *c, const char *id, size_t idl)
+{
+    char *w = wreserve(c, idl + 16);
+    memcpy(w, "ACK\nid:", 7);
+    memcpy(w + 7, id, idl);
+    memcpy(w + 7 + idl, "\n\n", 3);
+    wcommit(c, idl + 10);
+}
+
+static void queue_ack(struct conn *c, const struct frame *f)
+{
+    if (g.ackmode == ACK_AUTO)
+        return;
+    const struct sv *a = f->h[H_ACK].p ? &f->h[H_ACK] : &f->h[H_MSGID];
+    if (!a->p)
+        protocol_error(c, "MESSAGE without ack and message-id headers in a client ack mode", f);
+    if (g.ackmode == ACK_INDIVIDUAL) {
+        append_ack(c, a->p, a->n);
+        return;
+    }
+    if (a->n > c->ackidcap) {
+        c->ackidcap = a->n * 2;
+        c->ackid = xrealloc(c->ackid, c->ackidcap);
+    }
+    memcpy(c->ackid, a->p, a->n);
+    c->ackidl = a->n;
+    if (++c->unacked >= g.ack_every) {
+        append_ack(c, c->ackid, c->ackidl);
+        c->unacked = 0;
+    }
+}
+
+static void flush_cumulative_acks(void)
+{
+    if (g.ackmode != ACK_CLIENT)
+        return;
+    for (size_t i = 0; i < g.nsub; i++) {
+        struct conn *c = g.subc[i];
+        if (c->unacked && c->fd >= 0) {
+            append_ack(c, c->ackid, c->ackidl);
+            c->unacked = 0;
+        }
+    }
+}
+
+static void on_message(struct conn *c, const struct frame *f)
+{
+    uint64_t p, n;
+    if (c->state == S_CLOSING || c->role == R_IDLE)
+        return;
+    c->rx++;
+    if (g.mode == M_QUEUE) {
+        queue_ack(c, f);
+        if (!f->h[H_RUN].p || f->h[H_RUN].n != g.runidl || memcmp(f->h[H_RUN].p, g.runid, g.runidl)) {
+            g.stale++; /* not from this run: left in the queue by an earlier one */
+            return;
+        }
+    }
+    if (!parse_seq(&f->h[H_SEQ], &p, &n))
+        protocol_error(c, "MESSAGE without a valid seq header", f);
+    if (p >= g.npub || n >= (uint64_t)g.o.messages)
+        protocol_error(c, "MESSAGE with a seq header out of range", f);
+    g.delivered++;
+    g.msg_in_batch = true;
+    if (g.mode == M_QUEUE) {
+        if (bit_test_set(g.qbits[p], n)) {
+            g.duplicated++;
+        } else {
+            g.qrecv[p]++;
+            g.distinct_total++;
+        }
+        return;
+    }
+    int r = track_seen(&g.tr[(size_t)c->idx * g.npub + p], n, (uint64_t)g.o.messages);
+    if (r == 2) {
+        g.duplicated++;
+        return;
+    }
+    g.distinct_total++;
+    if (r == 1)
+        g.reordered++;
+    if (g.mode == M_LATENCY) {
+        uint64_t ts;
+        if (!f->h[H_TS].p || !parse_u64(f->h[H_TS].p, f->h[H_TS].n, &ts))
+            protocol_error(c, "MESSAGE without a valid ts header", f);
+        if (g.nsamples == g.capsamples) {
+            g.capsamples = g.capsamples ? g.capsamples * 2 : 1 << 16;
+            g.samples = xrealloc(g.samples, g.capsamples * sizeof *g.samples);
+        }
+        g.samples[g.nsamples++] = g.t_now_read > ts ? g.t_now_read - ts : 0;
+    }
+}
+
+static void on_client_frame(struct conn *c, const struct frame *f)
+{
+    if (f->cmd.n == 0)
+        return;
+    if (CMD_IS(f, "MESSAGE")) {
+        if (c->role == R_PUB || c->state < S_WAIT_RECEIPT)
+            protocol_error(c, "unexpected MESSAGE", f);
+        on_message(c, f);
+    } else if (CMD_IS(f, "RECEIPT")) {
+        if (c->state == S_WAIT_RECEIPT) {
+            became_ready(c);
+        } else if (c->state == S_CLOSING) {
+            c->state = S_DONE;
+        } else {
+            protocol_error(c, "unexpected RECEIPT", f);
+        }
+    } else if (CMD_IS(f, "CONNECTED")) {
+        if (c->state != S_WAIT_CONNECTED)
+            protocol_error(c, "unexpected CONNECTED", f);
+        g.connected_ok++;
+        if (c->role == R_SUB || c->role == R_IDLE)
+            send_subscribe(c);
+        else
+            became_ready(c);
+    } else if (CMD_IS(f, "ERROR")) {
+        die_error_frame(c, f);
+    } else {
+        protocol_error(c, "unknown frame from the broker", f);
+    }
+}
+
+static void client_eof(struct conn *c, int err)
+{
+    if (c->state == S_CLOSING || c->state == S_DONE) {
+        c->state = S_DONE;
+        return;
+    }
+    if (err)
+        die("%s connection %u to %s failed: %s", role_name(c), c->id, g.peer, strerror(err));
+    die("%s connection %u closed by the broker (%s) without an ERROR frame", role_name(c), c->id, g.peer);
+}
+
+/* Returns false at EOF / error (already handled). */
+static bool client_read(struct conn *c)
+{
+    rroom(c, 0);
+    ssize_t n = read(c->fd, c->rb + c->re, c->rcap - c->re);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return true;
+        client_eof(c, errno);
+        return false;
+    }
+    if (n == 0) {
+        client_eof(c, 0);
+        return false;
+    }
+    c->re += (size_t)n;
+    g.t_now_read = now_ns();
+    g.msg_in_batch = false;
+    for (;;) {
+        struct frame f;
+        size_t need;
+        ssize_t k = scan_frame(c->rb + c->rs, c->re - c->rs, &f, &need);
+        if (k < 0)
+            protocol_error(c, scan_err, NULL);
+        if (k == 0) {
+            if (need)
+                rroom(c, need);
+            break;
+        }
+        c->rs += (size_t)k;
+        on_client_frame(c, &f);
+        if (c->fd < 0)
+            return false;
+    }
+    if (c->rs == c->re)
+        c->rs = c->re = 0;
+    if (g.msg_in_batch)
+        g.t_last_msg = g.t_now_read;
+    return true;
+}
+
+/* A write failed: the broker may have sent an ERROR before closing; report it if so. */
+static void client_write_failed(struct conn *c, int err)
+{
+    if (c->state == S_CLOSING || c->state == S_DONE) {
+        c->state = S_DONE;
+        close_client(c);
+        return;
+    }
+    int fl = fcntl(c->fd, F_GETFL);
+    fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+    struct timeval tv = {.tv_usec = 200000};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint64_t until = now_ns() + 1000000000ull;
+    while (now_ns() < until && client_read(c))
+        ;
+    die("write to %s failed on %s connection %u: %s", g.peer, role_name(c), c->id, strerror(err));
+}
+
+static void close_client(struct conn *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the client event loop */
+
+static void stdin_read(void);
+static void latency_tick(void);
+
+static void pass(int timeout_ms)
+{
+    struct epoll_event ev[MAX_EVENTS];
+    int n = epoll_wait(g.ep, ev, MAX_EVENTS, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR)
+            return;
+        die("epoll_wait: %s", strerror(errno));
+    }
+    for (int i = 0; i < n; i++) {
+        struct conn *c = ev[i].data.ptr;
+        uint32_t e = ev[i].events;
+        if (c->kind == K_TIMER) {
+            latency_tick();
+            continue;
+        }
+        if (c->kind == K_STDIN) {
+            stdin_read();
+            continue;
+        }
+        if (c->fd < 0)
+            continue;
+        if (c->state == S_CONNECTING) {
+            connect_done(c);
+            continue;
+        }
+        if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            if (!client_read(c))
+                continue;
+        if ((e & EPOLLOUT) && c->fd >= 0)
+            flush(c);
+    }
+    if (n == 0 && g.mode == M_QUEUE)
+        flush_cumulative_acks();
+}
+
+static int ms_until(uint64_t t, uint64_t now)
+{
+    if (t <= now)
+        return 0;
+    uint64_t ms = (t - now + 999999) / 1000000;
+    return ms > 1000 ? 1000 : (int)ms;
+}
+
+static void check_deadline(const char *phase)
+{
+    if (now_ns() > g.deadline)
+        die("timeout: %.1f s passed (%s; --timeout)", g.o.timeout, phase);
+}
+
+static void setup_clients(size_t npub, size_t nsub, int role_for_subs, size_t rcap)
+{
+    g.npub = npub;
+    g.nsub = nsub;
+    g.nconns = npub + nsub;
+    g.conns = xcalloc(g.nconns, sizeof *g.conns);
+    g.pubc = xcalloc(npub, sizeof *g.pubc);
+    g.subc = xcalloc(nsub, sizeof *g.subc);
+    /* subscribers first, so they are subscribed before any publisher is ready */
+    for (size_t i = 0; i < nsub; i++) {
+        struct conn *c = new_conn(K_CLIENT, rcap);
+        c->role = role_for_subs;
+        c->idx = (uint32_t)i;
+        c->id = (uint32_t)i;
+        g.subc[i] = g.conns[i] = c;
+    }
+    for (size_t i = 0; i < npub; i++) {
+        struct conn *c = new_conn(K_CLIENT, rcap);
+        c->role = R_PUB;
+        c->idx = (uint32_t)i;
+        c->id = (uint32_t)(nsub + i);
+        g.pubc[i] = g.conns[nsub + i] = c;
+    }
+    while (g.ready < g.nconns) {
+        open_more();
+        flush_dirty();
+        check_deadline("connecting and subscribing");
+        pass(ms_until(g.deadline, now_ns()));
+        flush_dirty();
+    }
+}
+
+/* Send DISCONNECT (after the last cumulative ACKs), wait for the receipts, close. */
+static void teardown_clients(void)
+{
+    flush_cumulative_acks();
+    for (size_t i = 0; i < g.nconns; i++) {
+        struct conn *c = g.conns[i];
+        if (c->fd < 0)
+            continue;
+        wstr(c, "DISCONNECT\nreceipt:bye\n\n");
+        wappend(c, "", 1);
+        c->state = S_CLOSING;
+    }
+    flush_dirty();
+    uint64_t until = now_ns() + 3000000000ull;
+    for (;;) {
+        size_t open = 0;
+        for (size_t i = 0; i < g.nconns; i++) {
+            struct conn *c = g.conns[i];
+            if (c->fd >= 0 && c->state == S_DONE)
+                close_client(c);
+            if (c->fd >= 0)
+                open++;
+        }
+        if (!open)
+            break;
+        uint64_t now = now_ns();
+        if (now > until) {
+            warnx("%zu connections did not answer DISCONNECT within 3 s; closing them", open);
+            break;
+        }
+        pass(ms_until(until, now));
+        flush_dirty();
+    }
+    for (size_t i = 0; i < g.nconns; i++)
+        close_client(g.conns[i]);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* building SEND frames */
+
+static void build_send_templates(bool with_run)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "SEND\ndestination:%s\ncontent-length:%ld\n%s%s%s", g.o.dest, g.o.size,
+                     with_run ? "run:" : "", with_run ? g.runid : "", with_run ? "\n" : "");
+    if (n < 0 || (size_t)n >= sizeof buf - 32)
+        usage("destination too long");
+    g.send_prefix = xmalloc((size_t)n + 8);
+    memcpy(g.send_prefix, buf, (size_t)n);
+    memcpy(g.send_prefix + n, "seq:", 4);
+    g.send_prefix_len = (size_t)n + 4;
+    g.send_suffix_len = 2 + (size_t)g.o.size + 1;
+    g.send_suffix = xmalloc(g.send_suffix_len);
+    g.send_suffix[0] = '\n';
+    g.send_suffix[1] = '\n';
+    for (long i = 0; i < g.o.size; i++)
+        g.send_suffix[2 + i] = (char)('a' + i % 26);
+    g.send_suffix[g.send_suffix_len - 1] = '\0';
+    /* prefix + "P:" + n + "\nts:" + ts + suffix */
+    g.frame_max = g.send_prefix_len + 21 + 20 + 4 + 20 + g.send_suffix_len;
+}
+
+/* Append k SEND frames for publisher p starting at sequence number n0. */
+static void build_sends(struct conn *c, uint64_t p, uint64_t n0, uint64_t k, uint64_t ts)
+{
+    char *w0 = wreserve(c, (size_t)k * g.frame_max), *w = w0;
+    char pfx[24];
+    size_t pl = u64dec(pfx, p);
+    pfx[pl++] = '\\'; /* "P\cN": a colon in a header value is escaped in STOMP 1.2 */
+    pfx[pl++] = 'c';
+    for (uint64_t i = 0; i < k; i++) {
+        memcpy(w, g.send_prefix, g.send_prefix_len);
+        w += g.send_prefix_len;
+        memcpy(w, pfx, pl);
+        w += pl;
+        w += u64dec(w, n0 + i);
+        if (ts) {
+            memcpy(w, "\nts:", 4);
+            w += 4;
+            w += u64dec(w, ts);
+        }
+        memcpy(w, g.send_suffix, g.send_suffix_len);
+        w += g.send_suffix_len;
+    }
+    wcommit(c, (size_t)(w - w0));
+}
+
+static void start_measurement(void)
+{
+    g.running = true;
+    g.t_first_send = g.t_last_msg = now_ns();
+    g.cpu0 = cpu_seconds();
+}
+
+/* One round of closed-loop sending; returns true when it could send more right away. */
+static bool generate_closed_loop(void)
+{
+    bool busy = false;
+    uint64_t total = (uint64_t)g.o.messages;
+    uint64_t per_frame = g.frame_max;
+    for (size_t p = 0; p < g.npub; p++) {
+        struct conn *c = g.pubc[p];
+        uint64_t s = g.sent[p];
+        if (s >= total)
+            continue;
+        uint64_t window = (uint64_t)g.o.window, prog;
+        if (g.mode == M_FANOUT) {
+            if (s >= g.minprog[p] + window) {
+                uint64_t m = UINT64_MAX;
+                for (size_t i = 0; i < g.nsub; i++) {
+                    uint64_t h = g.tr[i * g.npub + p].highest;
+                    if (h < m)
+                        m = h;
+                }
+                g.minprog[p] = m;
+            }
+            prog = g.minprog[p];
+        } else {
+            window = window / g.npub ? window / g.npub : 1;
+            prog = g.qrecv[p];
+        }
+        uint64_t limit = prog + window < total ? prog + window : total;
+        if (s >= limit)
+            continue;
+        size_t pending = c->wl - c->wo;
+        if (pending >= WRITE_HIGH)
+            continue;
+        uint64_t k = limit - s, room = (WRITE_HIGH - pending) / per_frame + 1;
+        if (k > room)
+            k = room;
+        build_sends(c, p, s, k, 0);
+        g.sent[p] = s + k;
+        g.t_last_send = now_ns();
+        flush(c);
+        if (c->fd >= 0 && c->wl == 0 && g.sent[p] < limit)
+            busy = true;
+    }
+    return busy;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JSON output */
+
+static char json[8192];
+static size_t jl;
+
+static void jraw(const char *s)
+{
+    size_t n = strlen(s);
+    if (jl + n >= sizeof json)
+        die("JSON line too long");
+    memcpy(json + jl, s, n);
+    jl += n;
+}
+
+static void jkey(const char *k)
+{
+    jraw(jl > 1 ? ",\"" : "\"");
+    jraw(k);
+    jraw("\":");
+}
+
+static void jstr(const char *k, const char *v)
+{
+    char buf[1024];
+    size_t n = 0;
+    jkey(k);
+    buf[n++] = '"';
+    for (const char *p = v; *p && n < sizeof buf - 8; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)ch;
+        } else if (ch < 0x20) {
+            n += (size_t)snprintf(buf + n, 7, "\\u%04x", ch);
+        } else {
+            buf[n++] = (char)ch;
+        }
+    }
+    buf[n++] = '"';
+    buf[n] = 0;
+    jraw(buf);
+}
+
+static void jint(const char *k, int64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    jkey(k);
+    jraw(buf);
+}
+
+static void jdbl(const char *k, double v)
+{
+    char buf[64];
+    if (!isfinite(v))
+        snprintf(buf, sizeof buf, "null");
+    else if (fabs(v) >= 1e5)
+        snprintf(buf, sizeof buf, "%.0f", v);
+    else
+        snprintf(buf, sizeof buf, "%.6g", v);
+    jkey(k);
+    jraw(buf);
+}
+
+static void jbool(const char *k, bool v)
+{
+    jkey(k);
+    jraw(v ? "true" : "false");
+}
+
+static void jbegin(const char *mode)
+{
+    jl = 0;
+    jraw("{");
+    jstr("mode", mode);
+}
+
+static void jcommon_target(void)
+{
+    jstr("host", g.o.host);
+    jint("port", g.o.port);
+}
+
+static void jcpu(double elapsed, double cpu)
+{
+    jdbl("elapsed_s", elapsed);
+    jdbl("loadgen_cpu_s", cpu);
+    jdbl("loadgen_cpu_share", elapsed > 0 ? cpu / elapsed : 0.0);
+}
+
+static void jend(void)
+{
+    jraw("}\n");
+    fwrite(json, 1, jl, stdout);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* modes: fanout and queue */
+
+static void run_closed_loop(void)
+{
+    bool queue = g.mode == M_QUEUE;
+    uint64_t P = (uint64_t)g.o.pubs, S = (uint64_t)g.o.subs, N = (uint64_t)g.o.messages;
+    g.sent = xcalloc(P, sizeof *g.sent);
+    if (queue) {
+        g.qbits = xcalloc(P, sizeof *g.qbits);
+        for (uint64_t p = 0; p < P; p++)
+            g.qbits[p] = xcalloc((size_t)(N + 63) / 64, sizeof(uint64_t));
+        g.qrecv = xcalloc(P, sizeof *g.qrecv);
+        g.expected = P * N;
+    } else {
+        g.minprog = xcalloc(P, sizeof *g.minprog);
+        g.tr = xcalloc(P * S, sizeof *g.tr);
+        g.expected = P * S * N;
+    }
+    build_send_templates(queue);
+    uint64_t t_setup = now_ns();
+    setup_clients((size_t)P, (size_t)S, R_SUB, RBUF_DATA);
+    double setup_s = (double)(now_ns() - t_setup) / 1e9;
+
+    start_measurement();
+    uint64_t idle_ns = (uint64_t)(g.o.idle_timeout * 1e9);
+    for (;;) {
+        bool busy = generate_closed_loop();
+        flush_dirty();
+        if (g.distinct_total >= g.expected)
+            break;
+        uint64_t now = now_ns();
+        check_deadline("running");
+        if (now - g.t_last_msg > idle_ns) {
+            g.idle_hit = true;
+            break;
+        }
+        int t = busy ? 0 : ms_until(g.t_last_msg + idle_ns + 1, now);
+        if (queue && g.ackmode == ACK_CLIENT && t > 50)
+            t = 50;
+        pass(t);
+    }
+    g.cpu1 = cpu_seconds();
+    if (g.idle_hit)
+        warnx("no message for %.1f s (--idle-timeout): %" PRIu64 " of %" PRIu64 " expected deliveries arrived",
+              g.o.idle_timeout, g.distinct_total, g.expected);
+    teardown_clients();
+
+    uint64_t published = 0;
+    for (uint64_t p = 0; p < P; p++)
+        published += g.sent[p];
+    double elapsed = (double)(g.t_last_msg - g.t_first_send) / 1e9;
+    double cpu = g.cpu1 - g.cpu0;
+    uint64_t lost = g.expected - g.distinct_total;
+    if (!queue) {
+        jbegin("fanout");
+        jcommon_target();
+        jint("publishers", (int64_t)P);
+        jint("subscribers", (int64_t)S);
+        jint("messages", (int64_t)N);
+        jint("size", g.o.size);
+        jstr("destination", g.o.dest);
+        jint("window", g.o.window);
+        jint("published", (int64_t)published);
+        jint("expected", (int64_t)g.expected);
+        jint("delivered", (int64_t)g.delivered);
+        jint("lost", (int64_t)lost);
+        jint("duplicated", (int64_t)g.duplicated);
+        jint("reordered", (int64_t)g.reordered);
+        jdbl("deliveries_per_s", elapsed > 0 ? (double)g.delivered / elapsed : 0.0);
+        jdbl("messages_per_s", elapsed > 0 ? (double)published / elapsed : 0.0);
+    } else {
+        jbegin("queue");
+        jcommon_target();
+        jint("producers", (int64_t)P);
+        jint("consumers", (int64_t)S);
+        jint("messages", (int64_t)N);
+        jint("size", g.o.size);
+        jstr("destination", g.o.dest);
+        jstr("ack", g.o.ack);
+        if (g.o.have_prefetch)
+            jint("prefetch", g.o.prefetch);
+        else
+            jraw(",\"prefetch\":null");
+        jint("window", g.o.window);
+        jint("sent", (int64_t)published);
+        jint("received", (int64_t)g.delivered);
+        jint("lost", (int64_t)lost);
+        jint("duplicated", (int64_t)g.duplicated);
+        jint("stale", (int64_t)g.stale);
+        jdbl("msgs_per_s", elapsed > 0 ? (double)g.distinct_total / elapsed : 0.0);
+        jkey("per_consumer");
+        jraw("[");
+        for (uint64_t i = 0; i < S; i++) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%s%" PRIu64, i ? "," : "", g.subc[i]->rx);
+            jraw(buf);
+        }
+        jraw("]");
+    }
+    jbool("idle_timeout_hit", g.idle_hit);
+    jdbl("setup_s", setup_s);
+    jcpu(elapsed, cpu);
+    jend();
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* mode: latency */
+
+static void latency_send_due(uint64_t now)
+{
+    struct conn *c = g.pubc[0];
+    uint64_t due = (uint64_t)((double)(now - g.lat_t0) * (double)g.o.rate / 1e9) + 1;
+    if (due > g.lat_total)
+        due = g.lat_total;
+    uint64_t s = g.sent[0];
+    if (due <= s)
+        return;
+    if (c->wl - c->wo > ((size_t)64 << 20))
+        return; /* the broker is not reading: do not grow without bound; these go later */
+    uint64_t k = due - s;
+    if (!g.t_first_send)
+        g.t_first_send = now;
+    /* large bursts (only after a stall) go out in pieces with fresh timestamps */
+    while (k) {
+        uint64_t b = k > 4096 ? 4096 : k;
+        build_sends(c, 0, s, b, now_ns());
+        s += b;
+        k -= b;
+    }
+    g.sent[0] = s;
+    g.t_last_send = now;
+    flush(c);
+    if (s >= g.lat_total) {
+        struct itimerspec off = {0};
+        timerfd_settime(g.tfd, 0, &off, NULL);
+    }
+}
+
+static void latency_tick(void)
+{
+    uint64_t exp;
+    if (read(g.tfd, &exp, sizeof exp) < 0 && errno != EAGAIN)
+        die("timerfd read: %s", strerror(errno));
+    if (g.sent[0] < g.lat_total)
+        latency_send_due(now_ns());
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct_ms(double q)
+{
+    if (!g.nsamples)
+        return NAN;
+    size_t i = (size_t)ceil(q * (double)g.nsamples);
+    if (i > 0)
+        i--;
+    if (i >= g.nsamples)
+        i = g.nsamples - 1;
+    return (double)g.samples[i] / 1e6;
+}
+
+static void run_latency(void)
+{
+    uint64_t S = (uint64_t)g.o.subs;
+    g.lat_total = (uint64_t)llround((double)g.o.rate * g.o.duration);
+    if (g.lat_total == 0)
+        usage("--rate x --duration gives no messages");
+    g.o.messages = (long)g.lat_total; /* seq range check */
+    g.sent = xcalloc(1, sizeof *g.sent);
+    g.tr = xcalloc(S, sizeof *g.tr);
+    g.expected = S * g.lat_total;
+    g.capsamples = (size_t)g.expected;
+    g.samples = xmalloc(g.capsamples * sizeof *g.samples);
+    build_send_templates(false);
+    uint64_t t_setup = now_ns();
+    setup_clients(1, (size_t)S, R_SUB, RBUF_DATA);
+    double setup_s = (double)(now_ns() - t_setup) / 1e9;
+
+    g.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (g.tfd < 0)
+        die("timerfd_create: %s", strerror(errno));
+    timer_conn.fd = g.tfd;
+    ep_ctl(EPOLL_CTL_ADD, &timer_conn, EPOLLIN);
+    start_measurement();
+    g.t_first_send = 0;
+    g.lat_t0 = now_ns();
+    g.deadline += (uint64_t)(g.o.duration * 1e9); /* --timeout counts beyond the schedule */
+    struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
+    timerfd_settime(g.tfd, 0, &its, NULL);
+    latency_send_due(g.lat_t0);
+    flush_dirty();
+
+    uint64_t idle_ns = (uint64_t)(g.o.idle_timeout * 1e9);
+    for (;;) {
+        if (g.sent[0] >= g.lat_total && g.distinct_total >= g.expected)
+            break;
+        uint64_t now = now_ns();
+        check_deadline("running");
+        if (now - g.t_last_msg > idle_ns) {
+            g.idle_hit = true;
+            break;
+        }
+        pass(ms_until(g.t_last_msg + idle_ns + 1, now));
+        flush_dirty();
+    }
+    g.cpu1 = cpu_seconds();
+    if (g.idle_hit)
+        warnx("no message for %.1f s (--idle-timeout): %" PRIu64 " of %" PRIu64 " expected deliveries arrived",
+              g.o.idle_timeout, g.distinct_total, g.expected);
+    ep_ctl(EPOLL_CTL_DEL, &timer_conn, 0);
+    close(g.tfd);
+    teardown_clients();
+
+    qsort(g.samples, g.nsamples, sizeof *g.samples, cmp_u64);
+    double sum = 0;
+    for (size_t i = 0; i < g.nsamples; i++)
+        sum += (double)g.samples[i];
+    uint64_t sent = g.sent[0];
+    double send_span = (double)(g.t_last_send - g.t_first_send) / 1e9;
+    double elapsed = (double)(g.t_last_msg - g.lat_t0) / 1e9;
+    jbegin("latency");
+    jcommon_target();
+    jint("rate", g.o.rate);
+    jint("subscribers", (int64_t)S);
+    jdbl("duration", g.o.duration);
+    jint("size", g.o.size);
+    jstr("destination", g.o.dest);
+    jint("sent", (int64_t)sent);
+    jdbl("achieved_rate", sent > 1 && send_span > 0 ? (double)(sent - 1) / send_span : 0.0);
+    jint("count", (int64_t)g.nsamples);
+    jint("lost", (int64_t)(g.expected - g.distinct_total));
+    jint("duplicated", (int64_t)g.duplicated);
+    jint("reordered", (int64_t)g.reordered);
+    jdbl("min_ms", g.nsamples ? (double)g.samples[0] / 1e6 : NAN);
+    jdbl("mean_ms", g.nsamples ? sum / (double)g.nsamples / 1e6 : NAN);
+    jdbl("p50_ms", pct_ms(0.50));
+    jdbl("p99_ms", pct_ms(0.99));
+    jdbl("p999_ms", pct_ms(0.999));
+    jdbl("max_ms", g.nsamples ? (double)g.samples[g.nsamples - 1] / 1e6 : NAN);
+    jbool("idle_timeout_hit", g.idle_hit);
+    jdbl("setup_s", setup_s);
+    jcpu(elapsed, g.cpu1 - g.cpu0);
+    jend();
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* mode: connections */
+
+static void stdin_read(void)
+{
+    char buf[4096];
+    ssize_t n = read(0, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        g.stdin_eof = true;
+        epoll_ctl(g.ep, EPOLL_CTL_DEL, 0, NULL);
+    }
+}
+
+static void run_connections(void)
+{
+    uint64_t t0 = now_ns();
+    double cpu0 = cpu_seconds();
+    setup_clients(0, (size_t)g.o.count, R_IDLE, RBUF_IDLE);
+    double elapsed = (double)(now_ns() - t0) / 1e9;
+    double cpu = cpu_seconds() - cpu0;
+    jbegin("connections");
+    jcommon_target();
+    jint("count", g.o.count);
+    jstr("destination", g.o.dest);
+    jint("connected", (int64_t)g.ready);
+    jdbl("connects_per_s", elapsed > 0 ? (double)g.ready / elapsed : 0.0);
+    jcpu(elapsed, cpu);
+    jbool("ready", true);
+    jend();
+
+    /* hold: until stdin reaches EOF or --hold-seconds pass */
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &stdin_conn};
+    if (epoll_ctl(g.ep, EPOLL_CTL_ADD, 0, &ev) < 0) {
+        /* a regular file or /dev/null is not pollable: with --hold-seconds it is ignored */
+        if (!g.o.have_hold) {
+            char buf[4096];
+            while (read(0, buf, sizeof buf) > 0)
+                ;
+            g.stdin_eof = true;
+        }
+    }
+    uint64_t until = g.o.have_hold ? now_ns() + (uint64_t)(g.o.hold * 1e9) : UINT64_MAX;
+    while (!g.stdin_eof) {
+        uint64_t now = now_ns();
+        if (now >= until)
+            break;
+        pass(until == UINT64_MAX ? -1 : ms_until(until, now));
+        flush_dirty();
+    }
+    for (size_t i = 0; i < g.nconns; i++)
+        close_client(g.conns[i]);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* mode: sink, a trivial broker */
+
+struct sinkdest {
+    char *name;
+    size_t namel;
+    bool queue;
+    struct sinksub **subs;
+    size_t n, cap, rr;
+};
+
+struct sinksub {
+    struct conn *c;
+    struct sinkdest *d;
+    size_t pos;     /* index in d->subs */
+    char *id;
+    size_t idl;
+    char *prefix;   /* "MESSAGE\nsubscription:<id>\nmessage-id:" */
+    size_t prefixl;
+    bool ack;       /* client modes: add an ack header */
+};
+
+static struct sinkdest **sdests;
+static size_t nsdests, capsdests;
+
+static struct sinkdest *sink_dest(const char *name, size_t n, bool create)
+{
+    for (size_t i = 0; i < nsdests; i++)
+        if (sdests[i]->namel == n && !memcmp(sdests[i]->name, name, n))
+            return sdests[i];
+    if (!create)
+        return NULL;
+    struct sinkdest *d = xcalloc(1, sizeof *d);
+    d->name = xmalloc(n + 1);
+    memcpy(d->name, name, n);
+    d->name[n] = 0;
+    d->namel = n;
+    d->queue = n >= 7 && !memcmp(name, "/queue/", 7);
+    if (nsdests == capsdests) {
+        capsdests = capsdests ? capsdests * 2 : 16;
+        sdests = xrealloc(sdests, capsdests * sizeof *sdests);
+    }
+    sdests[nsdests++] = d;
+    return d;
+}
+
+static void sink_unsub(struct sinksub *s)
+{
+    struct sinkdest *d = s->d;
+    d->subs[s->pos] = d->subs[--d->n];
+    d->subs[s->pos]->pos = s->pos;
+    free(s->id);
+    free(s->prefix);
+    free(s);
+}
+
+static void sink_close(struct conn *c)
+{
+    if (c->fd < 0)
+        return;
+    for (size_t i = 0; i < c->nsubs; i++)
+        sink_unsub(c->subs[i]);
+    c->nsubs = 0;
+    close(c->fd);
+    c->fd = -1;
+    c->next_dead = g.graveyard;
+    g.graveyard = c;
+}
+
+static void sink_error(struct conn *c, const char *msg)
+{
+    wstr(c, "ERROR\nmessage:");
+    wstr(c, msg);
+    wappend(c, "\n\n", 3);
+    c->closing = true;
+}
+
+static void sink_disconnect(struct conn *c)
+{
+    c->closing = true;
+    mark_dirty(c);
+}
+
+static void sink_receipt(struct conn *c, const struct frame *f)
+{
+    const struct sv *r = &f->h[H_RECEIPT];
+    if (!r->p)
+        return;
+    char *w = wreserve(c, r->n + 32);
+    memcpy(w, "RECEIPT\nreceipt-id:", 19);
+    memcpy(w + 19, r->p, r->n);
+    memcpy(w + 19 + r->n, "\n\n", 3);
+    wcommit(c, r->n + 22);
+}
+
+static char *stail;
+static size_t stailcap;
+
+static void sink_deliver(struct sinksub *s, const char *mid, size_t midl, const char *tail, size_t taill)
+{
+    char *w0 = wreserve(s->c, s->prefixl + 2 * midl + 8 + taill), *w = w0;
+    memcpy(w, s->prefix, s->prefixl);
+    w += s->prefixl;
+    memcpy(w, mid, midl);
+    w += midl;
+    *w++ = '\n';
+    if (s->ack) {
+        memcpy(w, "ack:", 4);
+        w += 4;
+        memcpy(w, mid, midl);
+        w += midl;
+        *w++ = '\n';
+    }
+    memcpy(w, tail, taill);
+    w += taill;
+    wcommit(s->c, (size_t)(w - w0));
+    g.sink_out++;
+}
+
+static void sink_send(struct conn *c, const struct frame *f, const char *frame_end)
+{
+    const struct sv *dn = &f->h[H_DEST];
+    g.sink_in++;
+    if (!dn->p) {
+        sink_error(c, "SEND without destination");
+        return;
+    }
+    struct sinkdest *d = sink_dest(dn->p, dn->n, false);
+    if (!d || !d->n) {
+        g.sink_dropped++;
+        sink_receipt(c, f);
+        return;
+    }
+    /* the part after the per-subscription headers: SEND's header lines, blank line, body, NUL */
+    const char *tail;
+    size_t taill;
+    if (!f->rl && f->h[H_CL].p) {
+        tail = f->hb;
+        taill = (size_t)(frame_end - f->hb);
+    } else {
+        size_t need = (size_t)(f->he - f->hb) + 40 + f->bodyl;
+        if (need > stailcap) {
+            stailcap = need * 2;
+            stail = xrealloc(stail, stailcap);
+        }
+        char *w = stail;
+        if (f->rl) {
+            memcpy(w, f->hb, (size_t)(f->rl - f->hb));
+            w += f->rl - f->hb;
+            memcpy(w, f->rle, (size_t)(f->he - f->rle));
+            w += f->he - f->rle;
+        } else {
+            memcpy(w, f->hb, (size_t)(f->he - f->hb));
+            w += f->he - f->hb;
+        }
+        if (!f->h[H_CL].p) {
+            memcpy(w, "content-length:", 15);
+            w += 15;
+            w += u64dec(w, f->bodyl);
+            *w++ = '\n';
+        }
+        *w++ = '\n';
+        memcpy(w, f->body, f->bodyl);
+        w += f->bodyl;
+        *w++ = '\0';
+        tail = stail;
+        taill = (size_t)(w - stail);
+    }
+    char mid[24];
+    size_t midl = u64dec(mid, ++g.sink_msgid);
+    size_t from = 0, count = d->n;
+    if (d->queue) {
+        from = d->rr++ % d->n;
+        count = 1;
+    }
+    for (size_t j = 0; j < count; j++) {
+        struct sinksub *s = d->subs[(from + j) % d->n];
+        int copies = 1;
+        if (g.o.drop_every || g.o.dup_every) {
+            uint64_t k = ++g.sink_faulted;
+            if (g.o.drop_every && k % (uint64_t)g.o.drop_every == 0)
+                copies = 0;
+            else if (g.o.dup_every && k % (uint64_t)g.o.dup_every == 0)
+                copies = 2;
+        }
+        for (int copy = 0; copy < copies; copy++)
+            sink_deliver(s, mid, midl, tail, taill);
+    }
+    sink_receipt(c, f);
+}
+
+static void sink_subscribe(struct conn *c, const struct frame *f)
+{
+    const struct sv *dn = &f->h[H_DEST], *id = &f->h[H_ID], *ack = &f->h[H_ACK];
+    if (!dn->p || !id->p) {
+        sink_error(c, "SUBSCRIBE needs destination and id");
+        return;
+    }
+    struct sinkdest *d = sink_dest(dn->p, dn->n, true);
+    struct sinksub *s = xcalloc(1, sizeof *s);
+    s->c = c;
+    s->d = d;
+    s->id = xmalloc(id->n + 1);
+    memcpy(s->id, id->p, id->n);
+    s->idl = id->n;
+    s->ack = ack->p && !(ack->n == 4 && !memcmp(ack->p, "auto", 4));
+    s->prefix = xmalloc(id->n + 48);
+    s->prefixl = (size_t)sprintf(s->prefix, "MESSAGE\nsubscription:%.*s\nmessage-id:", (int)id->n, id->p);
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 8;
+        d->subs = xrealloc(d->subs, d->cap * sizeof *d->subs);
+    }
+    s->pos = d->n;
+    d->subs[d->n++] = s;
+    if (c->nsubs == c->capsubs) {
+        c->capsubs = c->capsubs ? c->capsubs * 2 : 4;
+        c->subs = xrealloc(c->subs, c->capsubs * sizeof *c->subs);
+    }
+    c->subs[c->nsubs++] = s;
+    sink_receipt(c, f);
+}
+
+static void sink_unsubscribe(struct conn *c, const struct frame *f)
+{
+    const struct sv *id = &f->h[H_ID];
+    for (size_t i = 0; id->p && i < c->nsubs; i++) {
+        struct sinksub *s = c->subs[i];
+        if (s->idl == id->n && !memcmp(s->id, id->p, id->n)) {
+            c->subs[i] = c->subs[--c->nsubs];
+            sink_unsub(s);
+            break;
+        }
+    }
+    sink_receipt(c, f);
+}
+
+/* With --login/--passcode the sink checks CONNECT's credentials (to test ERROR handling). */
+static bool sink_header_is(const struct frame *f, const char *key, const char *want)
+{
+    size_t kl = strlen(key), wl = strlen(want);
+    for (const char *q = f->hb; q < f->he;) {
+        const char *le = memchr(q, '\n', (size_t)(f->he - q));
+        if (!le)
+            break;
+        if ((size_t)(le - q) > kl && !memcmp(q, key, kl) && q[kl] == ':') {
+            size_t vl = (size_t)(le - q) - kl - 1;
+            if (vl && q[kl + vl] == '\r')
+                vl--;
+            return vl == wl && !memcmp(q + kl + 1, want, wl);
+        }
+        q = le + 1;
+    }
+    return false;
+}
+
+static bool sink_auth_ok(const struct frame *f)
+{
+    return (!g.o.login || sink_header_is(f, "login", g.o.login)) &&
+           (!g.o.passcode || sink_header_is(f, "passcode", g.o.passcode));
+}
+
+static void sink_frame(struct conn *c, const struct frame *f, const char *frame_end)
+{
+    if (f->cmd.n == 0)
+        return;
+    if (CMD_IS(f, "SEND")) {
+        sink_send(c, f, frame_end);
+    } else if (CMD_IS(f, "ACK") || CMD_IS(f, "NACK") || CMD_IS(f, "BEGIN") || CMD_IS(f, "COMMIT") ||
+               CMD_IS(f, "ABORT")) {
+        sink_receipt(c, f);
+    } else if (CMD_IS(f, "SUBSCRIBE")) {
+        sink_subscribe(c, f);
+    } else if (CMD_IS(f, "UNSUBSCRIBE")) {
+        sink_unsubscribe(c, f);
+    } else if (CMD_IS(f, "CONNECT") || CMD_IS(f, "STOMP")) {
+        if (!sink_auth_ok(f)) {
+            sink_error(c, "auth err - wrong login or passcode");
+            return;
+        }
+        wstr(c, "CONNECTED\nversion:1.2\nheart-beat:0,0\nserver:loadgen-sink\n\n");
+        wappend(c, "", 1);
+    } else if (CMD_IS(f, "DISCONNECT")) {
+        sink_receipt(c, f);
+        sink_disconnect(c);
+    } else {
+        sink_error(c, "unknown command");
+    }
+}
+
+static void sink_read(struct conn *c)
+{
+    rroom(c, 0);
+    ssize_t n = read(c->fd, c->rb + c->re, c->rcap - c->re);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        sink_close(c);
+        return;
+    }
+    if ((size_t)n == c->rcap - c->re && c->rcap < RBUF_DATA) {
+        /* a connection that sends a lot gets the large buffer for its next read */
+        c->re += (size_t)n;
+        rroom(c, RBUF_DATA + c->re - c->rs);
+    } else {
+        c->re += (size_t)n;
+    }
+    while (!c->closing) {
+        struct frame f;
+        size_t need;
+        ssize_t k = scan_frame(c->rb + c->rs, c->re - c->rs, &f, &need);
+        if (k < 0) {
+            sink_error(c, scan_err);
+            break;
+        }
+        if (k == 0) {
+            if (need)
+                rroom(c, need);
+            break;
+        }
+        const char *fe = c->rb + c->rs + k;
+        c->rs += (size_t)k;
+        sink_frame(c, &f, fe);
+    }
+    if (c->rs == c->re)
+        c->rs = c->re = 0;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g.stop = 1;
+}
+
+static void run_sink(void)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    char port[16];
+    snprintf(port, sizeof port, "%ld", g.o.port);
+    int rc = getaddrinfo(g.o.host, port, &hints, &res);
+    if (rc)
+        die("cannot resolve %s: %s", g.o.host, gai_strerror(rc));
+    int lfd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (lfd < 0)
+        die("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(lfd, res->ai_addr, res->ai_addrlen) < 0)
+        die("bind %s:%ld: %s", g.o.host, g.o.port, strerror(errno));
+    freeaddrinfo(res);
+    if (listen(lfd, 4096) < 0)
+        die("listen: %s", strerror(errno));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(lfd, (struct sockaddr *)&ss, &sl);
+    int actual = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    struct conn lconn = {.fd = lfd, .kind = K_LISTEN};
+    ep_ctl(EPOLL_CTL_ADD, &lconn, EPOLLIN);
+    fprintf(stderr, "loadgen sink: listening on %s:%d\n", g.o.host, actual);
+    double cpu0 = cpu_seconds();
+    uint64_t t0 = now_ns();
+
+    struct epoll_event ev[MAX_EVENTS];
+    while (!g.stop) {
+        int n = epoll_wait(g.ep, ev, MAX_EVENTS, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            die("epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            struct conn *c = ev[i].data.ptr;
+            if (c->kind == K_LISTEN) {
+                for (;;) {
+                    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    if (fd < 0) {
+                        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                            warnx("accept: %s", strerror(errno));
+                        break;
+                    }
+                    set_nodelay(fd);
+                    struct conn *nc = new_conn(K_SINK, RBUF_IDLE);
+                    nc->fd = fd;
+                    nc->id = (uint32_t)g.sink_accepted++;
+                    ep_ctl(EPOLL_CTL_ADD, nc, EPOLLIN);
+                }
+                continue;
+            }
+            if (c->fd < 0)
+                continue;
+            if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                sink_read(c);
+            if ((ev[i].events & EPOLLOUT) && c->fd >= 0)
+                flush(c);
+        }
+        flush_dirty();
+        while (g.graveyard) {
+            struct conn *c = g.graveyard;
+            g.graveyard = c->next_dead;
+            free(c->rb);
+            free(c->wb);
+            free(c->subs);
+            free(c);
+        }
+    }
+    double cpu = cpu_seconds() - cpu0;
+    double elapsed = (double)(now_ns() - t0) / 1e9;
+    jbegin("sink");
+    jstr("host", g.o.host);
+    jint("port", actual);
+    jint("connections", (int64_t)g.sink_accepted);
+    jint("sends", (int64_t)g.sink_in);
+    jint("messages_out", (int64_t)g.sink_out);
+    jint("dropped", (int64_t)g.sink_dropped);
+    if (g.o.drop_every)
+        jint("drop_every", g.o.drop_every);
+    if (g.o.dup_every)
+        jint("dup_every", g.o.dup_every);
+    jcpu(elapsed, cpu);
+    jend();
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* options and main */
+
+static long opt_long(const char *name, const char *v, long min)
+{
+    char *e;
+    errno = 0;
+    long x = strtol(v, &e, 10);
+    if (errno || *e || e == v || x < min)
+        usage("%s needs an integer >= %ld, not '%s'", name, min, v);
+    return x;
+}
+
+static double opt_double(const char *name, const char *v, double min)
+{
+    char *e;
+    errno = 0;
+    double x = strtod(v, &e);
+    if (errno || *e || e == v || !(x >= min))
+        usage("%s needs a number >= %g, not '%s'", name, min, v);
+    return x;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    struct opts *o = &g.o;
+    if (argc < 2)
+        usage("missing mode");
+    o->mode = argv[1];
+    o->host = "127.0.0.1";
+    o->port = 61613;
+    o->pubs = 1;
+    o->subs = 1;
+    o->messages = 100000;
+    o->size = 100;
+    o->window = 1000;
+    o->rate = 1000;
+    o->duration = 10;
+    o->count = 1000;
+    o->timeout = 60;
+    o->idle_timeout = 5;
+    o->ack = "auto";
+    if (!strcmp(o->mode, "fanout"))
+        g.mode = M_FANOUT;
+    else if (!strcmp(o->mode, "queue"))
+        g.mode = M_QUEUE;
+    else if (!strcmp(o->mode, "latency"))
+        g.mode = M_LATENCY;
+    else if (!strcmp(o->mode, "connections"))
+        g.mode = M_CONNECTIONS;
+    else if (!strcmp(o->mode, "sink"))
+        g.mode = M_SINK;
+    else
+        usage("unknown mode '%s'", o->mode);
+    for (int i = 2; i < argc; i++) {
+        char *a = argv[i], *v;
+        if (strncmp(a, "--", 2))
+            usage("unexpected argument '%s'", a);
+        char name[64];
+        char *eq = strchr(a, '=');
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+            v = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a);
+            if (i + 1 >= argc)
+                usage("%s needs a value", a);
+            v = argv[++i];
+        }
+        if (!strcmp(name, "--host"))
+            o->host = v;
+        else if (!strcmp(name, "--port"))
+            o->port = opt_long(name, v, 0);
+        else if (!strcmp(name, "--publishers") || !strcmp(name, "--producers"))
+            o->pubs = opt_long(name, v, 1), o->have_pubs = true;
+        else if (!strcmp(name, "--subscribers") || !strcmp(name, "--consumers"))
+            o->subs = opt_long(name, v, 1), o->have_subs = true;
+        else if (!strcmp(name, "--messages"))
+            o->messages = opt_long(name, v, 1);
+        else if (!strcmp(name, "--size"))
+            o->size = opt_long(name, v, 0);
+        else if (!strcmp(name, "--destination"))
+            o->dest = v;
+        else if (!strcmp(name, "--window"))
+            o->window = opt_long(name, v, 1);
+        else if (!strcmp(name, "--ack"))
+            o->ack = v;
+        else if (!strcmp(name, "--prefetch"))
+            o->prefetch = opt_long(name, v, 1), o->have_prefetch = true;
+        else if (!strcmp(name, "--rate"))
+            o->rate = opt_long(name, v, 1);
+        else if (!strcmp(name, "--duration"))
+            o->duration = opt_double(name, v, 0.001);
+        else if (!strcmp(name, "--count"))
+            o->count = opt_long(name, v, 1);
+        else if (!strcmp(name, "--hold-seconds"))
+            o->hold = opt_double(name, v, 0), o->have_hold = true;
+        else if (!strcmp(name, "--timeout"))
+            o->timeout = opt_double(name, v, 0.001);
+        else if (!strcmp(name, "--idle-timeout"))
+            o->idle_timeout = opt_double(name, v, 0.001);
+        else if (!strcmp(name, "--login"))
+            o->login = v;
+        else if (!strcmp(name, "--passcode"))
+            o->passcode = v;
+        else if (!strcmp(name, "--drop-every") && g.mode == M_SINK)
+            o->drop_every = opt_long(name, v, 1);
+        else if (!strcmp(name, "--dup-every") && g.mode == M_SINK)
+            o->dup_every = opt_long(name, v, 1);
+        else
+            usage("unknown option %s", name);
+    }
+    if (o->port > 65535 || (o->port == 0 && g.mode != M_SINK))
+        usage("--port out of range");
+    if (o->size > 256L * 1024 * 1024)
+        usage("--size too large");
+    if (!o->dest)
+        o->dest = g.mode == M_QUEUE         ? "/queue/bench"
+                  : g.mode == M_LATENCY     ? "/topic/bench-latency"
+                  : g.mode == M_CONNECTIONS ? "/topic/bench-idle"
+                                            : "/topic/bench";
+    if (strpbrk(o->dest, "\n\r:"))
+        usage("--destination must not contain a newline or colon");
+    if (g.mode == M_FANOUT && !o->have_subs)
+        o->subs = 10;
+    if (g.mode == M_LATENCY && !o->have_subs)
+        o->subs = 10;
+    if (g.mode == M_LATENCY && o->have_pubs && o->pubs != 1)
+        usage("latency mode has one publisher");
+    if (!strcmp(o->ack, "auto"))
+        g.ackmode = ACK_AUTO;
+    else if (!strcmp(o->ack, "client"))
+        g.ackmode = ACK_CLIENT;
+    else if (!strcmp(o->ack, "client-individual"))
+        g.ackmode = ACK_INDIVIDUAL;
+    else
+        usage("--ack must be auto, client or client-individual");
+    g.ack_every = o->have_prefetch ? (uint64_t)(o->prefetch / 2 ? o->prefetch / 2 : 1) : 50;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            warnx("cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    g.t_proc = now_ns();
+    g.deadline = g.t_proc + (uint64_t)(g.o.timeout * 1e9);
+    g.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (g.ep < 0)
+        die("epoll_create1: %s", strerror(errno));
+    g.runidl = (size_t)snprintf(g.runid, sizeof g.runid, "%" PRIx64,
+                                (uint64_t)((now_ns() ^ ((uint64_t)getpid() << 40)) & 0xffffffffffffull));
+    if (g.mode == M_SINK) {
+        run_sink();
+        return 0;
+    }
+    if (g.mode == M_CONNECTIONS) {
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)g.o.count + 16 > rl.rlim_cur)
+            die("--count %ld needs more open files than RLIMIT_NOFILE allows (%llu)", g.o.count,
+                (unsigned long long)rl.rlim_cur);
+    }
+    resolve();
+    switch (g.mode) {
+    case M_FANOUT:
+    case M_QUEUE:
+        run_closed_loop();
+        break;
+    case M_LATENCY:
+        run_latency();
+        break;
+    case M_CONNECTIONS:
+        run_connections();
+        break;
+    }
+    return 0;
+}

@@ -1,0 +1,235 @@
+"""The C load generator (bench/loadgen.c) against its own trivial sink broker.
+
+Compiles the generator into a temporary directory (with -Werror: it must build without a
+warning), runs every mode with small counts against ``loadgen sink`` and checks the one JSON
+line each run prints; the sink's fault-injection hooks prove that losses and duplicates are
+counted, and a run against a silent server proves that --timeout ends it. The last test
+prints the generator's ceiling (fan-out 1->10, 200,000 messages) without asserting on speed.
+
+Run: ``.venv/bin/pytest bench/tests/test_loadgen.py`` (add ``-s`` to see every JSON line).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[1] / "loadgen.c"
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+
+
+@pytest.fixture(scope="module")
+def loadgen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    binary = tmp_path_factory.mktemp("loadgen") / "loadgen"
+    build = subprocess.run(
+        ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(SOURCE), "-lm"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert build.returncode == 0, build.stderr
+    assert build.stderr == "", build.stderr
+    return binary
+
+
+class Sink:
+    def __init__(self, binary: Path, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [str(binary), "sink", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stderr is not None
+        line = self.proc.stderr.readline()
+        match = re.search(r"listening on .*:(\d+)$", line.strip())
+        assert match, f"sink did not start: {line!r}"
+        self.port = int(match.group(1))
+
+    def stop(self) -> dict[str, Any]:
+        self.proc.terminate()
+        out, err = self.proc.communicate(timeout=10)
+        assert self.proc.returncode == 0, err
+        return one_json_line(out)
+
+
+@pytest.fixture
+def sink(loadgen: Path) -> Iterator[Sink]:
+    server = Sink(loadgen)
+    yield server
+    if server.proc.poll() is None:
+        server.stop()
+
+
+def one_json_line(stdout: str) -> dict[str, Any]:
+    lines = stdout.splitlines()
+    assert len(lines) == 1, f"expected exactly one line on stdout, got {stdout!r}"
+    result = json.loads(lines[0])
+    assert isinstance(result, dict)
+    return result
+
+
+def run(binary: Path, mode: str, port: int, *args: str, expect_rc: int = 0, timeout: float = 60) -> Any:
+    proc = subprocess.run(
+        [str(binary), mode, "--port", str(port), "--timeout", "20", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == expect_rc, f"rc={proc.returncode} stderr={proc.stderr}"
+    if expect_rc:
+        return proc
+    result = one_json_line(proc.stdout)
+    assert result["mode"] == mode
+    for key in ("elapsed_s", "loadgen_cpu_s", "loadgen_cpu_share"):
+        assert isinstance(result[key], (int, float)) and result[key] >= 0, key
+    return result
+
+
+def test_fanout_counts_every_delivery(loadgen: Path, sink: Sink) -> None:
+    result = run(loadgen, "fanout", sink.port, "--publishers", "2", "--subscribers", "3", "--messages", "5000",
+                 "--size", "100", "--window", "100")
+    assert result["published"] == 10_000
+    assert result["expected"] == result["delivered"] == 30_000
+    assert (result["lost"], result["duplicated"], result["reordered"]) == (0, 0, 0)
+    assert result["idle_timeout_hit"] is False
+    assert result["deliveries_per_s"] > 0
+    stats = sink.stop()
+    assert stats["sends"] == 10_000 and stats["messages_out"] == 30_000
+
+
+def test_fanout_empty_and_large_bodies(loadgen: Path, sink: Sink) -> None:
+    for size in ("0", "300000"):  # a frame larger than the 256 KiB read buffer
+        result = run(loadgen, "fanout", sink.port, "--subscribers", "2", "--messages", "50", "--size", size,
+                     "--window", "5")
+        assert result["delivered"] == 100 and result["lost"] == 0
+
+
+@pytest.mark.parametrize("ack", ["auto", "client-individual", "client"])
+def test_queue_exactly_once(loadgen: Path, sink: Sink, ack: str) -> None:
+    result = run(loadgen, "queue", sink.port, "--producers", "2", "--consumers", "3", "--messages", "3000",
+                 "--ack", ack, "--prefetch", "10", "--destination", "/queue/t")
+    assert result["sent"] == result["received"] == 6000
+    assert (result["lost"], result["duplicated"], result["stale"]) == (0, 0, 0)
+    assert sum(result["per_consumer"]) == 6000 and len(result["per_consumer"]) == 3
+    assert min(result["per_consumer"]) > 0  # the sink deals round-robin
+    assert result["msgs_per_s"] > 0
+
+
+def test_latency(loadgen: Path, sink: Sink) -> None:
+    result = run(loadgen, "latency", sink.port, "--rate", "2000", "--subscribers", "3", "--duration", "0.5")
+    assert result["sent"] == 1000
+    assert result["count"] == 3000 and result["lost"] == 0 and result["duplicated"] == 0
+    assert 0 <= result["min_ms"] <= result["p50_ms"] <= result["p99_ms"] <= result["p999_ms"] <= result["max_ms"]
+    assert 1000 < result["achieved_rate"] < 3000
+
+
+def test_connections_hold_until_stdin_closes(loadgen: Path, sink: Sink) -> None:
+    proc = subprocess.Popen(
+        [str(loadgen), "connections", "--port", str(sink.port), "--count", "300"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    result = json.loads(proc.stdout.readline())
+    assert result["mode"] == "connections" and result["ready"] is True and result["connected"] == 300
+    time.sleep(0.2)
+    assert proc.poll() is None, "exited before stdin was closed"
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 0
+    assert proc.stdout.read() == ""
+    assert sink.stop()["connections"] == 300
+
+
+def test_connections_hold_seconds(loadgen: Path, sink: Sink) -> None:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(loadgen), "connections", "--port", str(sink.port), "--count", "50", "--hold-seconds", "0.3"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert one_json_line(proc.stdout)["connected"] == 50
+    assert time.monotonic() - started >= 0.3
+
+
+def test_losses_are_counted_not_waited_for(loadgen: Path) -> None:
+    sink = Sink(loadgen, "--drop-every", "1000")
+    try:
+        result = run(loadgen, "fanout", sink.port, "--subscribers", "2", "--messages", "10000",
+                     "--idle-timeout", "0.5")
+    finally:
+        stats = sink.stop()
+    assert result["idle_timeout_hit"] is True
+    assert result["lost"] == 20  # every 1000th of 20,000 deliveries
+    assert result["delivered"] == 19_980 and result["duplicated"] == 0
+    assert stats["drop_every"] == 1000
+
+
+def test_duplicates_are_counted(loadgen: Path) -> None:
+    sink = Sink(loadgen, "--dup-every", "500")
+    try:
+        fanout = run(loadgen, "fanout", sink.port, "--subscribers", "2", "--messages", "5000")
+        queue = run(loadgen, "queue", sink.port, "--consumers", "2", "--messages", "5000",
+                    "--ack", "client-individual")
+    finally:
+        sink.stop()
+    assert fanout["lost"] == 0 and fanout["duplicated"] == 20 and fanout["delivered"] == 10_020
+    assert queue["lost"] == 0 and queue["duplicated"] == 10 and queue["received"] == 5010
+
+
+def test_error_frame_is_reported(loadgen: Path) -> None:
+    sink = Sink(loadgen, "--login", "guest", "--passcode", "secret")
+    try:
+        proc = run(loadgen, "fanout", sink.port, "--messages", "10", "--login", "guest", "--passcode", "wrong",
+                   expect_rc=2)
+        assert proc.stdout == ""
+        assert "ERROR frame" in proc.stderr and "auth err" in proc.stderr
+        ok = run(loadgen, "fanout", sink.port, "--messages", "10", "--login", "guest", "--passcode", "secret")
+        assert ok["delivered"] == 100
+    finally:
+        sink.stop()
+
+
+def test_connection_refused_and_timeout(loadgen: Path) -> None:
+    with socket.socket() as silent:  # accepts TCP connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        proc = subprocess.run(
+            [str(loadgen), "fanout", "--port", str(port), "--subscribers", "2", "--timeout", "0.5"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert proc.returncode == 2 and "timeout" in proc.stderr and proc.stdout == ""
+        assert time.monotonic() - started < 5
+    proc = subprocess.run([str(loadgen), "fanout", "--port", str(port)], capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 2 and "Connection refused" in proc.stderr
+    proc = subprocess.run([str(loadgen), "fanout", "--no-such-option", "1"], capture_output=True, text=True)
+    assert proc.returncode == 1
+
+
+def test_ceiling_fanout_1_to_10(loadgen: Path, sink: Sink, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(loadgen, "fanout", sink.port, "--subscribers", "10", "--messages", "200000", "--size", "100")
+    assert result["lost"] == 0 and result["delivered"] == 2_000_000
+    with capsys.disabled():
+        print(
+            f"\nloadgen ceiling against the sink, fan-out 1->10, 100 B: "
+            f"{result['deliveries_per_s']:,.0f} deliveries/s, loadgen CPU share {result['loadgen_cpu_share']:.2f}"
+        )
