@@ -213,7 +213,7 @@ class FrameParser:
                 raise ProtocolError(f"header line without a colon: {_show(line)}")
             if not name:
                 raise ProtocolError(f"header line with an empty name: {_show(line)}")
-            if escaped:
+            if escaped and b"\\" in line:
                 name = unescape(name, self.version)
                 value = unescape(value, self.version)
             if name not in headers:

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from xtomp_core import Destination, LimitExceeded
+from xtomp_core.protocol import V1_2
 
 if TYPE_CHECKING:
     from xtomp_core import Message, Session, Subscription
@@ -51,7 +52,7 @@ class Topic(Destination):
                 continue
             link.push(
                 subscription.delivery_prefix(message.id) if subscription.ack_prefix else subscription.prefix,
-                tail if uniform else message.tail_for(subscription.version),
+                tail if uniform or subscription.version == V1_2 else message.tail_for(subscription.version),
             )
             delivered += 1
         self.delivered += delivered

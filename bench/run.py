@@ -1,0 +1,475 @@
+"""The benchmark: run every scenario against xtomp (and RabbitMQ, or the sink) from one process.
+
+    python -m bench.run                        # xtomp only (make bench)
+    python -m bench.run --brokers xtomp,rabbitmq   # side by side (make bench-compare)
+    python -m bench.run --quick                # shorter runs, for a smoke test
+
+Each scenario prints one JSON line (parameters, results, the broker's and the load
+generator's CPU); a summary table follows, with xtomp/RabbitMQ ratios when both ran. The
+load generator is C (bench/loadgen.c), built here with gcc, and its own ceiling is measured
+against its trivial ``sink`` broker in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUILD = HERE / ".build"
+LOADGEN = BUILD / "loadgen"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+XTOMP_PORT = 61710
+RABBIT_PORT = 61711
+SINK_PORT = 61712
+
+XTOMP_CONFIG = f"""
+[server]
+listen = ["127.0.0.1:{XTOMP_PORT}"]
+log_level = "warning"
+max_subscriptions = 100000
+
+[destination_defaults]
+max_connections = 100000
+max_messages = 100000
+
+[plugins.topics]
+
+[destinations."/topic/*"]
+type = "topic"
+"""
+
+XTOMP_QUEUES = """
+[plugins.queues]
+
+[destinations."/queue/*"]
+type = "queue"
+"""
+
+
+def build_loadgen() -> Path:
+    BUILD.mkdir(exist_ok=True)
+    source = HERE / "loadgen.c"
+    if not LOADGEN.exists() or LOADGEN.stat().st_mtime < source.stat().st_mtime:
+        subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(LOADGEN), str(source), "-lm"], check=True)
+    return LOADGEN
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (RabbitMQ runs beam.smp under a shell script)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def rss_kb(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+@dataclass
+class Broker:
+    """A broker under test: how to start it, its port, and its processes for CPU and memory."""
+
+    name: str
+    port: int
+    start: Callable[[], subprocess.Popen[bytes]]
+    supports_queues: bool = True
+    stop_command: list[str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def pids(self) -> list[int]:
+        assert self.process is not None
+        return process_tree(self.process.pid)
+
+    def __enter__(self) -> Broker:
+        self.process = self.start()
+        wait_port(self.port)
+        time.sleep(1.0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stop_command:
+            subprocess.run(self.stop_command, capture_output=True, timeout=60)
+        assert self.process is not None
+        if self.process.poll() is None:
+            for pid in reversed(self.pids()):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def xtomp_broker(work: Path, loop: str = "uvloop") -> Broker:
+    config = work / f"xtomp-{loop}"
+    config.mkdir(exist_ok=True)
+    queues = _installed("queues")
+    (config / "xtomp.toml").write_text(XTOMP_CONFIG + (XTOMP_QUEUES if queues else ""))
+    env = dict(os.environ)
+    if loop == "asyncio":
+        env["XTOMP_NO_UVLOOP"] = "1"
+    command = [sys.executable, "-m", "xtomp_core", "-c", str(config)]
+    name = "xtomp" if loop == "uvloop" else "xtomp-asyncio"
+    return Broker(name, XTOMP_PORT, lambda: subprocess.Popen(command, env=env), supports_queues=queues)
+
+
+def _installed(plugin: str) -> bool:
+    from xtomp_core.entrypoints import entry_points
+
+    return any(point.name == plugin for point in entry_points("xtomp.plugins"))
+
+
+def rabbitmq_broker(work: Path) -> Broker:
+    if not shutil.which("rabbitmq-server"):
+        raise SystemExit("rabbitmq-server is not installed: run `make bench-compare`")
+    base = work / "rabbitmq"
+    base.mkdir(exist_ok=True)
+    (base / "rabbitmq.conf").write_text(
+        f"stomp.listeners.tcp.1 = 127.0.0.1:{RABBIT_PORT}\n"
+        "listeners.tcp.default = 127.0.0.1:5699\n"
+        "stomp.default_user = guest\nstomp.default_pass = guest\n"
+        "loopback_users = none\n"
+    )
+    (base / "enabled_plugins").write_text("[rabbitmq_stomp].\n")
+    env = {
+        **os.environ,
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_NODENAME": "xtompbench@localhost",
+        "RABBITMQ_DIST_PORT": "25699",
+    }
+    stop = ["rabbitmqctl", "-n", "xtompbench@localhost", "stop"]
+    return Broker(
+        "rabbitmq",
+        RABBIT_PORT,
+        lambda: subprocess.Popen(["rabbitmq-server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        stop_command=stop,
+    )
+
+
+def sink_broker() -> Broker:
+    command = [str(LOADGEN), "sink", "--port", str(SINK_PORT)]
+    return Broker("sink", SINK_PORT, lambda: subprocess.Popen(command, stdout=subprocess.DEVNULL))
+
+
+# -- scenarios ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    name: str
+    args: list[str]
+    needs_queues: bool = False
+    kind: str = "load"  # load | connections | idle
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    n = 50_000 if quick else 300_000
+    n100 = 10_000 if quick else 50_000
+    seconds = "3" if quick else "10"
+    fan = ["fanout", "--destination", "/topic/bench"]
+    queue = ["queue", "--destination", "/queue/bench", "--window", "1000"]
+    return [
+        Scenario("fanout 1→10 100B", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n), "--size", "100"]),
+        Scenario("fanout 4→4 100B", fan + ["--publishers", "4", "--subscribers", "4", "--messages", str(n // 4), "--size", "100"]),
+        Scenario("fanout 1→100 100B", fan + ["--publishers", "1", "--subscribers", "100", "--messages", str(n100), "--size", "100"]),
+        Scenario("fanout 1→10 4KiB", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n // 5), "--size", "4096", "--window", "200"]),
+        Scenario("queue 1→1 auto", queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--size", "100", "--ack", "auto", "--prefetch", "500"], True),
+        Scenario("queue 1→1 client-individual", queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--size", "100", "--ack", "client-individual", "--prefetch", "500"], True),
+        Scenario("queue 4→4 auto", queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--size", "100", "--ack", "auto", "--prefetch", "200"], True),
+        Scenario("queue 4→4 client-individual", queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--size", "100", "--ack", "client-individual", "--prefetch", "200"], True),
+        Scenario("latency 1k/s ×10", ["latency", "--rate", "1000", "--subscribers", "10", "--duration", seconds, "--size", "100", "--destination", "/topic/latency"]),
+        Scenario("latency 10k/s ×10", ["latency", "--rate", "10000", "--subscribers", "10", "--duration", seconds, "--size", "100", "--destination", "/topic/latency"]),
+        Scenario("connections 1,000", ["1000"], kind="connections"),
+        Scenario("connections 10,000", ["10000"], kind="connections"),
+        Scenario("idle, 0 connections", ["0"], kind="idle"),
+        Scenario("idle, 1,000 connections", ["1000"], kind="idle"),
+    ]
+
+
+def loadgen(args: list[str], port: int, timeout: float = 300) -> dict[str, Any]:
+    result = subprocess.run(
+        [str(LOADGEN), *args, "--port", str(port), "--timeout", "120"],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if result.returncode != 0:
+        return {"error": result.stderr.strip()[-300:] or f"exit {result.returncode}"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def idle_connections(port: int, count: int) -> Iterator[dict[str, Any]]:
+    """Hold ``count`` subscribed connections open (loadgen ``connections`` mode)."""
+    if count == 0:
+        yield {"connected": 0}
+        return
+    process = subprocess.Popen(
+        [str(LOADGEN), "connections", "--count", str(count), "--destination", "/topic/idle", "--port", str(port),
+         "--timeout", "120"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    line = process.stdout.readline()
+    if not line:
+        error = process.stderr.read() if process.stderr else ""
+        process.wait()
+        raise RuntimeError(f"connections mode failed: {error.strip()[-300:]}")
+    try:
+        yield json.loads(line)
+    finally:
+        process.stdin.close()
+        process.wait(60)
+
+
+def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, Any]:
+    pids = broker.pids()
+    record: dict[str, Any] = {"broker": broker.name, "scenario": scenario.name, "kind": scenario.kind}
+    if scenario.kind == "connections":
+        count = int(scenario.args[0])
+        time.sleep(1.0)
+        before = rss_kb(pids)
+        started = time.monotonic()
+        try:
+            with idle_connections(broker.port, count) as ready:
+                connect_s = time.monotonic() - started
+                time.sleep(3.0)
+                after = rss_kb(broker.pids())
+                record.update(
+                    connections=ready.get("connected", count),
+                    connect_s=round(connect_s, 2),
+                    rss_before_mb=round(before / 1024, 1),
+                    rss_after_mb=round(after / 1024, 1),
+                    kb_per_connection=round((after - before) / max(count, 1), 2),
+                    kb_for_100k_mb=round((after - before) / max(count, 1) * 100_000 / 1024),
+                )
+        except RuntimeError as error:
+            record["error"] = str(error)
+        return record
+    if scenario.kind == "idle":
+        count = int(scenario.args[0])
+        window = 10.0 if quick else 30.0
+        try:
+            with idle_connections(broker.port, count):
+                time.sleep(2.0)
+                pids = broker.pids()
+                cpu_before = cpu_seconds(pids)
+                time.sleep(window)
+                cpu_after = cpu_seconds(pids)
+                record.update(
+                    connections=count,
+                    window_s=window,
+                    cpu_s_per_min=round((cpu_after - cpu_before) * 60 / window, 3),
+                    rss_mb=round(rss_kb(pids) / 1024, 1),
+                )
+        except RuntimeError as error:
+            record["error"] = str(error)
+        return record
+    if scenario.needs_queues and not broker.supports_queues:
+        record["error"] = "no queue support (plugin not installed)"
+        return record
+    cpu_before = cpu_seconds(pids)
+    started = time.monotonic()
+    result = loadgen(scenario.args, broker.port)
+    wall = time.monotonic() - started
+    cpu_used = cpu_seconds(broker.pids()) - cpu_before
+    record.update(result)
+    record["broker_cpu_s"] = round(cpu_used, 2)
+    record["broker_cpu_share"] = round(cpu_used / wall, 2) if wall else None
+    record["broker_rss_mb"] = round(rss_kb(broker.pids()) / 1024, 1)
+    return record
+
+
+# -- reporting ---------------------------------------------------------------------------------
+
+HEADLINE = {
+    "fanout": ("deliveries_per_s", "deliveries/s"),
+    "queue": ("msgs_per_s", "msg/s"),
+    "latency": ("p99_ms", "p99 ms"),
+    "connections": ("kb_per_connection", "KB/conn"),
+    "idle": ("cpu_s_per_min", "CPU s/min"),
+}
+
+
+def _kind(record: dict[str, Any]) -> str:
+    return record["kind"] if record["kind"] != "load" else record["scenario"].split()[0]
+
+
+def headline(record: dict[str, Any]) -> tuple[str, str]:
+    kind = _kind(record)
+    key, unit = HEADLINE[kind]
+    if "error" in record:
+        return "error", unit
+    value = record.get(key)
+    if kind == "fanout" or kind == "queue":
+        bad = sum(record.get(name, 0) for name in ("lost", "duplicated", "reordered"))
+        text = f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
+        return (text + (f" ({bad} bad)" if bad else "")), unit
+    if kind == "idle":
+        return f"{value} ({record.get('rss_mb')} MB)", unit
+    if kind == "connections":
+        return f"{value} ({record.get('rss_after_mb')} MB)", unit
+    return f"{value}", unit
+
+
+def summary(records: list[dict[str, Any]], brokers: list[str]) -> str:
+    by_key = {(r["broker"], r["scenario"]): r for r in records}
+    names = list(dict.fromkeys(r["scenario"] for r in records))
+    header = ["scenario", "unit", *brokers]
+    ratio = "xtomp" in brokers and "rabbitmq" in brokers
+    if ratio:
+        header.append("xtomp/RabbitMQ")
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name in names:
+        row = [name]
+        unit = ""
+        values = []
+        for broker in brokers:
+            record = by_key.get((broker, name))
+            if record is None:
+                values.append("-")
+                continue
+            text, unit = headline(record)
+            values.append(text)
+        row.append(unit)
+        row += values
+        if ratio:
+            a, b = by_key.get(("xtomp", name)), by_key.get(("rabbitmq", name))
+            row.append(_ratio(a, b))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
+    if not a or not b or "error" in a or "error" in b:
+        return "-"
+    key, _ = HEADLINE[_kind(a)]
+    x, y = a.get(key), b.get(key)
+    if not isinstance(x, (int, float)) or not isinstance(y, (int, float)) or y == 0:
+        return "-"
+    return f"{x / y:.2f}"
+
+
+def machine() -> str:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory} GiB, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, nofile limit {resource.getrlimit(resource.RLIMIT_NOFILE)[1]}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--brokers", default="sink,xtomp", help="comma list of sink, xtomp, xtomp-asyncio, rabbitmq")
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--only", default="", help="run scenarios whose name contains this text")
+    parser.add_argument("--json", type=Path, help="also append the JSON lines to this file")
+    args = parser.parse_args()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    build_loadgen()
+    work = Path(tempfile.mkdtemp(prefix="xtomp-bench-"))
+    brokers = [name.strip() for name in args.brokers.split(",") if name.strip()]
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')} on {machine()}", flush=True)
+    records: list[dict[str, Any]] = []
+    for name in brokers:
+        if name == "sink":
+            broker = sink_broker()
+        elif name == "rabbitmq":
+            broker = rabbitmq_broker(work)
+        elif name == "xtomp-asyncio":
+            broker = xtomp_broker(work, "asyncio")
+        else:
+            broker = xtomp_broker(work)
+        for scenario in scenarios(args.quick):
+            if args.only and args.only not in scenario.name:
+                continue
+            if name == "sink" and (scenario.kind != "load" or scenario.name.startswith("latency")):
+                continue  # the sink measures the load generator's ceiling only
+            # A fresh broker per scenario: memory figures must not inherit earlier runs' heaps.
+            with broker:
+                record = run_scenario(broker, scenario, args.quick)
+                line = json.dumps(record, ensure_ascii=False)
+                print(line, flush=True)
+                if args.json:
+                    with args.json.open("a") as handle:
+                        handle.write(line + "\n")
+                records.append(record)
+    print()
+    print(summary(records, brokers))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
