@@ -8,7 +8,7 @@ PLUGINS := topics
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck docs clean
+.PHONY: install run test typecheck docs bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ test: install typecheck
 
 typecheck: install
 	$(BIN)/mypy xtomp_core
+
+# The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
+bench: install
+	$(BIN)/python -m bench.run --brokers sink,xtomp $(BENCH_ARGS)
+
+# The same scenarios against RabbitMQ's STOMP plugin too, in the same run, with ratios.
+bench-compare: install rabbitmq
+	$(BIN)/python -m bench.run --brokers sink,xtomp,rabbitmq $(BENCH_ARGS)
+
+rabbitmq:
+	command -v rabbitmq-server >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server)
 
 docs: install
 	$(BIN)/python -m tools.gen_docs

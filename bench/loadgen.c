@@ -21,7 +21,7 @@
  *                       check credentials; drop / duplicate every K-th delivery)
  * Common: --host (127.0.0.1) --port (61613) --timeout (60 s; in latency mode on top of --duration)
  *         --idle-timeout (5 s)
- *         --login L --passcode P
+ *         --login L --passcode P --vhost H (CONNECT's host header, default localhost)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -397,7 +397,7 @@ struct opts {
     long port;
     long pubs, subs, messages, size, window, prefetch, rate, count;
     double duration, hold, timeout, idle_timeout;
-    const char *dest, *ack, *login, *passcode;
+    const char *dest, *ack, *login, *passcode, *vhost;
     bool have_prefetch, have_hold, have_pubs, have_subs;
     long drop_every, dup_every; /* sink fault injection, for testing the checks */
 };
@@ -644,7 +644,9 @@ static void resolve(void)
 
 static void send_connect(struct conn *c)
 {
-    wstr(c, "CONNECT\naccept-version:1.2\nhost:localhost\nheart-beat:0,0\n");
+    wstr(c, "CONNECT\naccept-version:1.2\nhost:");
+    wstr(c, g.o.vhost ? g.o.vhost : "localhost"); /* RabbitMQ wants its vhost, "/" */
+    wstr(c, "\nheart-beat:0,0\n");
     if (g.o.login) {
         wstr(c, "login:");
         wstr(c, g.o.login);
@@ -2153,6 +2155,8 @@ static void parse_args(int argc, char **argv)
             o->idle_timeout = opt_double(name, v, 0.001);
         else if (!strcmp(name, "--login"))
             o->login = v;
+        else if (!strcmp(name, "--vhost"))
+            o->vhost = v;
         else if (!strcmp(name, "--passcode"))
             o->passcode = v;
         else if (!strcmp(name, "--drop-every") && g.mode == M_SINK)

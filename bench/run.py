@@ -133,6 +133,8 @@ class Broker:
     start: Callable[[], subprocess.Popen[bytes]]
     supports_queues: bool = True
     stop_command: list[str] | None = None
+    #: Extra load generator options (credentials, virtual host) this broker needs.
+    client_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -186,7 +188,8 @@ def rabbitmq_broker(work: Path) -> Broker:
     if not shutil.which("rabbitmq-server"):
         raise SystemExit("rabbitmq-server is not installed: run `make bench-compare`")
     base = work / "rabbitmq"
-    base.mkdir(exist_ok=True)
+    for directory in (base, base / "mnesia", base / "log"):
+        directory.mkdir(exist_ok=True)
     (base / "rabbitmq.conf").write_text(
         f"stomp.listeners.tcp.1 = 127.0.0.1:{RABBIT_PORT}\n"
         "listeners.tcp.default = 127.0.0.1:5699\n"
@@ -194,6 +197,9 @@ def rabbitmq_broker(work: Path) -> Broker:
         "loopback_users = none\n"
     )
     (base / "enabled_plugins").write_text("[rabbitmq_stomp].\n")
+    # Debian's rabbitmq-server drops to the rabbitmq user when started as root.
+    for path in [work, base, *base.rglob("*")]:
+        shutil.chown(path, "rabbitmq", "rabbitmq")
     env = {
         **os.environ,
         "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
@@ -209,6 +215,7 @@ def rabbitmq_broker(work: Path) -> Broker:
         RABBIT_PORT,
         lambda: subprocess.Popen(["rabbitmq-server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         stop_command=stop,
+        client_args=["--login", "guest", "--passcode", "guest", "--vhost", "/"],
     )
 
 
@@ -252,9 +259,9 @@ def scenarios(quick: bool) -> list[Scenario]:
     ]
 
 
-def loadgen(args: list[str], port: int, timeout: float = 300) -> dict[str, Any]:
+def loadgen(args: list[str], broker: Broker, timeout: float = 300) -> dict[str, Any]:
     result = subprocess.run(
-        [str(LOADGEN), *args, "--port", str(port), "--timeout", "120"],
+        [str(LOADGEN), *args, *broker.client_args, "--port", str(broker.port), "--timeout", "120"],
         capture_output=True, text=True, timeout=timeout,
     )
     if result.returncode != 0:
@@ -263,14 +270,14 @@ def loadgen(args: list[str], port: int, timeout: float = 300) -> dict[str, Any]:
 
 
 @contextmanager
-def idle_connections(port: int, count: int) -> Iterator[dict[str, Any]]:
+def idle_connections(broker: Broker, count: int) -> Iterator[dict[str, Any]]:
     """Hold ``count`` subscribed connections open (loadgen ``connections`` mode)."""
     if count == 0:
         yield {"connected": 0}
         return
     process = subprocess.Popen(
-        [str(LOADGEN), "connections", "--count", str(count), "--destination", "/topic/idle", "--port", str(port),
-         "--timeout", "120"],
+        [str(LOADGEN), "connections", "--count", str(count), "--destination", "/topic/idle", "--port", str(broker.port),
+         "--timeout", "120", *broker.client_args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert process.stdout is not None and process.stdin is not None
@@ -295,7 +302,7 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, A
         before = rss_kb(pids)
         started = time.monotonic()
         try:
-            with idle_connections(broker.port, count) as ready:
+            with idle_connections(broker, count) as ready:
                 connect_s = time.monotonic() - started
                 time.sleep(3.0)
                 after = rss_kb(broker.pids())
@@ -314,7 +321,7 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, A
         count = int(scenario.args[0])
         window = 10.0 if quick else 30.0
         try:
-            with idle_connections(broker.port, count):
+            with idle_connections(broker, count):
                 time.sleep(2.0)
                 pids = broker.pids()
                 cpu_before = cpu_seconds(pids)
@@ -334,7 +341,7 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, A
         return record
     cpu_before = cpu_seconds(pids)
     started = time.monotonic()
-    result = loadgen(scenario.args, broker.port)
+    result = loadgen(scenario.args, broker)
     wall = time.monotonic() - started
     cpu_used = cpu_seconds(broker.pids()) - cpu_before
     record.update(result)
