@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from ..protocol.constants import NOT_FORWARDED, V1_0, V1_1, V1_2
+from ..protocol.constants import BACKSLASH, COLON, CR, LF, NOT_FORWARDED, V1_0, V1_1, V1_2
 from ..protocol.encoder import message_tail
-from ..protocol.escape import needs_escape
 
 __all__ = ["Message"]
+
+
+def _special(value: bytes) -> bool:
+    """True when a value needs escaping in some version."""
+    return COLON in value or BACKSLASH in value or LF in value or CR in value
 
 
 class Message:
@@ -51,22 +55,26 @@ class Message:
         block = b"".join(parts)
         count = len(parts) >> 2
         destination = self.destination
-        # One colon and one EOL per header and no backslash or CR anywhere means no name or
-        # value needs escaping: checked on the joined block at C speed, not per header.
-        if (
-            block.count(b":") == count
-            and block.count(b"\n") == count
-            and b"\\" not in block
-            and b"\r" not in block
-            and not needs_escape(destination, V1_2)
-        ):
-            body = self.body
-            return b"".join(
-                (b"destination:", destination, b"\nmessage-id:%d\n" % self.id, block,
-                 b"content-length:%d\n\n" % len(body), body, b"\x00")
-            )
+        # The checks run on the joined block at C speed, not per header.
+        if block.count(b"\n") != count or BACKSLASH in block or CR in block or _special(destination):
+            # EOLs, backslashes or CRs in a name or value (rare): the general encoder.
+            return self._encode_general()
+        if block.count(b":") != count:
+            # Colons in values (times, URLs...): 1.1 and 1.2 send them as \c, 1.0 raw.
+            if COLON in b"".join(parts[0::4]):
+                return self._encode_general()
+            self.uniform = False
+            parts[2::4] = [value.replace(b":", b"\\c") for value in parts[2::4]]
+            block = b"".join(parts)
+        body = self.body
+        return b"".join(
+            (b"destination:", destination, b"\nmessage-id:%d\n" % self.id, block,
+             b"content-length:%d\n\n" % len(body), body, b"\x00")
+        )
+
+    def _encode_general(self) -> bytes:
         self.uniform = False
-        return message_tail(destination, b"%d" % self.id, self.forwarded_headers(), self.body, V1_2)
+        return message_tail(self.destination, b"%d" % self.id, self.forwarded_headers(), self.body, V1_2)
 
     def tail_for(self, version: int) -> bytes:
         """The tail encoded for one STOMP version (10, 11, 12)."""
@@ -86,7 +94,7 @@ class Message:
         return encoded
 
     def _has_cr(self) -> bool:
-        return b"\r" in self.destination or any(b"\r" in n or b"\r" in v for n, v in self.forwarded_headers())
+        return CR in self.destination or any(CR in n or CR in v for n, v in self.forwarded_headers())
 
     def __repr__(self) -> str:
         return f"Message({self.id}, {self.destination!r}, {len(self.body)} bytes)"

