@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -50,6 +51,9 @@ async def serve(
         pid_file = broker.config.server["pid_file"]
         if pid_file:
             Path(pid_file).write_text(f"{os.getpid()}\n")
+        # Start-up objects (modules, config, registries) live as long as the process: keep
+        # them out of every later garbage-collection pass.
+        gc.freeze()
         log.info("xtomp ready on %s, plugins: %s", loop_name(loop), ", ".join(broker.host.enabled) or "none")
         if on_ready is not None:
             on_ready(broker)
