@@ -53,7 +53,7 @@ def _refuse(value: bytes, version: int) -> None:
 def needs_escape(value: bytes, version: int) -> bool:
     """True when ``escape`` would change the value (used to share encoded forms)."""
     if version == V1_0:
-        return False
+        return LF in value or CR in value  # the only bytes ``escape`` changes in 1.0
     pattern = _NEEDS_ESCAPE_12 if version >= V1_2 else _NEEDS_ESCAPE_11
     return pattern.search(value) is not None
 

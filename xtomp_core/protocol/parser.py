@@ -85,6 +85,7 @@ class FrameParser:
         "_chunks",
         "_have",
         "_need",
+        "_head_size",
     )
 
     def __init__(
@@ -108,18 +109,21 @@ class FrameParser:
         self._chunks: list[bytes] | None = None
         self._have = 0
         self._need = 0
+        self._head_size = 0
 
     @property
     def buffered(self) -> int:
-        """Bytes held for an incomplete frame."""
+        """Bytes received so far of an incomplete frame (its head, then head + body)."""
         if self._head is not None:
             return len(self._head)
-        return self._have if self._frame is not None else 0
+        return self._head_size + self._have if self._frame is not None else 0
 
     @property
     def in_frame(self) -> bool:
         """True while part of a frame (beyond inter-frame EOLs) has been received."""
-        return self._frame is not None or self._head is not None
+        if self._head is not None:
+            return self._head != b"\r"  # a lone CR is most likely half of an inter-frame CRLF
+        return self._frame is not None
 
     def feed(self, data: bytes) -> Iterator[Frame]:
         """Yield the frames completed by ``data``; keep any incomplete tail for later."""
@@ -162,8 +166,10 @@ class FrameParser:
             else:
                 self._start_head(buf[pos:])
                 return
-            frame = self._parse_head(buf[pos:head_end])
             head_size = body_start - pos
+            if head_size > self.max_frame_size:  # before splitting a huge head into lines
+                raise ProtocolError(f"frame larger than max_frame_size ({self.max_frame_size} bytes)")
+            frame = self._parse_head(buf[pos:head_end])
             length_text = frame.headers.get(H_CONTENT_LENGTH)
             if length_text is not None:
                 length = self._content_length(frame, length_text, head_size)
@@ -177,7 +183,7 @@ class FrameParser:
                     pos = body_end + 1
                     yield frame
                     continue
-                self._start_body(frame, buf[body_start:], length + 1)
+                self._start_body(frame, buf[body_start:], length + 1, head_size)
                 return
             nul = find(b"\x00", body_start)
             if nul < 0:
@@ -186,9 +192,10 @@ class FrameParser:
             if nul != body_start:
                 if frame.command not in BODY_COMMANDS:
                     raise ProtocolError(f"a {frame.command.decode()} frame must not have a body")
-                if nul - pos > self.max_frame_size:
-                    raise ProtocolError(f"frame larger than max_frame_size ({self.max_frame_size} bytes)")
                 frame.body = buf[body_start:nul]
+            # Checked even for an empty body: a header block alone may exceed the limit.
+            if nul - pos > self.max_frame_size:
+                raise ProtocolError(f"frame larger than max_frame_size ({self.max_frame_size} bytes)")
             pos = nul + 1
             yield frame
 
@@ -199,13 +206,15 @@ class FrameParser:
             if block.endswith(b"\r"):
                 block = block[:-1]
         lines = block.split(b"\n")
-        command = lines[0]
-        if command not in self.commands:
-            raise ProtocolError(f"unknown command {_show(command)}")
+        # Limits first, in the order _check_head applies them to an incomplete head, so that
+        # the error does not depend on how the bytes were split.
         if len(lines) - 1 > self.max_headers:
             raise ProtocolError(f"too many headers (max_headers is {self.max_headers})")
         if len(block) > self.max_header_length and max(map(len, lines)) > self.max_header_length:
             raise ProtocolError(f"header line longer than max_header_length ({self.max_header_length} bytes)")
+        command = lines[0]
+        if command not in self.commands:
+            raise ProtocolError(f"unknown command {_show(command)}")
         escaped = self.version != V1_0 and BACKSLASH in block and command not in _NEVER_ESCAPED
         headers: dict[bytes, bytes] = {}
         for index in range(1, len(lines)):
@@ -243,6 +252,11 @@ class FrameParser:
     def _continue_head(self, data: bytes) -> bytes | None:
         head = self._head
         assert head is not None
+        if head == b"\r" and data[:1] == b"\n":
+            # The CRLF of an inter-frame EOL (a heart-beat) was split between two reads: it
+            # is not the first line of a frame, so it must not count against the limits.
+            self._head = None
+            return data[1:]
         resume = max(0, len(head) - _HEADER_END_OVERLAP)
         head += data
         if _HEADER_END.search(head, resume) is None:
@@ -252,31 +266,51 @@ class FrameParser:
         return bytes(head)
 
     def _check_head(self, added: bytes) -> None:
-        """Enforce the limits on an incomplete head, looking only at the added bytes."""
+        """Enforce the limits on an incomplete head, looking only at the added bytes.
+
+        Checked as the complete head is (frame size, header count, line length), so a head
+        fed in one piece or byte by byte fails alike. Lines completed by ``added`` are only
+        split and measured when their total span exceeds ``max_header_length``.
+        """
         head = self._head
         assert head is not None
+        if len(head) > self.max_frame_size:
+            raise ProtocolError(f"frame larger than max_frame_size ({self.max_frame_size} bytes)")
         self._lines += added.count(b"\n")
         if self._lines > self.max_headers + 1:
             raise ProtocolError(f"too many headers (max_headers is {self.max_headers})")
+        limit = self.max_header_length
         newline = added.rfind(b"\n")
         if newline >= 0:
-            self._line_start = len(head) - len(added) + newline + 1
-        if len(head) - self._line_start > self.max_header_length:
-            raise ProtocolError(f"header line longer than max_header_length ({self.max_header_length} bytes)")
-        if len(head) > self.max_frame_size:
-            raise ProtocolError(f"frame larger than max_frame_size ({self.max_frame_size} bytes)")
+            last_eol = len(head) - len(added) + newline
+            if last_eol - self._line_start > limit:
+                # The lines completed by ``added``; the first began in an earlier piece.
+                done = head[self._line_start : last_eol + 1].replace(b"\r\n", b"\n")
+                if max(map(len, done.split(b"\n"))) > limit:
+                    raise ProtocolError(f"header line longer than max_header_length ({limit} bytes)")
+            self._line_start = last_eol + 1
+        over = len(head) - self._line_start - limit
+        # A CR at the very end may be the first half of a CRLF line end, which the complete
+        # head does not count either.
+        if over > 0 and not (over == 1 and head[-1] == CR):
+            raise ProtocolError(f"header line longer than max_header_length ({limit} bytes)")
 
-    def _start_body(self, frame: Frame, partial: bytes, need: int, head_size: int = 0) -> None:
-        """Hold a frame whose body is incomplete; ``need`` < 0 means "up to the NUL"."""
+    def _start_body(self, frame: Frame, partial: bytes, need: int, head_size: int) -> None:
+        """Hold a frame whose body is incomplete; ``need`` < 0 means "up to the NUL".
+
+        ``_have`` counts the body bytes received; ``_head_size`` the bytes of the parsed head,
+        which count towards ``max_frame_size`` and ``buffered``.
+        """
         self._frame = frame
         self._chunks = [partial] if partial else []
         self._need = need
-        self._have = len(partial) + (head_size if need < 0 else 0)
+        self._have = len(partial)
+        self._head_size = head_size
         if need < 0:
             self._check_nul_body(frame)
 
     def _check_nul_body(self, frame: Frame) -> None:
-        if self._have > self.max_frame_size:
+        if self._head_size + self._have > self.max_frame_size:
             raise ProtocolError(f"frame larger than max_frame_size ({self.max_frame_size} bytes)")
         if frame.command not in BODY_COMMANDS and self._chunks:
             raise ProtocolError(f"a {frame.command.decode()} frame must not have a body")
@@ -313,4 +347,5 @@ class FrameParser:
         self._frame = None
         self._chunks = None
         self._have = 0
+        self._head_size = 0
         return frame, rest
