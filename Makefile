@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test typecheck docs bench bench-compare rabbitmq clean
 
-$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
+$(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=24"
 	$(PIP) install -r requirements/test.txt

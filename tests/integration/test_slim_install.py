@@ -76,8 +76,8 @@ def slim_python(tmp_path_factory) -> Path:
     subprocess.run([*pip, "--find-links", wheelhouse, "pluggy", "setuptools", "wheel"], check=True)
     core = base / "src" / "core"
     core.mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", core)
-    shutil.copy(ROOT / "README.md", core)
+    for name in ("pyproject.toml", "setup.py", "README.md"):  # setup.py builds the optional C scanner
+        shutil.copy(ROOT / name, core)
     _copy_source(ROOT / "xtomp_core", core / "xtomp_core")
     sources = [core, _copy_source(ROOT / "plugins" / "topics", base / "src" / "topics"),
                _copy_source(ROOT / "examples" / "xtomp-blackhole", base / "src" / "blackhole")]
@@ -128,6 +128,8 @@ def test_slim_broker_works_and_imports_only_what_is_enabled(slim_python, tmp_pat
     assert "xtomp_topics" in modules
     assert not {m for m in modules if m.startswith(("xtomp_blackhole", "uvloop", "stomp"))}
     assert "logging.handlers" not in modules  # syslog support is imported only when configured
+    if shutil.which("gcc") or shutil.which("cc"):
+        assert "xtomp_core.protocol._scanner" in modules  # the optional C scanner was built and used
     print(f"slim broker RSS: {report['rss_kb']} KB")
     assert report["rss_kb"] < 40_000
 

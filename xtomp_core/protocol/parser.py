@@ -22,12 +22,22 @@ version except in CONNECT/STOMP/CONNECTED; ``content-length`` bodies may contain
 must be followed by a NUL; ``content-length:0`` is valid; without ``content-length`` the
 body ends at the first NUL; only SEND, MESSAGE and ERROR may carry a body. Every violation
 raises :class:`~xtomp_core.errors.ProtocolError` with a message fit for the client.
+
+Optional C accelerator: when the extension ``_scanner`` (``_scanner.c``) was built, the idle
+state hands each frame to ``_scanner.scan`` first. It builds the same :class:`Frame` for a
+complete, valid frame and stops at anything else - an incomplete frame or any error - at the
+frame's start, where the Python code below takes over; so errors, partial-frame state and
+limits stay this module's. It is called once per frame with the current settings, so a
+``version`` raised after CONNECT applies to the next frame as it does here. This module is
+the reference (tests/protocol runs against both); ``XTOMP_PURE_PYTHON=1`` in the environment
+at import time, or a missing extension, means pure Python.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import ProtocolError
 from .constants import (
@@ -56,6 +66,26 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _NEVER_ESCAPED = frozenset({CONNECT, STOMP, CONNECTED})
 # The blank-line pattern is at most 4 bytes long, so a resumed search backs up 3 bytes.
 _HEADER_END_OVERLAP = 3
+
+_Scan = Callable[
+    [bytes, int, int, int, int, int, frozenset[bytes], Callable[[bytes, dict[bytes, bytes], bytes], Frame]],
+    tuple[Frame | None, int],
+]
+
+
+def _load_scanner() -> _Scan | None:
+    """The C frame scanner, unless XTOMP_PURE_PYTHON is set or the extension was not built."""
+    if os.environ.get("XTOMP_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from ._scanner import scan
+    except ImportError:  # pragma: no cover - only where the extension was not built
+        return None
+    return scan
+
+
+# Read once, at import. The tests swap it to run every parser case against both paths.
+_scan: _Scan | None = _load_scanner()
 
 
 def _show(raw: bytes, limit: int = 40) -> str:
@@ -146,6 +176,21 @@ class FrameParser:
     def _parse(self, buf: bytes) -> Iterator[Frame]:
         pos = 0
         end_of_buf = len(buf)
+        scan = _scan
+        if scan is not None:
+            # Complete, valid frames in C; the first frame it stops at (incomplete or in error)
+            # is handled below from where it stopped. Settings are read per frame: a consumer
+            # may change them between frames.
+            while True:
+                frame, pos = scan(
+                    buf, pos, self.version, self.max_frame_size, self.max_headers,
+                    self.max_header_length, self.commands, Frame,
+                )
+                if frame is None:
+                    break
+                yield frame
+            if pos >= end_of_buf:
+                return
         find = buf.find
         while True:
             if pos < end_of_buf and buf[pos] in _EOL_BYTES:
