@@ -269,6 +269,7 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
         "max_message_size": 1024 * 1024,
         "web_read_block": False,
         "web_write_block": True,
+        "stats": False,
     }
     assert {key: memq.origin(key) for key in memq} == {
         "type": "default",
