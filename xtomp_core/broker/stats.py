@@ -112,7 +112,7 @@ class StatPublisher:
         for name, destination in self.broker.destinations.items():
             total = destination.enqueued
             seen[name] = (destination, total)
-            if not destination.settings["stats"]:
+            if not destination.settings.get("stats"):  # a plugin's own settings may lack it
                 continue
             previous = last.get(name)
             since = total - previous[1] if previous is not None and previous[0] is destination else total
