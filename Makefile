@@ -4,11 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 # Plugins installed (editable) into .venv and tested by `make test`.
-PLUGINS := topics
+PLUGINS := topics admin
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test typecheck docs bench bench-compare rabbitmq clean
+# Browser tests: Debian's Chromium, driven by playwright-core from npm (pinned in tools/browser).
+BROWSER_DIR := tools/browser
+BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.installed
+
+.PHONY: install install-browser run test typecheck docs bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,17 +25,25 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt
 
 install: $(STAMP)
 
+install-browser: $(BROWSER_STAMP)
+	test -x /usr/bin/chromium || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+$(BROWSER_STAMP): $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund
+	touch $@
+
 run: install
 	$(BIN)/xtomp -c conf.d
 
-test: install typecheck
+test: install install-browser typecheck
 	rm -f .coverage .coverage.*
 	XTOMP_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core
+	$(BIN)/mypy xtomp_core plugins/admin/xtomp_admin
 
 # The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
 bench: install
@@ -49,4 +61,4 @@ docs: install
 	$(BIN)/python -m tools.gen_docs
 
 clean:
-	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(BROWSER_DIR)/node_modules

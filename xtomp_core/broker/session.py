@@ -23,6 +23,7 @@ destinations see them exactly as if they had arrived then; ABORT drops them.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,7 @@ class Session:
         "subscriptions",
         "transactions",
         "frames_in",
+        "opened_at",
         "close_reason",
         "_handlers",
         "_frames",
@@ -109,6 +111,7 @@ class Session:
         self.subscriptions: dict[bytes, Subscription] = {}
         self.transactions: dict[bytes, list[Frame]] | None = None
         self.frames_in = 0
+        self.opened_at = time.monotonic()
         self.close_reason = ""
         self._handlers: dict[bytes, Handler] = _BEFORE_CONNECT
         self._frames: Iterator[Frame] | None = None

@@ -83,6 +83,7 @@ class StompConnection(asyncio.Protocol):
         "transport",
         "out",
         "paused",
+        "frames_out",
         "web",
         "transport_name",
         "_closing",
@@ -104,6 +105,7 @@ class StompConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.paused = False
+        self.frames_out = 0
         self.web = web
         self.transport_name = transport_name
         self._closing = False
@@ -155,6 +157,7 @@ class StompConnection(asyncio.Protocol):
     # -- Link: output ---------------------------------------------------------------------
 
     def push(self, prefix: bytes, tail: bytes) -> None:
+        self.frames_out += 1
         out = self.out
         if not out:
             self.flusher.add(self)
@@ -162,6 +165,7 @@ class StompConnection(asyncio.Protocol):
         out.append(tail)
 
     def write(self, data: bytes) -> None:
+        self.frames_out += 1
         out = self.out
         if not out:
             self.flusher.add(self)
@@ -241,8 +245,10 @@ class StompConnection(asyncio.Protocol):
         """Send an EOL if nothing else was written during the last half interval."""
         if self._tx:
             self._tx = False
-        else:
-            self.write(EOL)
+        else:  # a heart-beat is not a frame: queued without counting
+            if not self.out:
+                self.flusher.add(self)
+            self.out.append(EOL)
         self._write_timer = self.flusher.loop.call_later(self._send_interval / 2, self._beat)
 
     def _check_alive(self) -> None:
