@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 # Plugins installed (editable) into .venv and tested by `make test`.
-PLUGINS := topics
+PLUGINS := topics websocket
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test typecheck docs bench bench-compare rabbitmq clean
+.PHONY: install run test typecheck docs bench bench-compare rabbitmq clean js-deps chromium
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,17 +21,32 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt
 
 install: $(STAMP)
 
+# The WebSocket plugin's tests drive real clients: @stomp/stompjs and webstomp-client in node,
+# and Debian's Chromium through playwright-core (no browser download: the system one is used).
+JS := plugins/websocket/js
+JS_STAMP := $(JS)/node_modules/.installed
+
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: $(JS_STAMP)
+
+chromium:
+	test -x /usr/bin/chromium || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 run: install
 	$(BIN)/xtomp -c conf.d
 
-test: install typecheck
+test: install typecheck js-deps chromium
 	rm -f .coverage .coverage.*
 	XTOMP_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core
+	$(BIN)/mypy xtomp_core plugins/websocket/xtomp_websocket
 
 # The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
 bench: install
@@ -49,4 +64,4 @@ docs: install
 	$(BIN)/python -m tools.gen_docs
 
 clean:
-	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(JS)/node_modules
