@@ -72,6 +72,11 @@ _protocol_log.setLevel(logging.WARNING)
 
 _MAX_REASON = 123  # bytes of UTF-8 a close frame's reason may hold (RFC 6455 5.5)
 _SHUTDOWN_REASON = "broker shutting down"
+_BAD_REQUEST_TEXT = b"Failed to open a WebSocket connection: not a valid HTTP request.\n"
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BAD_REQUEST_TEXT), _BAD_REQUEST_TEXT)
+)
 
 
 def _select_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
@@ -147,6 +152,12 @@ class WebSocketConnection(StompConnection):
         assert transport is not None
         if self.out:
             self.flush()
+        elif not writes[0] and not self._open and self.ws.handshake_exc is not None:
+            # Not an HTTP request at all: the library just closes; say why first.
+            cause = self.ws.handshake_exc.__cause__ or self.ws.handshake_exc
+            self._ws_reason = f"handshake refused: 400 {cause}"
+            log.info("websocket %s: not a valid HTTP request: %s", self.peer, cause)
+            transport.write(_BAD_REQUEST)
         end = False
         for data in writes:
             if data:
@@ -185,6 +196,7 @@ class WebSocketConnection(StompConnection):
         if path == HEALTH_CHECK_PATH:
             self._ws_reason = "health check"
             ws.send_response(self._health_response())
+            self._write_protocol_output()
             return
         origin = _header(headers, "Origin")
         version = _header(headers, "Sec-WebSocket-Version")
@@ -209,6 +221,8 @@ class WebSocketConnection(StompConnection):
             log.info("websocket %s: %s %s refused with %d: %s", self.peer, request.method, request.path[:200],
                      response.status_code, first_line)
         ws.send_response(response)
+        # Now, before any STOMP frame pipelined behind the request is answered.
+        self._write_protocol_output()
 
     def _upgraded(self, subprotocol: str | None) -> None:
         self._open = True
