@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from wsraw import WsClient
-
-
-
-def ws_config(options: str = "", listen: str = '"ws://127.0.0.1:0/ws"', server: str = "") -> str:
-    """A test config: the base one plus the plugin's table (``options`` go in it) and ``server`` keys."""
-    text = f"[plugins.websocket]\nlisten = [{listen}]\n{options}\n"
-    if server:
-        text += f"\n[server]\n{server}\n"
-    return text
+from wsraw import WsClient, ws_config
 
 
 @pytest.fixture

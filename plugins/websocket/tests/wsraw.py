@@ -287,3 +287,11 @@ def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached in {timeout}s")
         time.sleep(0.02)
+
+
+def ws_config(options: str = "", listen: str = '"ws://127.0.0.1:0/ws"', server: str = "") -> str:
+    """A test config: the base one plus the plugin's table (``options`` go in it) and ``server`` keys."""
+    text = f"[plugins.websocket]\nlisten = [{listen}]\n{options}\n"
+    if server:
+        text += f"\n[server]\n{server}\n"
+    return text
