@@ -125,16 +125,19 @@ class WebSocketConnection(StompConnection):
         self._rx = True
         ws = self.ws
         ws.receive_data(data)
+        payloads: list[bytes] = []
         for event in ws.events_received():
             if isinstance(event, Frame):
                 opcode = event.opcode
                 if opcode is TEXT or opcode is BINARY or opcode is CONT:
-                    if self._open and not self._closing:
-                        self.session.receive(event.data)  # type: ignore[arg-type]  # parsed frames hold bytes
+                    payloads.append(event.data)  # type: ignore[arg-type]  # parsed frames hold bytes
                 elif opcode is CLOSE:
                     self._close_received(event)
             elif isinstance(event, Request):
                 self._handshake(event)
+        if payloads and self._open and not self._closing:
+            # One STOMP parser pass for a publisher's burst of WebSocket messages.
+            self.session.receive(payloads[0] if len(payloads) == 1 else b"".join(payloads))
         self._write_protocol_output()
 
     def _close_received(self, frame: Frame) -> None:
