@@ -5,8 +5,9 @@
 * **out** (fan-out, the hot path): one MESSAGE (a per-subscription prefix + a shared 100-byte
   tail) written to N subscribers as one WebSocket text message each, then joined once per
   connection flush, as the broker does. Library senders need the payload as one object, so
-  they concatenate (and copy) prefix + tail per subscriber; the hand-written header is
-  2-10 bytes looked up or packed per delivery, and the shared tail is never copied.
+  they concatenate (and copy) prefix + tail per subscriber; the hand-written header
+  (xtomp_websocket.framing.HeaderCache, as WebSocketConnection.push uses it) is 2-10
+  bytes memoized per payload length, and the shared tail is never copied.
 * **in**: masked client frames (a 150-byte SEND each) parsed by each library, in batches
   of 100 frames per ``receive_data`` (a publisher's burst) and one frame per call.
 
@@ -15,7 +16,6 @@ Prints nanoseconds per delivery / per frame. No assertion: figures for the READM
 
 from __future__ import annotations
 
-import struct
 import sys
 import time
 
@@ -25,20 +25,13 @@ from websockets.server import ServerProtocol
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection as WsprotoConnection
 from wsproto.events import BytesMessage, TextMessage
+from xtomp_websocket.framing import FIN_TEXT, HeaderCache
 
 PREFIX = b"MESSAGE\nsubscription:sub-7\n"
 TAIL = b"destination:/topic/bench\nmessage-id:123456\ncontent-length:100\n\n" + b"x" * 100 + b"\x00"
 ROUNDS = 200_000
 
-SMALL = tuple(bytes((0x81, n)) for n in range(126))
-
-
-def header(length: int) -> bytes:
-    if length < 126:
-        return SMALL[length]
-    if length < 65536:
-        return struct.pack("!BBH", 0x81, 126, length)
-    return struct.pack("!BBQ", 0x81, 127, length)
+HEADERS = HeaderCache(FIN_TEXT)  # what WebSocketConnection.push uses
 
 
 def per_op(function, rounds: int) -> float:
@@ -63,10 +56,10 @@ def out_plain_tcp(rounds: int) -> None:
 
 def out_hand_written(rounds: int) -> None:
     out: list[bytes] = []
+    headers = HEADERS
     for index in range(rounds):
-        out.append(header(len(PREFIX) + len(TAIL)))
-        out.append(PREFIX)
-        out.append(TAIL)
+        length = len(PREFIX) + len(TAIL)
+        out += (headers.get(length) or headers.miss(length), PREFIX, TAIL)
         if index % 100 == 99:
             b"".join(out)
             out.clear()
