@@ -21,9 +21,10 @@ from xtomp_core.testing import RawClient, write_config
 # -- plain_stomp: STOMP and WebSocket on the same port -------------------------------------------------
 
 
-@pytest.fixture
-def shared_port(ws_broker):
-    return ws_broker("plain_stomp = true", server='timeout = "500ms"')
+@pytest.fixture(params=["uvloop", "asyncio"])
+def shared_port(ws_broker, request):
+    """Both loops: the hand-over relies on the transport's set_protocol."""
+    return ws_broker("plain_stomp = true", server='timeout = "500ms"', use_uvloop=request.param == "uvloop")
 
 
 def test_plain_stomp_and_websocket_on_one_port(shared_port, ws_client):
@@ -135,11 +136,13 @@ def test_wss(ws_broker, ws_client, certificate):
     assert broker.call(lambda: sorted({s.link.transport_name for s in broker.broker.sessions})) in ([], ["wss"])
 
 
-def test_wss_and_plain_stomp_over_tls_on_one_port(ws_broker, certificate):
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_wss_and_plain_stomp_over_tls_on_one_port(ws_broker, certificate, loop):
     cert_path, key_path = certificate
     broker = ws_broker(
         f'certificate = "{cert_path}"\nprivate_key = "{key_path}"\nplain_stomp = true',
         listen='"wss://127.0.0.1:0/ws"',
+        use_uvloop=loop == "uvloop",
     )
     host, port = broker.addresses("wss")[0]
     with WsClient(host, port, tls=client_context(cert_path)) as web:
