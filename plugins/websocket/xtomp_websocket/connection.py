@@ -132,7 +132,7 @@ class WebSocketConnection(StompConnection):
                 if opcode is TEXT or opcode is BINARY or opcode is CONT:
                     payloads.append(event.data)  # type: ignore[arg-type]  # parsed frames hold bytes
                 elif opcode is CLOSE:
-                    self._close_received(event)
+                    self._close_received()
             elif isinstance(event, Request):
                 self._handshake(event)
         if payloads and self._open and not self._closing:
@@ -140,7 +140,7 @@ class WebSocketConnection(StompConnection):
             self.session.receive(payloads[0] if len(payloads) == 1 else b"".join(payloads))
         self._write_protocol_output()
 
-    def _close_received(self, frame: Frame) -> None:
+    def _close_received(self) -> None:
         close = self.ws.close_rcvd
         code = close.code if close is not None else CloseCode.NO_STATUS_RCVD
         if not self._ws_reason:
@@ -172,6 +172,7 @@ class WebSocketConnection(StompConnection):
             if exc is not None and not self._ws_reason:
                 code = self.ws.close_sent.code if self.ws.close_sent is not None else 0
                 self._ws_reason = f"websocket error ({int(code)}): {exc}"
+                log.info("websocket %s: %s", self.peer, self._ws_reason)
             self._end(self._ws_reason or "websocket closed")
 
     def _end(self, reason: str) -> None:
@@ -181,8 +182,7 @@ class WebSocketConnection(StompConnection):
             self.paused = True
             self._cancel_timers()
         self.out.clear()
-        if self._open or self._ws_reason:
-            log.debug("websocket %s: %s", self.peer, reason)
+        log.debug("websocket %s: %s", self.peer, reason)
         self.session.connection_lost(reason)
         transport = self.transport
         assert transport is not None
