@@ -403,6 +403,7 @@ struct conn {
     uint64_t ws_left;   /* payload bytes of the current server frame not yet unwrapped */
     bool ws_drop;       /* the current server frame is a control frame: skip its payload */
     bool ws_closed;     /* the server sent a close frame */
+    char ws_close[128]; /* its code and reason, for the error message */
 };
 
 struct opts {
@@ -1044,6 +1045,9 @@ static void client_eof(struct conn *c, int err)
     }
     if (err)
         die("%s connection %u to %s failed: %s", role_name(c), c->id, g.peer, strerror(err));
+    if (c->ws_closed)
+        die("%s connection %u: the broker (%s) closed the WebSocket without an ERROR frame (%s)", role_name(c),
+            c->id, g.peer, c->ws_close[0] ? c->ws_close : "no close code");
     die("%s connection %u closed by the broker (%s) without an ERROR frame", role_name(c), c->id, g.peer);
 }
 
@@ -1112,8 +1116,14 @@ static void ws_unwrap(struct conn *c)
         int opcode = h0 & 0x0f;
         if (opcode >= 0x8) {
             c->ws_drop = true; /* ping, pong, close: xtomp never pings, so no pong is owed */
-            if (opcode == 0x8)
+            if (opcode == 0x8) {
                 c->ws_closed = true;
+                if (len >= 2 && len <= 125 && e - r >= hl + len) {
+                    unsigned code = (unsigned)(unsigned char)b[r + hl] << 8 | (unsigned char)b[r + hl + 1];
+                    snprintf(c->ws_close, sizeof c->ws_close, "close code %u, reason '%.*s'", code,
+                             (int)len - 2, b + r + hl + 2);
+                }
+            }
         } else {
             c->ws_drop = false;
         }

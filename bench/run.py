@@ -208,6 +208,9 @@ def rabbitmq_broker(work: Path) -> Broker:
     (base / "rabbitmq.conf").write_text(
         f"stomp.listeners.tcp.1 = 127.0.0.1:{RABBIT_PORT}\n"
         f"web_stomp.tcp.ip = 127.0.0.1\nweb_stomp.tcp.port = {RABBIT_WS_PORT}\n"
+        # Web-STOMP closes a WebSocket that sent nothing for 60 s (1000, no reason): the
+        # benchmark's subscribers only listen.
+        "web_stomp.ws_opts.idle_timeout = 3600000\n"
         "listeners.tcp.default = 127.0.0.1:5699\n"
         "stomp.default_user = guest\nstomp.default_pass = guest\n"
         "loopback_users = none\n"
