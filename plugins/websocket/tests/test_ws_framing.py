@@ -135,12 +135,12 @@ def test_broker_heart_beats_are_text_frames_holding_an_eol(ws_broker, ws_client)
 
 
 def test_client_heart_beats_keep_a_session_and_silence_ends_it(ws_broker, ws_client):
-    broker = ws_broker(server='heart_beat_read = "200ms"\nheart_beat_grace = 1.5')
+    broker = ws_broker(server='heart_beat_read = "400ms"\nheart_beat_grace = 1.5')
     web = ws_client(broker)
     web.handshake()
-    web.send_stomp("CONNECT", {"accept-version": "1.2", "host": "localhost", "heart-beat": "200,0"})
-    assert web.expect("CONNECTED").headers[b"heart-beat"] == b"0,200"
-    for _ in range(8):  # 0.8 s of beats, four read intervals
+    web.send_stomp("CONNECT", {"accept-version": "1.2", "host": "localhost", "heart-beat": "400,0"})
+    assert web.expect("CONNECTED").headers[b"heart-beat"] == b"0,400"
+    for _ in range(12):  # 1.2 s of beats every 0.1 s, three read intervals
         web.send_ws(TEXT, b"\n")
         web._read(0.1)
     assert not web.eof

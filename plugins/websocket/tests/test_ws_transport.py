@@ -24,7 +24,7 @@ from xtomp_core.testing import RawClient, write_config
 @pytest.fixture(params=["uvloop", "asyncio"])
 def shared_port(ws_broker, request):
     """Both loops: the hand-over relies on the transport's set_protocol."""
-    return ws_broker("plain_stomp = true", server='timeout = "500ms"', use_uvloop=request.param == "uvloop")
+    return ws_broker("plain_stomp = true", server='timeout = "1500ms"', use_uvloop=request.param == "uvloop")
 
 
 def test_plain_stomp_and_websocket_on_one_port(shared_port, ws_client):
@@ -45,7 +45,7 @@ def test_plain_stomp_and_websocket_on_one_port(shared_port, ws_client):
 def test_plain_stomp_told_apart_byte_by_byte(shared_port):
     host, port = shared_port.addresses("ws")[0]
     with RawClient(host, port) as tcp:
-        tcp.send_in_pieces(b"\nCONNECT\naccept-version:1.2\nhost:localhost\n\n\x00", size=1, pause=0.01)
+        tcp.send_in_pieces(b"\nCONNECT\naccept-version:1.2\nhost:localhost\n\n\x00", size=1, pause=0.005)
         assert tcp.expect("CONNECTED").headers[b"version"] == b"1.2"
     raw = (
         b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
