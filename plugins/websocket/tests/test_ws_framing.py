@@ -342,3 +342,15 @@ def test_plain_stomp_versions_over_websocket(broker, ws_client):
     assert web10.expect("MESSAGE").headers[b"h"] == b"a:b"
     with RawClient(*broker.addresses("tcp")[0]) as tcp:
         tcp.connect()
+
+
+def test_header_cache_forms_and_bound():
+    from xtomp_websocket.framing import FIN_BINARY, HeaderCache
+
+    cache = HeaderCache(FIN_BINARY, limit=130)
+    assert cache.get(5) == b"\x82\x05"
+    assert cache.miss(126) == b"\x82\x7e\x00\x7e"
+    assert cache.miss(65536) == b"\x82\x7f" + (65536).to_bytes(8, "big")
+    for length in range(200, 210):
+        cache.miss(length)
+    assert len(cache) <= 130 and cache.get(125) == b"\x82\x7d"  # refilled after the reset
