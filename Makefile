@@ -4,15 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 # Plugins installed (editable) into .venv and tested by `make test`.
-PLUGINS := topics admin
+PLUGINS := topics admin websocket
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 
-# Browser tests: Debian's Chromium, driven by playwright-core from npm (pinned in tools/browser).
+# Browser and node tests: Debian's Chromium (installed once, shared), and each plugin's pinned
+# npm packages (playwright-core drives the system Chromium; no browser download).
 BROWSER_DIR := tools/browser
 BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.installed
+JS := plugins/websocket/js
+JS_STAMP := $(JS)/node_modules/.installed
 
-.PHONY: install install-browser run test typecheck docs bench bench-compare rabbitmq clean
+.PHONY: install install-browser chromium js-deps run test typecheck docs bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,25 +28,33 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt
 
 install: $(STAMP)
 
-install-browser: $(BROWSER_STAMP)
+chromium:
 	test -x /usr/bin/chromium || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
+install-browser: chromium $(BROWSER_STAMP)
+
 $(BROWSER_STAMP): $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
-	npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund
+	npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: $(JS_STAMP)
+
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: install
 	$(BIN)/xtomp -c conf.d
 
-test: install install-browser typecheck
+test: install install-browser js-deps typecheck
 	rm -f .coverage .coverage.*
 	XTOMP_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core plugins/admin/xtomp_admin
+	$(BIN)/mypy xtomp_core plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket
 
 # The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
 bench: install
@@ -61,4 +72,4 @@ docs: install
 	$(BIN)/python -m tools.gen_docs
 
 clean:
-	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(BROWSER_DIR)/node_modules
+	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(BROWSER_DIR)/node_modules $(JS)/node_modules

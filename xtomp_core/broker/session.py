@@ -80,6 +80,7 @@ class Session:
         "parser",
         "state",
         "version",
+        "max_version",
         "id",
         "principal",
         "host",
@@ -105,6 +106,9 @@ class Session:
         )
         self.state = AWAITING_CONNECT
         self.version = c.V1_0
+        #: The highest version CONNECT may negotiate; a transport lowers it before CONNECT
+        #: when its own handshake agreed on less (WebSocket subprotocol ``v11.stomp``).
+        self.max_version = c.V1_2
         self.id = b""
         self.principal: Principal | None = None
         self.host: bytes | None = None
@@ -232,14 +236,18 @@ class Session:
 
     def _on_connect(self, frame: Frame) -> None:
         headers = frame.headers
-        version = negotiate_version(headers.get(c.H_ACCEPT_VERSION))
+        version = negotiate_version(headers.get(c.H_ACCEPT_VERSION), self.max_version)
         if version is None:
             offered = _show(headers.get(c.H_ACCEPT_VERSION, b""))
-            supported = b",".join(c.VERSION_TEXT[v] for v in c.SUPPORTED_VERSIONS)
-            text = f"unsupported STOMP version {offered}: this broker speaks 1.0, 1.1 and 1.2"
-            self.link.write(
-                error_frame(text, c.V1_0, extra=[(c.H_VERSION, supported)], body=b"Supported protocol versions are 1.0 1.1 1.2\n")
-            )
+            usable = [v for v in c.SUPPORTED_VERSIONS if v <= self.max_version]
+            supported = b",".join(c.VERSION_TEXT[v] for v in usable)
+            names = [c.VERSION_TEXT[v].decode() for v in usable]
+            spoken = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            text = f"unsupported STOMP version {offered}: this broker speaks {spoken}"
+            if self.max_version != c.SUPPORTED_VERSIONS[-1]:
+                text += " on this connection"
+            body = b"Supported protocol versions are " + b" ".join(c.VERSION_TEXT[v] for v in usable) + b"\n"
+            self.link.write(error_frame(text, c.V1_0, extra=[(c.H_VERSION, supported)], body=body))
             self.close(text, linger=True)
             return
         self.version = version

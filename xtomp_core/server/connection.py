@@ -204,6 +204,14 @@ class StompConnection(asyncio.Protocol):
         self._closing = True
         self.paused = True
         self._cancel_timers()
+        self._shutdown(linger)
+
+    def _shutdown(self, linger: bool) -> None:
+        """End the transport once the last frames are queued: how depends on the framing.
+
+        Plain STOMP half-closes and waits up to ``linger`` for the client to close; a
+        subclass that frames the stream (WebSocket) starts its own closing handshake here.
+        """
         transport = self.transport
         assert transport is not None
         wait = self.broker.limits.linger
