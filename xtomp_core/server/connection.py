@@ -253,10 +253,9 @@ class StompConnection(asyncio.Protocol):
         """Send an EOL if nothing else was written during the last half interval."""
         if self._tx:
             self._tx = False
-        else:  # a heart-beat is not a frame: queued without counting
-            if not self.out:
-                self.flusher.add(self)
-            self.out.append(EOL)
+        else:
+            self.write(EOL)  # through write(): a framing transport (WebSocket) wraps it too
+            self.frames_out -= 1  # a heart-beat is not a frame
         self._write_timer = self.flusher.loop.call_later(self._send_interval / 2, self._beat)
 
     def _check_alive(self) -> None:

@@ -354,3 +354,15 @@ def test_header_cache_forms_and_bound():
     for length in range(200, 210):
         cache.miss(length)
     assert len(cache) <= 130 and cache.get(125) == b"\x82\x7d"  # refilled after the reset
+
+
+def test_frames_out_counts_frames_and_not_heart_beats(ws_broker, ws_client):
+    broker = ws_broker(server='heart_beat_write_min = "100ms"')
+    web = ws_client(broker)
+    web.handshake()
+    web.send_stomp("CONNECT", {"accept-version": "1.2", "host": "localhost", "heart-beat": "0,100"})
+    web.expect("CONNECTED")
+    for _ in range(2):
+        assert web.recv_ws(timeout=2) == (TEXT, b"\n")
+    [session] = list(broker.broker.sessions)
+    assert broker.call(lambda: session.link.frames_out) == 1  # CONNECTED; the beats are not frames

@@ -258,6 +258,7 @@ class WebSocketConnection(StompConnection):
     # -- output: one WebSocket frame per STOMP frame ---------------------------------------
 
     def push(self, prefix: bytes, tail: bytes) -> None:
+        self.frames_out += 1
         out = self.out
         if not out:
             self.flusher.add(self)
@@ -266,6 +267,7 @@ class WebSocketConnection(StompConnection):
         out += (headers.get(length) or headers.miss(length), prefix, tail)
 
     def write(self, data: bytes) -> None:
+        self.frames_out += 1
         out = self.out
         if not out:
             self.flusher.add(self)
