@@ -226,8 +226,9 @@ def test_index_is_a_dict_lookup_and_exact_filters_are_not_called(broker, raw_cli
 def test_stomp_py_subscriber(broker, stomp_py):
     connection, heard = stomp_py(broker)
     connection.connect(wait=True)
-    connection.subscribe("/topic/py", id="1", headers={"filter": "colour=blue"})
-    connection.subscribe("/topic/py", id="2", headers={"selector": "colour = 'red' AND size > 2"})
+    connection.subscribe("/topic/py", id="1", headers={"filter": "colour=blue", "receipt": "1"})
+    connection.subscribe("/topic/py", id="2", headers={"selector": "colour = 'red' AND size > 2", "receipt": "2"})
+    heard.wait_for(lambda: len(heard.receipts) == 2)
     sender, _ = stomp_py(broker)
     sender.connect(wait=True)
     for colour, size in (("blue", 1), ("red", 1), ("red", 3), ("green", 9)):
