@@ -7,16 +7,20 @@ PIP := $(BIN)/pip --disable-pip-version-check -q
 PLUGINS := topics filters
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
+# @stomp/stompjs for the filters plugin's node tests, pinned by its package-lock.json.
+STOMPJS := plugins/filters/tests/stompjs
 
 .PHONY: install run test typecheck docs bench bench-compare rabbitmq clean
 
-$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile $(STOMPJS)/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=24"
 	$(PIP) install -r requirements/test.txt
 	$(PIP) install -e . $(foreach p,$(PLUGINS),-e plugins/$(p))
 	# Wheels the slim-install test installs offline (tests never reach the network).
 	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r requirements/slim.txt
+	# Without npm the stompjs tests fail with a hint; without node they are skipped.
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix $(STOMPJS) --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
 install: $(STAMP)
@@ -49,4 +53,4 @@ docs: install
 	$(BIN)/python -m tools.gen_docs
 
 clean:
-	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(STOMPJS)/node_modules
