@@ -124,13 +124,14 @@ def test_ten_thousand_distinct_selectors_cost_one_evaluation_per_message(filtere
         assert not index.plain and not index.residual
         for group in index.keyed[b"k"].values():
             for subscription in group:
-                test = subscription.filter._test
+                selector = subscription.filter
 
-                def counted(headers, test=test):
+                def counted(headers, selector=selector):
                     calls.append(1)
-                    return test(headers)
+                    return selector(headers)
 
-                subscription.filter._test = counted
+                counted.index_key, counted.exact = selector.index_key, selector.exact
+                subscription.filter = counted
         return len(index.keyed[b"k"])
 
     assert broker.call(count_calls) == count

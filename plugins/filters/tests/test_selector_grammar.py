@@ -43,7 +43,7 @@ def matches(selector, **headers):
 def three_valued(selector, **headers):
     """The raw three-valued answer: True, False or None (UNKNOWN)."""
     compiled = compile_selector(selector)
-    return compiled._test({name.encode(): value.encode() for name, value in headers.items()})
+    return compiled.three_valued({name.encode(): value.encode() for name, value in headers.items()})
 
 
 # -- grammar -------------------------------------------------------------------------------
@@ -288,6 +288,15 @@ def test_unknown_propagates(selector, headers, expected):
         ("p - - 1 = 8", "7", True),
         ("-p = -7", "7", True),
         ("p BETWEEN 1 AND 10", "2", True),
+        ("p BETWEEN 2 AND 10", "2", True),  # bounds are inclusive
+        ("p BETWEEN 2 AND 10", "10.0", True),
+        ("p BETWEEN 2 AND 10", "10.5", False),
+        ("p NOT BETWEEN 2 AND 10", "2", False),
+        ("p NOT BETWEEN 2 AND 10", "1", True),
+        ("p BETWEEN 10 AND 2", "5", False),
+        ("p BETWEEN 'a' AND 'c'", "a", True),
+        ("p BETWEEN 'a' AND 'c'", "c", True),
+        ("p BETWEEN 'a' AND 'c'", "ca", False),
         ("p BETWEEN 'a' AND 'c'", "b", True),
         ("p IN (1, 2.0)", "2", True),
         ("p IN (1, 2)", "x", None),

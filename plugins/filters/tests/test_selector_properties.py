@@ -150,7 +150,7 @@ def test_compiled_closures_agree_with_the_reference(tree, messages):
     compiled = compile_tree(tree)
     for message in messages:
         expected = truth(tree, message)
-        assert compiled._test(message) is expected, (render(tree), message)
+        assert compiled.three_valued(message) is expected, (render(tree), message)
         assert compiled(message) is (expected is True)
         if compiled.index_key is not None and compiled(message):
             header, value = compiled.index_key
@@ -218,3 +218,26 @@ def test_number_rule_agrees_with_the_hand_written_scanner(text):
 def test_integers_keep_their_exact_value_inside_64_bits(value):
     number = to_number(str(value).encode())
     assert number == (value if -(2**63) <= value < 2**63 else float(value))
+
+
+small = st.integers(-2, 3)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(COMPARISONS + ["BETWEEN", "NOT BETWEEN"]),
+    small,
+    small,
+    st.sampled_from([b"-2", b"-1", b"0", b"1", b"2.0", b"3", b"x"]),
+    st.booleans(),
+)
+def test_boundaries_of_comparisons_with_constants(op, low, high, raw, on_the_right):
+    """Values on and next to the constants, where an off-by-one in a fast path would show."""
+    if "BETWEEN" in op:
+        selector = f"p {op} {low} AND {high}"
+    else:
+        selector = f"{low} {op} p" if on_the_right else f"p {op} {low}"
+    tree = parse(selector)
+    message = {b"p": raw}
+    assert compile_tree(tree).three_valued(message) is truth(tree, message)
+    assert compile_selector(selector)(message) is (truth(tree, message) is True)
