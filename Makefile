@@ -35,7 +35,7 @@ test: install typecheck
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core
+	$(BIN)/mypy xtomp_core plugins/filters/xtomp_filters
 
 # The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
 bench: install

@@ -121,7 +121,7 @@ def equality_key(node: Node) -> tuple[bytes, bytes] | None:
 
 def compile_tree(tree: Node, text: str = "") -> SelectorFilter:
     """Type-check ``tree`` and build its filter; raise :class:`SelectorError` naming the position."""
-    items = list(tree.items) if isinstance(tree, And) else [tree]
+    items: list[Node] = list(tree.items) if isinstance(tree, And) else [tree]
     index_key = None
     for position, item in enumerate(items):
         index_key = equality_key(item)
@@ -134,7 +134,7 @@ def compile_tree(tree: Node, text: str = "") -> SelectorFilter:
     selector.exact = index_key is not None and len(items) == 1
     selector.text = text
     selector.three_valued = _condition(node)
-    selector.__qualname__ = f"selector {text!r}"
+    setattr(selector, "__qualname__", f"selector {text!r}")  # readable in logs and reprs
     return selector
 
 
@@ -476,7 +476,9 @@ def _between_header_and_constants(node: Between) -> Condition | None:
     mode = _typed(operand, low, ">=", node.pos)
     if _typed(operand, high, "<=", node.pos) != mode or mode not in (NUM, STR):
         return None
-    lowest, highest, negated = low.constant, high.constant, node.negated
+    lowest: Any = low.constant
+    highest: Any = high.constant
+    negated = node.negated
     if mode == STR:
         return lambda headers: None if (raw := headers.get(header)) is None else (lowest <= raw <= highest) is not negated
 
