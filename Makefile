@@ -9,21 +9,25 @@ WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 # @stomp/stompjs for the filters plugin's node tests, pinned by its package-lock.json.
 STOMPJS := plugins/filters/tests/stompjs
+STOMPJS_STAMP := $(STOMPJS)/node_modules/.package-lock.json
 
 .PHONY: install run test typecheck docs bench bench-compare rabbitmq clean
 
-$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile $(STOMPJS)/package-lock.json
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=24"
 	$(PIP) install -r requirements/test.txt
 	$(PIP) install -e . $(foreach p,$(PLUGINS),-e plugins/$(p))
 	# Wheels the slim-install test installs offline (tests never reach the network).
 	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r requirements/slim.txt
-	# Without npm the stompjs tests fail with a hint; without node they are skipped.
-	if command -v npm >/dev/null 2>&1; then npm ci --prefix $(STOMPJS) --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
-install: $(STAMP)
+# npm ci writes node_modules/.package-lock.json. Without npm the stompjs test fails with a
+# hint; without node it is skipped.
+$(STOMPJS_STAMP): $(STOMPJS)/package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix $(STOMPJS) --no-audit --no-fund --loglevel=error; fi
+
+install: $(STAMP) $(STOMPJS_STAMP)
 
 run: install
 	$(BIN)/xtomp -c conf.d
