@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 # Plugins installed (editable) into .venv and tested by `make test`.
-PLUGINS := topics admin websocket
+PLUGINS := topics filters admin websocket
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
+# @stomp/stompjs for the filters plugin's node tests, pinned by its package-lock.json.
+STOMPJS := plugins/filters/tests/stompjs
+STOMPJS_STAMP := $(STOMPJS)/node_modules/.package-lock.json
 
 # Browser and node tests: Debian's Chromium (installed once, shared), and each plugin's pinned
 # npm packages (playwright-core drives the system Chromium; no browser download).
@@ -26,7 +29,12 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt
 	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r requirements/slim.txt
 	touch $@
 
-install: $(STAMP)
+# npm ci writes node_modules/.package-lock.json. Without npm the stompjs test fails with a
+# hint; without node it is skipped.
+$(STOMPJS_STAMP): $(STOMPJS)/package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix $(STOMPJS) --no-audit --no-fund --loglevel=error; fi
+
+install: $(STAMP) $(STOMPJS_STAMP)
 
 chromium:
 	test -x /usr/bin/chromium || \
@@ -54,7 +62,7 @@ test: install install-browser js-deps typecheck
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket
+	$(BIN)/mypy xtomp_core plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket
 
 # The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
 bench: install
@@ -72,4 +80,4 @@ docs: install
 	$(BIN)/python -m tools.gen_docs
 
 clean:
-	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(BROWSER_DIR)/node_modules $(JS)/node_modules
+	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(BROWSER_DIR)/node_modules $(JS)/node_modules $(STOMPJS)/node_modules

@@ -12,6 +12,10 @@
  *
  * Modes:
  *   loadgen fanout      --publishers P --subscribers S --messages N --size B --destination D --window W
+ *                       [--filter-header NAME [--filter-engine filter|selector|selector-like]]
+ *                       (subscriber i subscribes with filter:NAME=vI, selector:NAME = 'vI' or
+ *                       selector:NAME LIKE 'vI'; message n carries NAME:v(n mod S), so each message
+ *                       is for exactly one subscriber; a delivery to any other counts as misrouted)
  *   loadgen queue       --producers P --consumers C --messages N --size B --destination D
  *                       --ack auto|client-individual|client [--prefetch K] --window W
  *   loadgen latency     --rate R --subscribers S --duration T --size B --destination D
@@ -416,11 +420,14 @@ struct opts {
     bool have_prefetch, have_hold, have_pubs, have_subs;
     bool ws;           /* --transport ws */
     const char *path;  /* --path */
+    const char *filter_header; /* fanout: each subscriber filters on its own value of this header */
+    const char *filter_engine; /* filter | selector | selector-like */
     long drop_every, dup_every; /* sink fault injection, for testing the checks */
 };
 
 enum { ACK_AUTO, ACK_CLIENT, ACK_INDIVIDUAL };
 enum { M_FANOUT, M_QUEUE, M_LATENCY, M_CONNECTIONS, M_SINK };
+enum { F_NONE, F_FILTER, F_SELECTOR, F_SELECTOR_LIKE };
 
 struct track { /* one (subscriber, publisher) pair: what arrived of that publisher's sequence */
     uint64_t contig;   /* all n < contig arrived (in-order mode, bits == NULL) */
@@ -447,6 +454,8 @@ static struct {
     size_t ndirty, capdirty;
 
     int ackmode;
+    int filter;             /* F_*: fanout with one filter value per subscriber */
+    size_t filter_name_len;
     uint64_t ack_every;
     char runid[24];
     size_t runidl;
@@ -467,7 +476,7 @@ static struct {
     struct track *tr;     /* fanout/latency: [sub][pub] */
     uint64_t **qbits;     /* queue: per producer */
     uint64_t *qrecv;      /* queue: distinct per producer */
-    uint64_t delivered, distinct_total, duplicated, reordered, stale, expected;
+    uint64_t delivered, distinct_total, duplicated, reordered, stale, expected, misrouted;
     bool msg_in_batch;
 
     /* latency */
@@ -815,6 +824,13 @@ static void send_subscribe(struct conn *c)
     wstr(c, g.o.dest);
     int n = snprintf(buf, sizeof buf, "\nid:%u\nreceipt:sub-%u\n", c->idx, c->id);
     wappend(c, buf, (size_t)n);
+    if (g.filter != F_NONE && c->role == R_SUB) {
+        const char *h = g.o.filter_header;
+        n = g.filter == F_FILTER     ? snprintf(buf, sizeof buf, "filter:%s=v%u\n", h, c->idx)
+            : g.filter == F_SELECTOR ? snprintf(buf, sizeof buf, "selector:%s = 'v%u'\n", h, c->idx)
+                                     : snprintf(buf, sizeof buf, "selector:%s LIKE 'v%u'\n", h, c->idx);
+        wappend(c, buf, (size_t)n);
+    }
     if (g.mode == M_QUEUE) {
         wstr(c, g.ackmode == ACK_AUTO ? "ack:auto\n"
                 : g.ackmode == ACK_CLIENT ? "ack:client\n"
@@ -977,7 +993,17 @@ static void on_message(struct conn *c, const struct frame *f)
         protocol_error(c, "MESSAGE with a seq header out of range", f);
     g.delivered++;
     g.msg_in_batch = true;
-    if (g.mode == M_QUEUE) {
+    if (g.filter != F_NONE) {
+        /* filtered fan-out: message n is for subscriber n mod S only */
+        if (n % g.nsub != c->idx)
+            g.misrouted++;
+        struct track *t = &g.tr[(size_t)c->idx * g.npub + p];
+        if (n + 1 < t->highest)
+            g.reordered++;
+        else
+            t->highest = n + 1;
+    }
+    if (g.mode == M_QUEUE || g.filter != F_NONE) {
         if (bit_test_set(g.qbits[p], n)) {
             g.duplicated++;
         } else {
@@ -1361,6 +1387,8 @@ static void build_send_templates(bool with_run)
     g.send_suffix[g.send_suffix_len - 1] = '\0';
     /* prefix + "P:" + n + "\nts:" + ts + suffix */
     g.frame_max = g.send_prefix_len + 21 + 20 + 4 + 20 + g.send_suffix_len;
+    if (g.filter != F_NONE)
+        g.frame_max += 1 + g.filter_name_len + 2 + 20; /* "\nNAME:v" + value */
 }
 
 /* Append k SEND frames for publisher p starting at sequence number n0 (--transport ws: each
@@ -1381,6 +1409,14 @@ static void build_sends(struct conn *c, uint64_t p, uint64_t n0, uint64_t k, uin
         memcpy(f, pfx, pl);
         f += pl;
         f += u64dec(f, n0 + i);
+        if (g.filter != F_NONE) {
+            *f++ = '\n';
+            memcpy(f, g.o.filter_header, g.filter_name_len);
+            f += g.filter_name_len;
+            memcpy(f, ":v", 2);
+            f += 2;
+            f += u64dec(f, (n0 + i) % g.nsub);
+        }
         if (ts) {
             memcpy(f, "\nts:", 4);
             f += 4;
@@ -1423,7 +1459,7 @@ static bool generate_closed_loop(void)
         if (s >= total)
             continue;
         uint64_t window = (uint64_t)g.o.window, prog;
-        if (g.mode == M_FANOUT) {
+        if (g.mode == M_FANOUT && g.filter == F_NONE) {
             if (s >= g.minprog[p] + window) {
                 uint64_t m = UINT64_MAX;
                 for (size_t i = 0; i < g.nsub; i++) {
@@ -1566,16 +1602,18 @@ static void run_closed_loop(void)
     bool queue = g.mode == M_QUEUE;
     uint64_t P = (uint64_t)g.o.pubs, S = (uint64_t)g.o.subs, N = (uint64_t)g.o.messages;
     g.sent = xcalloc(P, sizeof *g.sent);
-    if (queue) {
+    if (queue || g.filter != F_NONE) {
         g.qbits = xcalloc(P, sizeof *g.qbits);
         for (uint64_t p = 0; p < P; p++)
             g.qbits[p] = xcalloc((size_t)(N + 63) / 64, sizeof(uint64_t));
         g.qrecv = xcalloc(P, sizeof *g.qrecv);
         g.expected = P * N;
-    } else {
+    }
+    if (!queue) {
         g.minprog = xcalloc(P, sizeof *g.minprog);
         g.tr = xcalloc(P * S, sizeof *g.tr);
-        g.expected = P * S * N;
+        if (g.filter == F_NONE)
+            g.expected = P * S * N;
     }
     build_send_templates(queue);
     uint64_t t_setup = now_ns();
@@ -1627,6 +1665,11 @@ static void run_closed_loop(void)
         jint("lost", (int64_t)lost);
         jint("duplicated", (int64_t)g.duplicated);
         jint("reordered", (int64_t)g.reordered);
+        if (g.filter != F_NONE) {
+            jstr("filter_header", g.o.filter_header);
+            jstr("filter_engine", g.o.filter_engine);
+            jint("misrouted", (int64_t)g.misrouted);
+        }
         jdbl("deliveries_per_s", elapsed > 0 ? (double)g.delivered / elapsed : 0.0);
         jdbl("messages_per_s", elapsed > 0 ? (double)published / elapsed : 0.0);
     } else {
@@ -2402,6 +2445,10 @@ static void parse_args(int argc, char **argv)
             o->vhost = v;
         else if (!strcmp(name, "--passcode"))
             o->passcode = v;
+        else if (!strcmp(name, "--filter-header") && g.mode == M_FANOUT)
+            o->filter_header = v;
+        else if (!strcmp(name, "--filter-engine") && g.mode == M_FANOUT)
+            o->filter_engine = v;
         else if (!strcmp(name, "--drop-every") && g.mode == M_SINK)
             o->drop_every = opt_long(name, v, 1);
         else if (!strcmp(name, "--dup-every") && g.mode == M_SINK)
@@ -2436,6 +2483,25 @@ static void parse_args(int argc, char **argv)
         g.ackmode = ACK_INDIVIDUAL;
     else
         usage("--ack must be auto, client or client-individual");
+    if (o->filter_engine && !o->filter_header)
+        usage("--filter-engine needs --filter-header");
+    if (o->filter_header) {
+        const char *engine = o->filter_engine ? o->filter_engine : "filter";
+        o->filter_engine = engine;
+        if (!strcmp(engine, "filter"))
+            g.filter = F_FILTER;
+        else if (!strcmp(engine, "selector"))
+            g.filter = F_SELECTOR;
+        else if (!strcmp(engine, "selector-like"))
+            g.filter = F_SELECTOR_LIKE;
+        else
+            usage("--filter-engine must be filter, selector or selector-like");
+        g.filter_name_len = strlen(o->filter_header);
+        if (!g.filter_name_len || g.filter_name_len > 100 ||
+            strspn(o->filter_header, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+                g.filter_name_len)
+            usage("--filter-header must be 1 to 100 letters, digits or _");
+    }
     g.ack_every = o->have_prefetch ? (uint64_t)(o->prefetch / 2 ? o->prefetch / 2 : 1) : 50;
 }
 

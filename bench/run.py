@@ -70,6 +70,10 @@ XTOMP_WEBSOCKET = f"""
 listen = ["ws://127.0.0.1:{XTOMP_WS_PORT}/ws"]
 """
 
+XTOMP_FILTERS = """
+[plugins.filters]
+"""
+
 
 def build_loadgen() -> Path:
     BUILD.mkdir(exist_ok=True)
@@ -141,6 +145,8 @@ class Broker:
     supports_queues: bool = True
     #: The WebSocket (STOMP over ws://HOST:PORT/ws) port, when the broker has one.
     ws_port: int | None = None
+    #: xtomp's filter:NAME=VALUE and selector headers (RabbitMQ ignores both; the sink too).
+    supports_filters: bool = False
     stop_command: list[str] | None = None
     #: Extra load generator options (credentials, virtual host) this broker needs.
     client_args: list[str] = field(default_factory=list)
@@ -179,8 +185,12 @@ def xtomp_broker(work: Path, loop: str = "uvloop") -> Broker:
     config.mkdir(exist_ok=True)
     queues = _installed("queues")
     websocket = _installed("websocket")
+    filters = _installed("filters")
     (config / "xtomp.toml").write_text(
-        XTOMP_CONFIG + (XTOMP_QUEUES if queues else "") + (XTOMP_WEBSOCKET if websocket else "")
+        XTOMP_CONFIG
+        + (XTOMP_QUEUES if queues else "")
+        + (XTOMP_WEBSOCKET if websocket else "")
+        + (XTOMP_FILTERS if filters else "")
     )
     env = dict(os.environ)
     if loop == "asyncio":
@@ -189,7 +199,7 @@ def xtomp_broker(work: Path, loop: str = "uvloop") -> Broker:
     name = "xtomp" if loop == "uvloop" else "xtomp-asyncio"
     return Broker(
         name, XTOMP_PORT, lambda: subprocess.Popen(command, env=env), supports_queues=queues,
-        ws_port=XTOMP_WS_PORT if websocket else None,
+        ws_port=XTOMP_WS_PORT if websocket else None, supports_filters=filters,
     )
 
 
@@ -252,6 +262,7 @@ class Scenario:
     name: str
     args: list[str]
     needs_queues: bool = False
+    needs_filters: bool = False
     kind: str = "load"  # load | connections | idle
     transport: str = "tcp"  # tcp | ws (every connection of the scenario)
 
@@ -260,12 +271,23 @@ def scenarios(quick: bool) -> list[Scenario]:
     n = 50_000 if quick else 300_000
     n100 = 10_000 if quick else 50_000
     seconds = "3" if quick else "10"
+    n1000 = 2_000 if quick else 10_000
     fan = ["fanout", "--destination", "/topic/bench"]
+    # 1 publisher, 1,000 subscribers: unfiltered (every message to all), then each subscriber
+    # with its own filter, so each message goes to one: indexed (filter, selector equality)
+    # and not indexed (LIKE: 1,000 selector evaluations per message).
+    fan1000 = fan + ["--publishers", "1", "--subscribers", "1000", "--size", "100", "--window", "2000"]
+    filtered = fan1000 + ["--filter-header", "k", "--messages"]
     queue = ["queue", "--destination", "/queue/bench", "--window", "1000"]
     return [
         Scenario("fanout 1→10 100B", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n), "--size", "100"]),
         Scenario("fanout 4→4 100B", fan + ["--publishers", "4", "--subscribers", "4", "--messages", str(n // 4), "--size", "100"]),
         Scenario("fanout 1→100 100B", fan + ["--publishers", "1", "--subscribers", "100", "--messages", str(n100), "--size", "100"]),
+        Scenario("fanout 1→1000 100B", fan1000 + ["--messages", str(n1000)]),
+        Scenario("fanout 1→1000 filter:k=vI", filtered + [str(n), "--filter-engine", "filter"], needs_filters=True),
+        Scenario("fanout 1→1000 selector k = 'vI'", filtered + [str(n), "--filter-engine", "selector"], needs_filters=True),
+        Scenario("fanout 1→1000 selector k LIKE 'vI'", filtered + [str(n100 // 5), "--filter-engine", "selector-like"],
+                 needs_filters=True),
         Scenario("fanout 1→10 4KiB", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n // 5), "--size", "4096", "--window", "200"]),
         # STOMP over WebSocket (ws://HOST:PORT/ws): the same fan-outs, every client a WebSocket one.
         Scenario("ws fanout 1→10 100B", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n), "--size", "100", "--transport", "ws"], transport="ws"),
@@ -366,6 +388,9 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, A
     if scenario.transport == "ws" and broker.ws_port is None:
         record["error"] = "no WebSocket listener (plugin not installed)"
         return record
+    if scenario.needs_filters and not broker.supports_filters:
+        record["error"] = "no filters or selectors"
+        return record
     cpu_before = cpu_seconds(pids)
     started = time.monotonic()
     result = loadgen(scenario.args, broker, port=broker.ws_port if scenario.transport == "ws" else None)
@@ -403,7 +428,7 @@ def headline(record: dict[str, Any]) -> tuple[str, str]:
         return "error", unit
     value = record.get(key)
     if kind == "fanout" or kind == "queue":
-        bad = sum(record.get(name, 0) for name in ("lost", "duplicated", "reordered"))
+        bad = sum(record.get(name, 0) for name in ("lost", "duplicated", "reordered", "misrouted"))
         text = f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
         return (text + (f" ({bad} bad)" if bad else "")), unit
     if kind == "idle":
@@ -492,9 +517,12 @@ def main() -> int:
             if args.only and args.only not in scenario.name:
                 continue
             if name == "sink" and (
-                scenario.kind != "load" or scenario.name.startswith("latency") or scenario.transport != "tcp"
+                scenario.kind != "load"
+                or scenario.name.startswith("latency")
+                or scenario.transport != "tcp"
+                or scenario.needs_filters
             ):
-                continue  # the sink measures the load generator's ceiling only (and speaks no WebSocket)
+                continue  # the sink measures the load generator's ceiling only (no WebSocket, no filters)
             # A fresh broker per scenario: memory figures must not inherit earlier runs' heaps.
             with broker:
                 record = run_scenario(broker, scenario, args.quick)

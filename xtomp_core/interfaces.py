@@ -76,7 +76,12 @@ class Filter(Protocol):
 
 
 class FilterEngine(Protocol):
-    """Compiles the value of one SUBSCRIBE header (``header``) into a Filter, once."""
+    """Compiles the value of one SUBSCRIBE header (``header``) into a Filter, once.
+
+    An engine may also define ``check_unfiltered(destination) -> None``: it is called for
+    each SUBSCRIBE that carries no engine's header, and raises (``FrameRejected``...) to
+    refuse it, for destinations that require a filter.
+    """
 
     header: bytes
 

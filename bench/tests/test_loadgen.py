@@ -280,3 +280,33 @@ def test_websocket_options_are_checked(loadgen: Path) -> None:
                  ["fanout", "--transport", "ws", "--path", "ws"]):
         proc = subprocess.run([str(loadgen), *args], capture_output=True, text=True, timeout=10)
         assert proc.returncode == 1, (args, proc.stderr)
+
+
+def test_filtered_fanout_counts_misrouted_deliveries(loadgen: Path, sink: Sink) -> None:
+    """The sink ignores filters, so every subscriber gets every message: all but one copy are misrouted."""
+    result = run(loadgen, "fanout", sink.port, "--subscribers", "4", "--messages", "400", "--filter-header", "k",
+                 "--idle-timeout", "0.5")
+    assert result["filter_header"] == "k" and result["filter_engine"] == "filter"
+    assert result["expected"] == 400 and result["lost"] == 0
+    assert result["delivered"] == 1600 and result["misrouted"] == 1200 and result["duplicated"] == 1200
+
+
+@pytest.mark.parametrize("engine", ["filter", "selector", "selector-like"])
+def test_filtered_fanout_against_xtomp(loadgen: Path, xtomp_factory: Any, engine: str) -> None:
+    """Each subscriber filters on its own value; xtomp (filters plugin) routes each message to one."""
+    from xtomp_core.entrypoints import entry_points
+
+    if not any(point.name == "filters" for point in entry_points("xtomp.plugins")):
+        pytest.skip("the filters plugin is not installed")
+    broker = xtomp_factory("[plugins.filters]\n")
+    result = run(loadgen, "fanout", broker.port, "--publishers", "2", "--subscribers", "50", "--messages", "2000",
+                 "--filter-header", "k", "--filter-engine", engine, "--window", "200")
+    assert result["expected"] == result["delivered"] == 4000
+    assert (result["lost"], result["duplicated"], result["reordered"], result["misrouted"]) == (0, 0, 0, 0)
+
+
+def test_filter_options_are_checked(loadgen: Path) -> None:
+    for args in (["--filter-engine", "selector"], ["--filter-header", "a:b"], ["--filter-header", "k",
+                                                                                "--filter-engine", "sql"]):
+        proc = subprocess.run([str(loadgen), "fanout", *args], capture_output=True, text=True, timeout=10)
+        assert proc.returncode == 1, args

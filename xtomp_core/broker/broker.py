@@ -111,6 +111,13 @@ class Broker:
         self.filter_engines: dict[bytes, FilterEngine] = {
             engine.header: engine for _, engine in self.registries.filter_engines.items()
         }
+        #: ``check_unfiltered`` of the engines that have one: asked about every SUBSCRIBE
+        #: that carries no filter header at all (a destination may require a filter).
+        self.unfiltered_checks: tuple[Callable[[Destination], None], ...] = tuple(
+            check
+            for engine in self.filter_engines.values()
+            if (check := getattr(engine, "check_unfiltered", None)) is not None
+        )
         self.auth = self._build_auth_chain()
         self.sessions: set[Session] = set()
         self.connections_total = 0

@@ -387,6 +387,9 @@ class Session:
                     if subscription_filter is not None:
                         raise FrameRejected("a subscription takes one filter: use either filter or selector")
                     subscription_filter = engine.compile(value, destination)
+            if subscription_filter is None:
+                for check in self.broker.unfiltered_checks:
+                    check(destination)
         subscription = Subscription(self, subscription_id, destination, ack, subscription_filter)
         destination.subscribe(subscription, headers)
         self.subscriptions[subscription_id] = subscription
