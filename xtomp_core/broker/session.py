@@ -390,6 +390,14 @@ class Session:
             if subscription_filter is None:
                 for check in self.broker.unfiltered_checks:
                     check(destination)
+        for header in c.FILTER_HEADERS:
+            if header in headers and header not in engines:
+                # Delivering everything to a subscriber that asked for a subset (RabbitMQ
+                # ignores selectors) is a silent bug for that client: refuse instead.
+                raise FrameRejected(
+                    f"{header.decode()} headers are not supported here: the filters plugin "
+                    "(xtomp-filters) is not enabled"
+                )
         subscription = Subscription(self, subscription_id, destination, ack, subscription_filter)
         destination.subscribe(subscription, headers)
         self.subscriptions[subscription_id] = subscription
