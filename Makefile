@@ -4,11 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 # Plugins installed (editable) into .venv and tested by `make test`.
-PLUGINS := topics
+PLUGINS := topics filters admin websocket
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
+# @stomp/stompjs for the filters plugin's node tests, pinned by its package-lock.json.
+STOMPJS := plugins/filters/tests/stompjs
+STOMPJS_STAMP := $(STOMPJS)/node_modules/.package-lock.json
 
-.PHONY: install run test typecheck docs bench bench-compare rabbitmq clean
+# Browser and node tests: Debian's Chromium (installed once, shared), and each plugin's pinned
+# npm packages (playwright-core drives the system Chromium; no browser download).
+BROWSER_DIR := tools/browser
+BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.installed
+JS := plugins/websocket/js
+JS_STAMP := $(JS)/node_modules/.installed
+
+.PHONY: install install-browser chromium js-deps run test typecheck docs bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,19 +29,40 @@ $(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c $(wildcard plug
 	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r requirements/slim.txt
 	touch $@
 
-install: $(STAMP)
+# npm ci writes node_modules/.package-lock.json. Without npm the stompjs test fails with a
+# hint; without node it is skipped.
+$(STOMPJS_STAMP): $(STOMPJS)/package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix $(STOMPJS) --no-audit --no-fund --loglevel=error; fi
+
+install: $(STAMP) $(STOMPJS_STAMP)
+
+chromium:
+	test -x /usr/bin/chromium || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+install-browser: chromium $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: $(JS_STAMP)
+
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 run: install
 	$(BIN)/xtomp -c conf.d
 
-test: install typecheck
+test: install install-browser js-deps typecheck
 	rm -f .coverage .coverage.*
 	XTOMP_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core
+	$(BIN)/mypy xtomp_core plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket
 
 # The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
 bench: install
@@ -49,4 +80,4 @@ docs: install
 	$(BIN)/python -m tools.gen_docs
 
 clean:
-	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(BROWSER_DIR)/node_modules $(JS)/node_modules $(STOMPJS)/node_modules

@@ -12,6 +12,10 @@
  *
  * Modes:
  *   loadgen fanout      --publishers P --subscribers S --messages N --size B --destination D --window W
+ *                       [--filter-header NAME [--filter-engine filter|selector|selector-like]]
+ *                       (subscriber i subscribes with filter:NAME=vI, selector:NAME = 'vI' or
+ *                       selector:NAME LIKE 'vI'; message n carries NAME:v(n mod S), so each message
+ *                       is for exactly one subscriber; a delivery to any other counts as misrouted)
  *   loadgen queue       --producers P --consumers C --messages N --size B --destination D
  *                       --ack auto|client-individual|client [--prefetch K] --window W
  *   loadgen latency     --rate R --subscribers S --duration T --size B --destination D
@@ -22,6 +26,14 @@
  * Common: --host (127.0.0.1) --port (61613) --timeout (60 s; in latency mode on top of --duration)
  *         --idle-timeout (5 s)
  *         --login L --passcode P --vhost H (CONNECT's host header, default localhost)
+ *         --transport tcp|ws (default tcp) --path P (ws: the URL path, default /ws)
+ *
+ * WebSocket (--transport ws, client modes only): each connection sends an HTTP upgrade
+ * request (subprotocol v12.stomp) and waits for "101"; every STOMP frame it sends then
+ * travels as one masked text frame, as browsers send them. Server frames are unwrapped in
+ * place in the read buffer (payload bytes moved down over the headers, each byte once), so
+ * the same STOMP scanner reads a plain byte stream; control frames are skipped, a close
+ * frame ends the connection. The Sec-WebSocket-Accept value is not verified.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -362,7 +374,7 @@ static inline bool cmd_is(const struct frame *f, const char *s, size_t n)
 
 enum kind { K_CLIENT, K_SINK, K_LISTEN, K_TIMER, K_STDIN };
 enum role { R_PUB, R_SUB, R_IDLE };
-enum cstate { S_CONNECTING, S_WAIT_CONNECTED, S_WAIT_RECEIPT, S_READY, S_CLOSING, S_DONE };
+enum cstate { S_CONNECTING, S_WS_HANDSHAKE, S_WAIT_CONNECTED, S_WAIT_RECEIPT, S_READY, S_CLOSING, S_DONE };
 
 struct sinksub;
 
@@ -389,6 +401,13 @@ struct conn {
     struct sinksub **subs;
     size_t nsubs, capsubs;
     struct conn *next_dead;
+    /* WebSocket (--transport ws) */
+    size_t wsmark;      /* write buffer: bytes from here on are not yet in a WebSocket frame */
+    size_t rp;          /* read buffer: unwrapped STOMP bytes end here; [rp, re) is raw input */
+    uint64_t ws_left;   /* payload bytes of the current server frame not yet unwrapped */
+    bool ws_drop;       /* the current server frame is a control frame: skip its payload */
+    bool ws_closed;     /* the server sent a close frame */
+    char ws_close[128]; /* its code and reason, for the error message */
 };
 
 struct opts {
@@ -399,11 +418,16 @@ struct opts {
     double duration, hold, timeout, idle_timeout;
     const char *dest, *ack, *login, *passcode, *vhost;
     bool have_prefetch, have_hold, have_pubs, have_subs;
+    bool ws;           /* --transport ws */
+    const char *path;  /* --path */
+    const char *filter_header; /* fanout: each subscriber filters on its own value of this header */
+    const char *filter_engine; /* filter | selector | selector-like */
     long drop_every, dup_every; /* sink fault injection, for testing the checks */
 };
 
 enum { ACK_AUTO, ACK_CLIENT, ACK_INDIVIDUAL };
 enum { M_FANOUT, M_QUEUE, M_LATENCY, M_CONNECTIONS, M_SINK };
+enum { F_NONE, F_FILTER, F_SELECTOR, F_SELECTOR_LIKE };
 
 struct track { /* one (subscriber, publisher) pair: what arrived of that publisher's sequence */
     uint64_t contig;   /* all n < contig arrived (in-order mode, bits == NULL) */
@@ -430,6 +454,8 @@ static struct {
     size_t ndirty, capdirty;
 
     int ackmode;
+    int filter;             /* F_*: fanout with one filter value per subscriber */
+    size_t filter_name_len;
     uint64_t ack_every;
     char runid[24];
     size_t runidl;
@@ -450,7 +476,7 @@ static struct {
     struct track *tr;     /* fanout/latency: [sub][pub] */
     uint64_t **qbits;     /* queue: per producer */
     uint64_t *qrecv;      /* queue: distinct per producer */
-    uint64_t delivered, distinct_total, duplicated, reordered, stale, expected;
+    uint64_t delivered, distinct_total, duplicated, reordered, stale, expected, misrouted;
     bool msg_in_batch;
 
     /* latency */
@@ -513,6 +539,7 @@ static inline char *wreserve(struct conn *c, size_t n)
         if (c->wo) {
             memmove(c->wb, c->wb + c->wo, c->wl - c->wo);
             c->wl -= c->wo;
+            c->wsmark -= c->wo; /* only sealed bytes are ever written: wo <= wsmark */
             c->wo = 0;
         }
         if (c->wl + n > c->wcap) {
@@ -543,6 +570,77 @@ static inline void wstr(struct conn *c, const char *s)
     wappend(c, s, strlen(s));
 }
 
+/* ---- WebSocket client framing (RFC 6455 5.2: client frames are masked) ---- */
+
+#define WS_HEAD_MAX 14 /* 2 + 8 (64-bit length) + 4 (mask) */
+
+static uint32_t ws_rand_state = 0x9e3779b9u;
+
+static inline uint32_t ws_rand(void)
+{
+    uint32_t x = ws_rand_state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return ws_rand_state = x;
+}
+
+static inline size_t ws_head_len(size_t n)
+{
+    return (n < 126 ? 2 : n < 65536 ? 4 : 10) + 4;
+}
+
+/* Write the header of a final masked text frame of n payload bytes at h; returns its length. */
+static size_t ws_head(char *h, size_t n, uint32_t key)
+{
+    size_t i = 0;
+    h[i++] = (char)0x81;
+    if (n < 126) {
+        h[i++] = (char)(0x80 | n);
+    } else if (n < 65536) {
+        h[i++] = (char)(0x80 | 126);
+        h[i++] = (char)(n >> 8);
+        h[i++] = (char)n;
+    } else {
+        h[i++] = (char)(0x80 | 127);
+        for (int shift = 56; shift >= 0; shift -= 8)
+            h[i++] = (char)((uint64_t)n >> shift);
+    }
+    memcpy(h + i, &key, 4);
+    return i + 4;
+}
+
+static void ws_mask(char *p, size_t n, uint32_t key)
+{
+    uint64_t k8 = (uint64_t)key | ((uint64_t)key << 32);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        v ^= k8;
+        memcpy(p + i, &v, 8);
+    }
+    const unsigned char *kb = (const unsigned char *)&key;
+    for (; i < n; i++)
+        p[i] ^= (char)kb[i & 3];
+}
+
+/* --transport ws: wrap the bytes appended since the last seal into one WebSocket message. */
+static void wseal(struct conn *c)
+{
+    if (!g.o.ws || c->wl == c->wsmark)
+        return;
+    size_t n = c->wl - c->wsmark, hl = ws_head_len(n);
+    wreserve(c, hl); /* may compact: wsmark moves with the data */
+    char *p = c->wb + c->wsmark;
+    memmove(p + hl, p, n);
+    uint32_t key = ws_rand();
+    ws_head(p, n, key);
+    ws_mask(p + hl, n, key);
+    c->wl += hl;
+    c->wsmark = c->wl;
+}
+
 static void client_write_failed(struct conn *c, int err);
 static void sink_close(struct conn *c);
 static void close_client(struct conn *c);
@@ -550,6 +648,8 @@ static void close_client(struct conn *c);
 /* Write as much as the socket takes; keep the rest and wait for EPOLLOUT. */
 static void flush(struct conn *c)
 {
+    if (c->kind == K_CLIENT)
+        wseal(c);
     while (c->wo < c->wl) {
         ssize_t n = write(c->fd, c->wb + c->wo, c->wl - c->wo);
         if (n > 0) {
@@ -569,7 +669,7 @@ static void flush(struct conn *c)
         client_write_failed(c, n < 0 ? errno : EPIPE);
         return;
     }
-    c->wo = c->wl = 0;
+    c->wo = c->wl = c->wsmark = 0;
     if (c->events & EPOLLOUT)
         set_events(c, EPOLLIN);
     if (c->closing)
@@ -592,12 +692,16 @@ static void flush_dirty(void)
 static void rroom(struct conn *c, size_t need)
 {
     if (c->rs == c->re) {
-        c->rs = c->re = 0;
+        c->rs = c->re = c->rp = 0;
     } else if (c->rs && (c->rcap - c->re < c->rcap / 4 || need > c->rcap - c->rs)) {
         memmove(c->rb, c->rb + c->rs, c->re - c->rs);
         c->re -= c->rs;
+        if (g.o.ws)
+            c->rp -= c->rs;
         c->rs = 0;
     }
+    if (g.o.ws && need)
+        need += WS_HEAD_MAX; /* a partial header may follow the unwrapped bytes */
     size_t want = need > c->rcap ? need : c->rcap;
     if (c->re == c->rcap && c->rs == 0 && want == c->rcap)
         want = c->rcap * 2; /* full with one incomplete frame of unknown size */
@@ -658,7 +762,24 @@ static void send_connect(struct conn *c)
         wstr(c, "\n");
     }
     wappend(c, "\n", 2); /* blank line and NUL */
+    wseal(c);
     c->state = S_WAIT_CONNECTED;
+}
+
+/* --transport ws: the opening handshake (raw HTTP, not a WebSocket frame). */
+static void send_ws_upgrade(struct conn *c)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "GET %s HTTP/1.1\r\nHost: %s:%ld\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     "Sec-WebSocket-Protocol: v12.stomp\r\n\r\n",
+                     g.o.path, g.o.host, g.o.port);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        usage("--path too long");
+    wappend(c, buf, (size_t)n);
+    c->wsmark = c->wl; /* raw bytes: not to be sealed into a frame */
+    c->state = S_WS_HANDSHAKE;
 }
 
 static void open_conn(struct conn *c)
@@ -689,7 +810,10 @@ static void connect_done(struct conn *c)
     if (err)
         die("connect to %s failed: %s (%s connection %u)", g.peer, strerror(err), role_name(c), c->id);
     set_events(c, EPOLLIN);
-    send_connect(c);
+    if (g.o.ws)
+        send_ws_upgrade(c);
+    else
+        send_connect(c);
     flush(c);
 }
 
@@ -700,6 +824,13 @@ static void send_subscribe(struct conn *c)
     wstr(c, g.o.dest);
     int n = snprintf(buf, sizeof buf, "\nid:%u\nreceipt:sub-%u\n", c->idx, c->id);
     wappend(c, buf, (size_t)n);
+    if (g.filter != F_NONE && c->role == R_SUB) {
+        const char *h = g.o.filter_header;
+        n = g.filter == F_FILTER     ? snprintf(buf, sizeof buf, "filter:%s=v%u\n", h, c->idx)
+            : g.filter == F_SELECTOR ? snprintf(buf, sizeof buf, "selector:%s = 'v%u'\n", h, c->idx)
+                                     : snprintf(buf, sizeof buf, "selector:%s LIKE 'v%u'\n", h, c->idx);
+        wappend(c, buf, (size_t)n);
+    }
     if (g.mode == M_QUEUE) {
         wstr(c, g.ackmode == ACK_AUTO ? "ack:auto\n"
                 : g.ackmode == ACK_CLIENT ? "ack:client\n"
@@ -711,6 +842,7 @@ static void send_subscribe(struct conn *c)
         }
     }
     wappend(c, "\n", 2);
+    wseal(c);
     c->state = S_WAIT_RECEIPT;
 }
 
@@ -803,6 +935,7 @@ static void append_ack(struct conn *c, const char *id, size_t idl)
     memcpy(w + 7, id, idl);
     memcpy(w + 7 + idl, "\n\n", 3);
     wcommit(c, idl + 10);
+    wseal(c);
 }
 
 static void queue_ack(struct conn *c, const struct frame *f)
@@ -860,7 +993,17 @@ static void on_message(struct conn *c, const struct frame *f)
         protocol_error(c, "MESSAGE with a seq header out of range", f);
     g.delivered++;
     g.msg_in_batch = true;
-    if (g.mode == M_QUEUE) {
+    if (g.filter != F_NONE) {
+        /* filtered fan-out: message n is for subscriber n mod S only */
+        if (n % g.nsub != c->idx)
+            g.misrouted++;
+        struct track *t = &g.tr[(size_t)c->idx * g.npub + p];
+        if (n + 1 < t->highest)
+            g.reordered++;
+        else
+            t->highest = n + 1;
+    }
+    if (g.mode == M_QUEUE || g.filter != F_NONE) {
         if (bit_test_set(g.qbits[p], n)) {
             g.duplicated++;
         } else {
@@ -928,7 +1071,95 @@ static void client_eof(struct conn *c, int err)
     }
     if (err)
         die("%s connection %u to %s failed: %s", role_name(c), c->id, g.peer, strerror(err));
+    if (c->ws_closed)
+        die("%s connection %u: the broker (%s) closed the WebSocket without an ERROR frame (%s)", role_name(c),
+            c->id, g.peer, c->ws_close[0] ? c->ws_close : "no close code");
     die("%s connection %u closed by the broker (%s) without an ERROR frame", role_name(c), c->id, g.peer);
+}
+
+/* --transport ws: the server's answer to the upgrade request. False while incomplete. */
+static bool ws_handshake_done(struct conn *c)
+{
+    const char *b = c->rb + c->rs, *end = memmem(b, c->re - c->rs, "\r\n\r\n", 4);
+    if (!end) {
+        if (c->re - c->rs > 16384)
+            protocol_error(c, "no end of the HTTP response to the WebSocket upgrade", NULL);
+        return false;
+    }
+    if (c->re - c->rs < 12 || memcmp(b, "HTTP/1.1 101", 12)) {
+        const char *eol = memchr(b, '\r', (size_t)(end - b));
+        die("WebSocket upgrade refused by %s%s on %s connection %u: %.*s", g.peer, g.o.path, role_name(c), c->id,
+            (int)(eol - b), b);
+    }
+    c->rs += (size_t)(end + 4 - b);
+    c->rp = c->rs;
+    send_connect(c);
+    flush(c);
+    return true;
+}
+
+/*
+ * --transport ws: unwrap the server frames in [rp, re) in place. Payload bytes are moved
+ * down to rp (each byte once), headers and control frames dropped; what is left after rp
+ * is at most a partial header. A close frame sets ws_closed.
+ */
+static void ws_unwrap(struct conn *c)
+{
+    char *b = c->rb;
+    size_t r = c->rp, w = c->rp, e = c->re;
+    while (r < e) {
+        if (c->ws_left) {
+            size_t m = e - r < c->ws_left ? e - r : (size_t)c->ws_left;
+            if (!c->ws_drop) {
+                if (w != r)
+                    memmove(b + w, b + r, m);
+                w += m;
+            }
+            r += m;
+            c->ws_left -= m;
+            continue;
+        }
+        if (e - r < 2)
+            break;
+        unsigned char h0 = (unsigned char)b[r], h1 = (unsigned char)b[r + 1];
+        size_t hl = 2;
+        uint64_t len = h1 & 0x7f;
+        if (h1 & 0x80)
+            protocol_error(c, "the server sent a masked WebSocket frame", NULL);
+        if (len == 126) {
+            if (e - r < 4)
+                break;
+            len = (uint64_t)(unsigned char)b[r + 2] << 8 | (unsigned char)b[r + 3];
+            hl = 4;
+        } else if (len == 127) {
+            if (e - r < 10)
+                break;
+            len = 0;
+            for (int i = 2; i < 10; i++)
+                len = len << 8 | (unsigned char)b[r + i];
+            hl = 10;
+        }
+        int opcode = h0 & 0x0f;
+        if (opcode >= 0x8) {
+            c->ws_drop = true; /* ping, pong, close: xtomp never pings, so no pong is owed */
+            if (opcode == 0x8) {
+                c->ws_closed = true;
+                if (len >= 2 && len <= 125 && e - r >= hl + len) {
+                    unsigned code = (unsigned)(unsigned char)b[r + hl] << 8 | (unsigned char)b[r + hl + 1];
+                    snprintf(c->ws_close, sizeof c->ws_close, "close code %u, reason '%.*s'", code,
+                             (int)len - 2, b + r + hl + 2);
+                }
+            }
+        } else {
+            c->ws_drop = false;
+        }
+        c->ws_left = len;
+        r += hl;
+    }
+    if (r < e && w != r)
+        memmove(b + w, b + r, e - r);
+    c->re = w + (e - r);
+    c->rp = w;
 }
 
 /* Returns false at EOF / error (already handled). */
@@ -949,10 +1180,15 @@ static bool client_read(struct conn *c)
     c->re += (size_t)n;
     g.t_now_read = now_ns();
     g.msg_in_batch = false;
+    if (g.o.ws) {
+        if (c->state == S_WS_HANDSHAKE && !ws_handshake_done(c))
+            return true;
+        ws_unwrap(c);
+    }
     for (;;) {
         struct frame f;
         size_t need;
-        ssize_t k = scan_frame(c->rb + c->rs, c->re - c->rs, &f, &need);
+        ssize_t k = scan_frame(c->rb + c->rs, (g.o.ws ? c->rp : c->re) - c->rs, &f, &need);
         if (k < 0)
             protocol_error(c, scan_err, NULL);
         if (k == 0) {
@@ -966,9 +1202,13 @@ static bool client_read(struct conn *c)
             return false;
     }
     if (c->rs == c->re)
-        c->rs = c->re = 0;
+        c->rs = c->re = c->rp = 0;
     if (g.msg_in_batch)
         g.t_last_msg = g.t_now_read;
+    if (c->ws_closed) { /* the server ended the WebSocket: as good as EOF */
+        client_eof(c, 0);
+        return false;
+    }
     return true;
 }
 
@@ -1096,6 +1336,7 @@ static void teardown_clients(void)
             continue;
         wstr(c, "DISCONNECT\nreceipt:bye\n\n");
         wappend(c, "", 1);
+        wseal(c);
         c->state = S_CLOSING;
     }
     flush_dirty();
@@ -1146,31 +1387,57 @@ static void build_send_templates(bool with_run)
     g.send_suffix[g.send_suffix_len - 1] = '\0';
     /* prefix + "P:" + n + "\nts:" + ts + suffix */
     g.frame_max = g.send_prefix_len + 21 + 20 + 4 + 20 + g.send_suffix_len;
+    if (g.filter != F_NONE)
+        g.frame_max += 1 + g.filter_name_len + 2 + 20; /* "\nNAME:v" + value */
 }
 
-/* Append k SEND frames for publisher p starting at sequence number n0. */
+/* Append k SEND frames for publisher p starting at sequence number n0 (--transport ws: each
+ * in a masked WebSocket frame of its own, written after room for the largest header and
+ * moved down once its length is known). */
 static void build_sends(struct conn *c, uint64_t p, uint64_t n0, uint64_t k, uint64_t ts)
 {
-    char *w0 = wreserve(c, (size_t)k * g.frame_max), *w = w0;
+    size_t room = g.o.ws ? WS_HEAD_MAX : 0;
+    char *w0 = wreserve(c, (size_t)k * (g.frame_max + room)), *w = w0;
     char pfx[24];
     size_t pl = u64dec(pfx, p);
     pfx[pl++] = '\\'; /* "P\cN": a colon in a header value is escaped in STOMP 1.2 */
     pfx[pl++] = 'c';
     for (uint64_t i = 0; i < k; i++) {
-        memcpy(w, g.send_prefix, g.send_prefix_len);
-        w += g.send_prefix_len;
-        memcpy(w, pfx, pl);
-        w += pl;
-        w += u64dec(w, n0 + i);
-        if (ts) {
-            memcpy(w, "\nts:", 4);
-            w += 4;
-            w += u64dec(w, ts);
+        char *start = w + room, *f = start;
+        memcpy(f, g.send_prefix, g.send_prefix_len);
+        f += g.send_prefix_len;
+        memcpy(f, pfx, pl);
+        f += pl;
+        f += u64dec(f, n0 + i);
+        if (g.filter != F_NONE) {
+            *f++ = '\n';
+            memcpy(f, g.o.filter_header, g.filter_name_len);
+            f += g.filter_name_len;
+            memcpy(f, ":v", 2);
+            f += 2;
+            f += u64dec(f, (n0 + i) % g.nsub);
         }
-        memcpy(w, g.send_suffix, g.send_suffix_len);
-        w += g.send_suffix_len;
+        if (ts) {
+            memcpy(f, "\nts:", 4);
+            f += 4;
+            f += u64dec(f, ts);
+        }
+        memcpy(f, g.send_suffix, g.send_suffix_len);
+        f += g.send_suffix_len;
+        if (room) {
+            size_t n = (size_t)(f - start), hl = ws_head_len(n);
+            uint32_t key = ws_rand();
+            memmove(w + hl, start, n);
+            ws_head(w, n, key);
+            ws_mask(w + hl, n, key);
+            w += hl + n;
+        } else {
+            w = f;
+        }
     }
     wcommit(c, (size_t)(w - w0));
+    if (room)
+        c->wsmark = c->wl;
 }
 
 static void start_measurement(void)
@@ -1192,7 +1459,7 @@ static bool generate_closed_loop(void)
         if (s >= total)
             continue;
         uint64_t window = (uint64_t)g.o.window, prog;
-        if (g.mode == M_FANOUT) {
+        if (g.mode == M_FANOUT && g.filter == F_NONE) {
             if (s >= g.minprog[p] + window) {
                 uint64_t m = UINT64_MAX;
                 for (size_t i = 0; i < g.nsub; i++) {
@@ -1308,6 +1575,9 @@ static void jcommon_target(void)
 {
     jstr("host", g.o.host);
     jint("port", g.o.port);
+    jstr("transport", g.o.ws ? "ws" : "tcp");
+    if (g.o.ws)
+        jstr("path", g.o.path);
 }
 
 static void jcpu(double elapsed, double cpu)
@@ -1332,16 +1602,18 @@ static void run_closed_loop(void)
     bool queue = g.mode == M_QUEUE;
     uint64_t P = (uint64_t)g.o.pubs, S = (uint64_t)g.o.subs, N = (uint64_t)g.o.messages;
     g.sent = xcalloc(P, sizeof *g.sent);
-    if (queue) {
+    if (queue || g.filter != F_NONE) {
         g.qbits = xcalloc(P, sizeof *g.qbits);
         for (uint64_t p = 0; p < P; p++)
             g.qbits[p] = xcalloc((size_t)(N + 63) / 64, sizeof(uint64_t));
         g.qrecv = xcalloc(P, sizeof *g.qrecv);
         g.expected = P * N;
-    } else {
+    }
+    if (!queue) {
         g.minprog = xcalloc(P, sizeof *g.minprog);
         g.tr = xcalloc(P * S, sizeof *g.tr);
-        g.expected = P * S * N;
+        if (g.filter == F_NONE)
+            g.expected = P * S * N;
     }
     build_send_templates(queue);
     uint64_t t_setup = now_ns();
@@ -1393,6 +1665,11 @@ static void run_closed_loop(void)
         jint("lost", (int64_t)lost);
         jint("duplicated", (int64_t)g.duplicated);
         jint("reordered", (int64_t)g.reordered);
+        if (g.filter != F_NONE) {
+            jstr("filter_header", g.o.filter_header);
+            jstr("filter_engine", g.o.filter_engine);
+            jint("misrouted", (int64_t)g.misrouted);
+        }
         jdbl("deliveries_per_s", elapsed > 0 ? (double)g.delivered / elapsed : 0.0);
         jdbl("messages_per_s", elapsed > 0 ? (double)published / elapsed : 0.0);
     } else {
@@ -2094,6 +2371,7 @@ static void parse_args(int argc, char **argv)
     o->timeout = 60;
     o->idle_timeout = 5;
     o->ack = "auto";
+    o->path = "/ws";
     if (!strcmp(o->mode, "fanout"))
         g.mode = M_FANOUT;
     else if (!strcmp(o->mode, "queue"))
@@ -2155,10 +2433,22 @@ static void parse_args(int argc, char **argv)
             o->idle_timeout = opt_double(name, v, 0.001);
         else if (!strcmp(name, "--login"))
             o->login = v;
-        else if (!strcmp(name, "--vhost"))
+        else if (!strcmp(name, "--transport")) {
+            if (strcmp(v, "tcp") && strcmp(v, "ws"))
+                usage("--transport must be tcp or ws, not '%s'", v);
+            o->ws = !strcmp(v, "ws");
+        } else if (!strcmp(name, "--path")) {
+            if (v[0] != '/' || strpbrk(v, " \r\n"))
+                usage("--path must start with / and hold no space or newline");
+            o->path = v;
+        } else if (!strcmp(name, "--vhost"))
             o->vhost = v;
         else if (!strcmp(name, "--passcode"))
             o->passcode = v;
+        else if (!strcmp(name, "--filter-header") && g.mode == M_FANOUT)
+            o->filter_header = v;
+        else if (!strcmp(name, "--filter-engine") && g.mode == M_FANOUT)
+            o->filter_engine = v;
         else if (!strcmp(name, "--drop-every") && g.mode == M_SINK)
             o->drop_every = opt_long(name, v, 1);
         else if (!strcmp(name, "--dup-every") && g.mode == M_SINK)
@@ -2166,6 +2456,8 @@ static void parse_args(int argc, char **argv)
         else
             usage("unknown option %s", name);
     }
+    if (o->ws && g.mode == M_SINK)
+        usage("the sink speaks plain STOMP only: --transport ws is for the client modes");
     if (o->port > 65535 || (o->port == 0 && g.mode != M_SINK))
         usage("--port out of range");
     if (o->size > 256L * 1024 * 1024)
@@ -2191,6 +2483,25 @@ static void parse_args(int argc, char **argv)
         g.ackmode = ACK_INDIVIDUAL;
     else
         usage("--ack must be auto, client or client-individual");
+    if (o->filter_engine && !o->filter_header)
+        usage("--filter-engine needs --filter-header");
+    if (o->filter_header) {
+        const char *engine = o->filter_engine ? o->filter_engine : "filter";
+        o->filter_engine = engine;
+        if (!strcmp(engine, "filter"))
+            g.filter = F_FILTER;
+        else if (!strcmp(engine, "selector"))
+            g.filter = F_SELECTOR;
+        else if (!strcmp(engine, "selector-like"))
+            g.filter = F_SELECTOR_LIKE;
+        else
+            usage("--filter-engine must be filter, selector or selector-like");
+        g.filter_name_len = strlen(o->filter_header);
+        if (!g.filter_name_len || g.filter_name_len > 100 ||
+            strspn(o->filter_header, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+                g.filter_name_len)
+            usage("--filter-header must be 1 to 100 letters, digits or _");
+    }
     g.ack_every = o->have_prefetch ? (uint64_t)(o->prefetch / 2 ? o->prefetch / 2 : 1) : 50;
 }
 

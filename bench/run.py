@@ -39,6 +39,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 XTOMP_PORT = 61710
 RABBIT_PORT = 61711
 SINK_PORT = 61712
+XTOMP_WS_PORT = 61713
+RABBIT_WS_PORT = 61714
 
 XTOMP_CONFIG = f"""
 [server]
@@ -61,6 +63,15 @@ XTOMP_QUEUES = """
 
 [destinations."/queue/*"]
 type = "queue"
+"""
+
+XTOMP_WEBSOCKET = f"""
+[plugins.websocket]
+listen = ["ws://127.0.0.1:{XTOMP_WS_PORT}/ws"]
+"""
+
+XTOMP_FILTERS = """
+[plugins.filters]
 """
 
 
@@ -132,6 +143,10 @@ class Broker:
     port: int
     start: Callable[[], subprocess.Popen[bytes]]
     supports_queues: bool = True
+    #: The WebSocket (STOMP over ws://HOST:PORT/ws) port, when the broker has one.
+    ws_port: int | None = None
+    #: xtomp's filter:NAME=VALUE and selector headers (RabbitMQ ignores both; the sink too).
+    supports_filters: bool = False
     stop_command: list[str] | None = None
     #: Extra load generator options (credentials, virtual host) this broker needs.
     client_args: list[str] = field(default_factory=list)
@@ -169,13 +184,23 @@ def xtomp_broker(work: Path, loop: str = "uvloop") -> Broker:
     config = work / f"xtomp-{loop}"
     config.mkdir(exist_ok=True)
     queues = _installed("queues")
-    (config / "xtomp.toml").write_text(XTOMP_CONFIG + (XTOMP_QUEUES if queues else ""))
+    websocket = _installed("websocket")
+    filters = _installed("filters")
+    (config / "xtomp.toml").write_text(
+        XTOMP_CONFIG
+        + (XTOMP_QUEUES if queues else "")
+        + (XTOMP_WEBSOCKET if websocket else "")
+        + (XTOMP_FILTERS if filters else "")
+    )
     env = dict(os.environ)
     if loop == "asyncio":
         env["XTOMP_NO_UVLOOP"] = "1"
     command = [sys.executable, "-m", "xtomp_core", "-c", str(config)]
     name = "xtomp" if loop == "uvloop" else "xtomp-asyncio"
-    return Broker(name, XTOMP_PORT, lambda: subprocess.Popen(command, env=env), supports_queues=queues)
+    return Broker(
+        name, XTOMP_PORT, lambda: subprocess.Popen(command, env=env), supports_queues=queues,
+        ws_port=XTOMP_WS_PORT if websocket else None, supports_filters=filters,
+    )
 
 
 def _installed(plugin: str) -> bool:
@@ -192,11 +217,15 @@ def rabbitmq_broker(work: Path) -> Broker:
         directory.mkdir(exist_ok=True)
     (base / "rabbitmq.conf").write_text(
         f"stomp.listeners.tcp.1 = 127.0.0.1:{RABBIT_PORT}\n"
+        f"web_stomp.tcp.ip = 127.0.0.1\nweb_stomp.tcp.port = {RABBIT_WS_PORT}\n"
+        # Web-STOMP closes a WebSocket that sent nothing for 60 s (1000, no reason): the
+        # benchmark's subscribers only listen.
+        "web_stomp.ws_opts.idle_timeout = 3600000\n"
         "listeners.tcp.default = 127.0.0.1:5699\n"
         "stomp.default_user = guest\nstomp.default_pass = guest\n"
         "loopback_users = none\n"
     )
-    (base / "enabled_plugins").write_text("[rabbitmq_stomp].\n")
+    (base / "enabled_plugins").write_text("[rabbitmq_stomp,rabbitmq_web_stomp].\n")
     # Debian's rabbitmq-server drops to the rabbitmq user when started as root.
     for path in [work, base, *base.rglob("*")]:
         shutil.chown(path, "rabbitmq", "rabbitmq")
@@ -216,6 +245,7 @@ def rabbitmq_broker(work: Path) -> Broker:
         lambda: subprocess.Popen(["rabbitmq-server"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         stop_command=stop,
         client_args=["--login", "guest", "--passcode", "guest", "--vhost", "/"],
+        ws_port=RABBIT_WS_PORT,
     )
 
 
@@ -232,20 +262,36 @@ class Scenario:
     name: str
     args: list[str]
     needs_queues: bool = False
+    needs_filters: bool = False
     kind: str = "load"  # load | connections | idle
+    transport: str = "tcp"  # tcp | ws (every connection of the scenario)
 
 
 def scenarios(quick: bool) -> list[Scenario]:
     n = 50_000 if quick else 300_000
     n100 = 10_000 if quick else 50_000
     seconds = "3" if quick else "10"
+    n1000 = 2_000 if quick else 10_000
     fan = ["fanout", "--destination", "/topic/bench"]
+    # 1 publisher, 1,000 subscribers: unfiltered (every message to all), then each subscriber
+    # with its own filter, so each message goes to one: indexed (filter, selector equality)
+    # and not indexed (LIKE: 1,000 selector evaluations per message).
+    fan1000 = fan + ["--publishers", "1", "--subscribers", "1000", "--size", "100", "--window", "2000"]
+    filtered = fan1000 + ["--filter-header", "k", "--messages"]
     queue = ["queue", "--destination", "/queue/bench", "--window", "1000"]
     return [
         Scenario("fanout 1→10 100B", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n), "--size", "100"]),
         Scenario("fanout 4→4 100B", fan + ["--publishers", "4", "--subscribers", "4", "--messages", str(n // 4), "--size", "100"]),
         Scenario("fanout 1→100 100B", fan + ["--publishers", "1", "--subscribers", "100", "--messages", str(n100), "--size", "100"]),
+        Scenario("fanout 1→1000 100B", fan1000 + ["--messages", str(n1000)]),
+        Scenario("fanout 1→1000 filter:k=vI", filtered + [str(n), "--filter-engine", "filter"], needs_filters=True),
+        Scenario("fanout 1→1000 selector k = 'vI'", filtered + [str(n), "--filter-engine", "selector"], needs_filters=True),
+        Scenario("fanout 1→1000 selector k LIKE 'vI'", filtered + [str(n100 // 5), "--filter-engine", "selector-like"],
+                 needs_filters=True),
         Scenario("fanout 1→10 4KiB", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n // 5), "--size", "4096", "--window", "200"]),
+        # STOMP over WebSocket (ws://HOST:PORT/ws): the same fan-outs, every client a WebSocket one.
+        Scenario("ws fanout 1→10 100B", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n), "--size", "100", "--transport", "ws"], transport="ws"),
+        Scenario("ws fanout 1→100 100B", fan + ["--publishers", "1", "--subscribers", "100", "--messages", str(n100), "--size", "100", "--transport", "ws"], transport="ws"),
         Scenario("queue 1→1 auto", queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--size", "100", "--ack", "auto", "--prefetch", "500"], True),
         Scenario("queue 1→1 client-individual", queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--size", "100", "--ack", "client-individual", "--prefetch", "500"], True),
         Scenario("queue 4→4 auto", queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--size", "100", "--ack", "auto", "--prefetch", "200"], True),
@@ -259,9 +305,9 @@ def scenarios(quick: bool) -> list[Scenario]:
     ]
 
 
-def loadgen(args: list[str], broker: Broker, timeout: float = 300) -> dict[str, Any]:
+def loadgen(args: list[str], broker: Broker, timeout: float = 300, port: int | None = None) -> dict[str, Any]:
     result = subprocess.run(
-        [str(LOADGEN), *args, *broker.client_args, "--port", str(broker.port), "--timeout", "120"],
+        [str(LOADGEN), *args, *broker.client_args, "--port", str(port or broker.port), "--timeout", "120"],
         capture_output=True, text=True, timeout=timeout,
     )
     if result.returncode != 0:
@@ -339,9 +385,15 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, A
     if scenario.needs_queues and not broker.supports_queues:
         record["error"] = "no queue support (plugin not installed)"
         return record
+    if scenario.transport == "ws" and broker.ws_port is None:
+        record["error"] = "no WebSocket listener (plugin not installed)"
+        return record
+    if scenario.needs_filters and not broker.supports_filters:
+        record["error"] = "no filters or selectors"
+        return record
     cpu_before = cpu_seconds(pids)
     started = time.monotonic()
-    result = loadgen(scenario.args, broker)
+    result = loadgen(scenario.args, broker, port=broker.ws_port if scenario.transport == "ws" else None)
     wall = time.monotonic() - started
     cpu_used = cpu_seconds(broker.pids()) - cpu_before
     record.update(result)
@@ -363,7 +415,10 @@ HEADLINE = {
 
 
 def _kind(record: dict[str, Any]) -> str:
-    return record["kind"] if record["kind"] != "load" else record["scenario"].split()[0]
+    if record["kind"] != "load":
+        return record["kind"]
+    words = record["scenario"].split()
+    return words[1] if words[0] == "ws" else words[0]
 
 
 def headline(record: dict[str, Any]) -> tuple[str, str]:
@@ -373,7 +428,7 @@ def headline(record: dict[str, Any]) -> tuple[str, str]:
         return "error", unit
     value = record.get(key)
     if kind == "fanout" or kind == "queue":
-        bad = sum(record.get(name, 0) for name in ("lost", "duplicated", "reordered"))
+        bad = sum(record.get(name, 0) for name in ("lost", "duplicated", "reordered", "misrouted"))
         text = f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
         return (text + (f" ({bad} bad)" if bad else "")), unit
     if kind == "idle":
@@ -461,8 +516,13 @@ def main() -> int:
         for scenario in scenarios(args.quick):
             if args.only and args.only not in scenario.name:
                 continue
-            if name == "sink" and (scenario.kind != "load" or scenario.name.startswith("latency")):
-                continue  # the sink measures the load generator's ceiling only
+            if name == "sink" and (
+                scenario.kind != "load"
+                or scenario.name.startswith("latency")
+                or scenario.transport != "tcp"
+                or scenario.needs_filters
+            ):
+                continue  # the sink measures the load generator's ceiling only (no WebSocket, no filters)
             # A fresh broker per scenario: memory figures must not inherit earlier runs' heaps.
             with broker:
                 record = run_scenario(broker, scenario, args.quick)

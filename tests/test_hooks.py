@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import xtomp_core.hookspecs as hookspecs
-from xtomp_core import ConfigError, Destination, Principal, hookimpl, plugin_scope
+from xtomp_core import ConfigError, Destination, FrameRejected, Principal, hookimpl, plugin_scope
 from xtomp_core.bootstrap import load_config
 from xtomp_core.broker import Broker
 from xtomp_core.server.connection import StompConnection
@@ -58,6 +58,11 @@ class EqualsEngine:
     def compile(self, value, destination):
         name, _, wanted = value.partition(b"=")
         return EqualsFilter(name, wanted)
+
+    def check_unfiltered(self, destination):
+        """Optional: refuse a SUBSCRIBE that carries no filter header at all."""
+        if destination.name.startswith(b"/topic/strict"):
+            raise FrameRejected("strict destinations need a filter")
 
 
 class WebTcp:
@@ -246,6 +251,17 @@ def test_xtomp_register_filter_engines(broker, raw_client):
     got = [(m.headers[b"subscription"], m.body) for m in subscriber.messages(3)]
     assert got == [(b"prefix", b"red-1"), (b"equals", b"blue"), (b"prefix", b"redder")]
     subscriber.expect_nothing()
+
+
+def test_xtomp_register_filter_engines_check_unfiltered(broker, raw_client):
+    """An engine's optional check_unfiltered sees every SUBSCRIBE without a filter header."""
+    client = raw_client(broker)
+    client.connect(passcode="token-ok")
+    client.subscribe("/topic/strict-a", id="filtered", **{"x-equals": "kind=blue"})
+    client.subscribe("/topic/lenient", id="plain")
+    client.send_frame("SUBSCRIBE", {"destination": "/topic/strict-b", "id": "bare", "receipt": "r"})
+    frame = client.expect_error("strict destinations need a filter")
+    assert frame.headers[b"receipt-id"] == b"r"
 
 
 def test_xtomp_register_transports(broker, raw_client):

@@ -1,4 +1,10 @@
-"""The ``xtomp`` command: run the broker, test or show the config, list plugins, print the version."""
+"""The ``xtomp`` command: run the broker, test or show the config, list plugins, print the version.
+
+``xtomp COMMAND ...`` runs a command an installed distribution provides through an entry
+point of group ``xtomp.commands`` (``status`` comes with xtomp-admin): the entry point is
+a function taking the remaining arguments and returning the exit status. The core knows
+no command by name, and imports one only when it is asked for.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ from collections.abc import Sequence
 from ._version import __version__
 from .errors import ConfigError, XtompError
 
-__all__ = ["main", "DEFAULT_CONFIG"]
+__all__ = ["main", "DEFAULT_CONFIG", "COMMAND_GROUP"]
+
+COMMAND_GROUP = "xtomp.commands"
 
 def _default_config() -> str:
     """``$XTOMP_CONFIG``, else ``/etc/xtomp`` when it exists, else ``conf.d`` here."""
@@ -24,9 +32,14 @@ DEFAULT_CONFIG = _default_config()
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .entrypoints import entry_points
+
+    commands = sorted(point.name for point in entry_points(COMMAND_GROUP))
     parser = argparse.ArgumentParser(
         prog="xtomp",
+        usage="%(prog)s [options]\n       %(prog)s COMMAND [--help] [args...]",
         description="xtomp: a small, fast, in-memory STOMP broker.",
+        epilog=f"commands of installed plugins: {', '.join(commands) or 'none'}",
     )
     parser.add_argument(
         "-c", "--config", default=DEFAULT_CONFIG, metavar="PATH",
@@ -44,7 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and not arguments[0].startswith("-"):
+        return _run_command(arguments[0], arguments[1:])
+    args = _parser().parse_args(arguments)
     if args.version:
         print(f"xtomp {__version__}")
         return 0
@@ -79,6 +95,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xtomp: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_command(name: str, arguments: list[str]) -> int:
+    from .entrypoints import entry_points
+
+    points = {point.name: point for point in entry_points(COMMAND_GROUP)}
+    point = points.get(name)
+    if point is None:
+        known = ", ".join(sorted(points)) or "none"
+        print(f"xtomp: unknown command {name!r} (commands of installed plugins: {known})", file=sys.stderr)
+        return 2
+    command = point.load()
+    assert callable(command), f"entry point {point.value} is not callable"
+    status = command(arguments)
+    return int(status) if status is not None else 0
 
 
 def _list_plugins(config_path: str) -> int:

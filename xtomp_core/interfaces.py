@@ -31,12 +31,14 @@ class Link(Protocol):
 
     Writes are queued and flushed once per event-loop pass, so many frames to one client
     cost one system call. ``paused`` is True while the client's outgoing buffer is above
-    ``write_buffer_high`` (a slow consumer).
+    ``write_buffer_high`` (a slow consumer). ``frames_out`` counts the frames queued by
+    ``push`` and ``write`` (heart-beats excluded), for the logs and statistics.
     """
 
     paused: bool
     web: bool
     transport_name: str
+    frames_out: int
 
     @property
     def peer(self) -> str:
@@ -74,7 +76,12 @@ class Filter(Protocol):
 
 
 class FilterEngine(Protocol):
-    """Compiles the value of one SUBSCRIBE header (``header``) into a Filter, once."""
+    """Compiles the value of one SUBSCRIBE header (``header``) into a Filter, once.
+
+    An engine may also define ``check_unfiltered(destination) -> None``: it is called for
+    each SUBSCRIBE that carries no engine's header, and raises (``FrameRejected``...) to
+    refuse it, for destinations that require a filter.
+    """
 
     header: bytes
 

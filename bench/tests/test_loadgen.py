@@ -233,3 +233,80 @@ def test_ceiling_fanout_1_to_10(loadgen: Path, sink: Sink, capsys: pytest.Captur
             f"\nloadgen ceiling against the sink, fan-out 1->10, 100 B: "
             f"{result['deliveries_per_s']:,.0f} deliveries/s, loadgen CPU share {result['loadgen_cpu_share']:.2f}"
         )
+
+
+# -- --transport ws, against xtomp's WebSocket listener (the sink speaks plain STOMP only) ---------
+
+WS_CONFIG = """
+[plugins.websocket]
+listen = ["ws://127.0.0.1:0/ws"]
+"""
+
+
+@pytest.fixture
+def ws_port(xtomp_factory) -> int:
+    pytest.importorskip("xtomp_websocket", reason="needs the websocket plugin (plugins/websocket)")
+    broker = xtomp_factory(WS_CONFIG)
+    return broker.addresses("ws")[0][1]
+
+
+def test_websocket_fanout_latency_and_connections(loadgen: Path, ws_port: int) -> None:
+    common = ("--transport", "ws", "--path", "/ws")
+    result = run(loadgen, "fanout", ws_port, *common, "--publishers", "2", "--subscribers", "3",
+                 "--messages", "2000", "--window", "100")
+    assert result["transport"] == "ws" and result["path"] == "/ws"
+    assert result["delivered"] == 12_000 and (result["lost"], result["duplicated"], result["reordered"]) == (0, 0, 0)
+    for size in ("0", "200", "70000"):  # every WebSocket length form, both directions
+        sized = run(loadgen, "fanout", ws_port, *common, "--subscribers", "2", "--messages", "50", "--size", size,
+                    "--window", "5")
+        assert sized["delivered"] == 100 and sized["lost"] == 0
+    latency = run(loadgen, "latency", ws_port, *common, "--rate", "2000", "--subscribers", "2", "--duration", "0.3")
+    assert latency["count"] == 1200 and latency["lost"] == 0
+    proc = subprocess.run(
+        [str(loadgen), "connections", "--port", str(ws_port), *common, "--count", "100", "--hold-seconds", "0.1"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert one_json_line(proc.stdout)["connected"] == 100
+
+
+def test_websocket_upgrade_refused_is_reported(loadgen: Path, ws_port: int) -> None:
+    proc = run(loadgen, "fanout", ws_port, "--transport", "ws", "--path", "/nope", "--messages", "10", expect_rc=2)
+    assert "WebSocket upgrade refused" in proc.stderr and "404" in proc.stderr
+
+
+def test_websocket_options_are_checked(loadgen: Path) -> None:
+    for args in (["sink", "--port", "0", "--transport", "ws"], ["fanout", "--transport", "udp"],
+                 ["fanout", "--transport", "ws", "--path", "ws"]):
+        proc = subprocess.run([str(loadgen), *args], capture_output=True, text=True, timeout=10)
+        assert proc.returncode == 1, (args, proc.stderr)
+
+
+def test_filtered_fanout_counts_misrouted_deliveries(loadgen: Path, sink: Sink) -> None:
+    """The sink ignores filters, so every subscriber gets every message: all but one copy are misrouted."""
+    result = run(loadgen, "fanout", sink.port, "--subscribers", "4", "--messages", "400", "--filter-header", "k",
+                 "--idle-timeout", "0.5")
+    assert result["filter_header"] == "k" and result["filter_engine"] == "filter"
+    assert result["expected"] == 400 and result["lost"] == 0
+    assert result["delivered"] == 1600 and result["misrouted"] == 1200 and result["duplicated"] == 1200
+
+
+@pytest.mark.parametrize("engine", ["filter", "selector", "selector-like"])
+def test_filtered_fanout_against_xtomp(loadgen: Path, xtomp_factory: Any, engine: str) -> None:
+    """Each subscriber filters on its own value; xtomp (filters plugin) routes each message to one."""
+    from xtomp_core.entrypoints import entry_points
+
+    if not any(point.name == "filters" for point in entry_points("xtomp.plugins")):
+        pytest.skip("the filters plugin is not installed")
+    broker = xtomp_factory("[plugins.filters]\n")
+    result = run(loadgen, "fanout", broker.port, "--publishers", "2", "--subscribers", "50", "--messages", "2000",
+                 "--filter-header", "k", "--filter-engine", engine, "--window", "200")
+    assert result["expected"] == result["delivered"] == 4000
+    assert (result["lost"], result["duplicated"], result["reordered"], result["misrouted"]) == (0, 0, 0, 0)
+
+
+def test_filter_options_are_checked(loadgen: Path) -> None:
+    for args in (["--filter-engine", "selector"], ["--filter-header", "a:b"], ["--filter-header", "k",
+                                                                                "--filter-engine", "sql"]):
+        proc = subprocess.run([str(loadgen), "fanout", *args], capture_output=True, text=True, timeout=10)
+        assert proc.returncode == 1, args

@@ -269,6 +269,7 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
         "max_message_size": 1024 * 1024,
         "web_read_block": False,
         "web_write_block": True,
+        "stats": False,
     }
     assert {key: memq.origin(key) for key in memq} == {
         "type": "default",
@@ -277,6 +278,7 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
         "max_message_size": "default",
         "web_read_block": "default",
         "web_write_block": b,
+        "stats": "default",
     }
     assert config.destination_section("memq") is memq
     assert config.destination_section("memq2") is None

@@ -72,6 +72,8 @@ CASES = [
      "duplicate subscription id", "r4"),
     ("unsubscribe-unknown-id", b"UNSUBSCRIBE\nid:nope\nreceipt:r5\n\n\x00", "no subscription with id", "r5"),
     ("invalid-ack-mode", b"SUBSCRIBE\ndestination:/topic/x\nid:1\nack:sometimes\n\n\x00", "invalid ack mode", None),
+    ("selector-without-filters-plugin", b"SUBSCRIBE\ndestination:/topic/x\nid:1\nselector:a = 'b'\n\n\x00",
+     "filters plugin (xtomp-filters) is not enabled", None),
     ("second-connect", CONNECT, "already connected", None),
     ("commit-unknown-transaction", b"COMMIT\ntransaction:t\nreceipt:r6\n\n\x00", "no open transaction", "r6"),
     ("ack-unknown", b"ACK\nid:zzz\n\n\x00", "not a message this broker sent", None),

@@ -283,5 +283,5 @@ def test_signal_stops_the_broker_cleanly(tmp_path: Path, signum: signal.Signals)
     assert not pid_file.exists()
     log = "".join(broker.log)
     assert "INFO xtomp.server: shutting down" in log
-    assert "closed: broker shutting down" in log
+    assert "reason=\"broker shutting down\"" in log
     assert "Traceback" not in log

@@ -1,12 +1,19 @@
 """Zero work at idle: a broker with idle connections makes no wakeups (no timers, no polling).
 
 A behaviour test, not a timing test: it counts the broker process's context switches and
-CPU ticks over a quiet period, read from /proc, with and without idle connections.
+CPU ticks over a quiet period, read from /proc, with and without idle connections, with
+the admin plugin disabled (not even imported) and enabled (after it served requests), and
+with per-destination stats flags but no ``/xtomp/stat`` sink. The controls show the
+measurement sees timers: heart-beats, and the ``/xtomp/stat`` ticks once it is declared.
 """
 
 from __future__ import annotations
 
+import http.client
+import re
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -45,11 +52,41 @@ def idle_connections(port: int, count: int, heart_beat: bytes = b"0,0") -> list[
     return sockets
 
 
-@pytest.mark.parametrize("connections", [0, 200])
-def test_idle_broker_makes_no_wakeups(tmp_path, connections):
-    config = write_config(tmp_path / "conf")
-    with BrokerProcess(config) as broker:
+ADMIN = '[plugins.admin]\nlisten = "127.0.0.1:0"\n'
+CONFIGS = {
+    "core": "",
+    "stats flags, no /xtomp/stat": "[destination_defaults]\nstats = true\n",
+    "admin enabled": ADMIN,
+}
+
+
+def admin_port(broker: BrokerProcess) -> int:
+    match = re.search(r"admin console on http://127\.0\.0\.1:(\d+)/", "".join(broker.log))
+    assert match, broker.log
+    return int(match.group(1))
+
+
+def use_admin(port: int) -> None:
+    """What an operator does: the console's files, /stats a few times, /metrics."""
+    for path in ("/", "/console.js", "/console.css", "/stats", "/stats", "/metrics", "/health"):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", path, headers={"Connection": "close"})
+        response = connection.getresponse()
+        assert response.status == 200, path
+        response.read()
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "config, connections",
+    [("core", 0), ("core", 200), ("stats flags, no /xtomp/stat", 200), ("admin enabled", 200)],
+)
+def test_idle_broker_makes_no_wakeups(tmp_path, config, connections):
+    directory = write_config(tmp_path / "conf", CONFIGS[config])
+    with BrokerProcess(directory) as broker:
         sockets = idle_connections(broker.port, connections)
+        if config == "admin enabled":
+            use_admin(admin_port(broker))
         time.sleep(0.5)  # let start-up and connection work settle
         before = activity(broker.pid)
         time.sleep(QUIET_SECONDS)
@@ -59,6 +96,34 @@ def test_idle_broker_makes_no_wakeups(tmp_path, connections):
         assert ticks <= 1, f"{ticks} CPU ticks in {QUIET_SECONDS}s of idleness"
         for sock in sockets:
             sock.close()
+
+
+def test_a_disabled_admin_plugin_is_not_imported(tmp_path):
+    """Installed (make install puts it in .venv) but not enabled: not a module of it is loaded."""
+    script = (
+        "import sys\n"
+        "from xtomp_core.bootstrap import build_broker\n"
+        "build_broker(sys.argv[1])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('xtomp_admin')))\n"
+    )
+    for extra, expected in (("", "[]"), (ADMIN, "['xtomp_admin', 'xtomp_admin.admin'")):
+        directory = write_config(tmp_path / f"conf{len(extra)}", extra)
+        result = subprocess.run([sys.executable, "-c", script, str(directory)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(expected)
+
+
+def test_the_stat_topic_is_the_one_timer(tmp_path):
+    """Control: declared, /xtomp/stat ticks every stats_interval, even with nobody listening."""
+    config = write_config(
+        tmp_path / "conf", '[server]\nstats_interval = "250ms"\n[destinations."/xtomp/stat"]\ntype = "topic"\n'
+    )
+    with BrokerProcess(config) as broker:
+        time.sleep(0.5)
+        before = activity(broker.pid)
+        time.sleep(1.5)
+        after = activity(broker.pid)
+        assert after[0] - before[0] >= 4
 
 
 def test_the_measurement_sees_timers(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from .._version import __version__
 from ..config.listen import parse_listen
 from ..errors import ConfigError, DestinationUnknown, LimitExceeded
+from ..protocol.constants import VERSION_TEXT
 from .auth import AuthChain
 from .destination import Destination
 from .session import Session
+from .stats import STAT_DESTINATION, StatPublisher, cpu_times, resident_memory
 
 if TYPE_CHECKING:
     from ..config import Config, Section
@@ -26,6 +29,19 @@ if TYPE_CHECKING:
 __all__ = ["Broker", "Limits"]
 
 log = logging.getLogger("xtomp.broker")
+#: One line per connection: ``opened`` after CONNECT, ``closed`` when it ends (logfmt fields).
+connections_log = logging.getLogger("xtomp.connections")
+
+
+def logfmt(fields: tuple[tuple[str, object], ...]) -> str:
+    """``key=value`` pairs; values with spaces, quotes or control characters JSON-quoted."""
+    parts = []
+    for key, value in fields:
+        text = "-" if value is None or value == "" else str(value)
+        if " " in text or '"' in text or "=" in text or "\\" in text or not text.isprintable():
+            text = json.dumps(text, ensure_ascii=False)
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +111,25 @@ class Broker:
         self.filter_engines: dict[bytes, FilterEngine] = {
             engine.header: engine for _, engine in self.registries.filter_engines.items()
         }
+        #: ``check_unfiltered`` of the engines that have one: asked about every SUBSCRIBE
+        #: that carries no filter header at all (a destination may require a filter).
+        self.unfiltered_checks: tuple[Callable[[Destination], None], ...] = tuple(
+            check
+            for engine in self.filter_engines.values()
+            if (check := getattr(engine, "check_unfiltered", None)) is not None
+        )
         self.auth = self._build_auth_chain()
         self.sessions: set[Session] = set()
         self.connections_total = 0
+        #: Open connections per transport name, and how many of them completed CONNECT.
+        self.transport_counts: dict[str, int] = {}
+        self.connected_count = 0
+        # Counters of what is gone (closed sessions, removed destinations), so totals never go back.
+        self._frames_in_closed = 0
+        self._frames_out_closed = 0
+        self._messages_removed = 0
         self.started_at = time.time()
+        self._stat_publisher: StatPublisher | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Bound addresses per listen entry, filled when the listeners start.
         self.listening: list[tuple[ListenAddress, list[tuple[str, int]]]] = []
@@ -179,7 +210,9 @@ class Broker:
         """Forget auto-created destinations that hold nothing; True if room was made."""
         idle = [name for name, dest in self.destinations.items() if dest.auto_created and dest.idle]
         for name in idle:
-            self.destinations.pop(name).close()
+            destination = self.destinations.pop(name)
+            self._messages_removed += destination.enqueued
+            destination.close()
         if idle:
             log.info("removed %d idle destinations (max_destinations reached)", len(idle))
         return bool(idle)
@@ -188,6 +221,7 @@ class Broker:
         """Drop a destination (a temporary queue whose owner left, for instance)."""
         if self.destinations.get(destination.name) is destination:
             del self.destinations[destination.name]
+            self._messages_removed += destination.enqueued
         destination.close()
 
     # -- sessions ---------------------------------------------------------------------------
@@ -198,21 +232,60 @@ class Broker:
     def session_created(self, session: Session) -> None:
         self.sessions.add(session)
         self.connections_total += 1
+        transport = session.link.transport_name
+        self.transport_counts[transport] = self.transport_counts.get(transport, 0) + 1
 
     def session_started(self, session: Session) -> None:
         """CONNECT completed."""
-        log.info("session %s connected, login %s", session.describe(), session.login)
+        self.connected_count += 1
+        if connections_log.isEnabledFor(logging.INFO):
+            connections_log.info("opened %s", logfmt((
+                ("id", session.id.decode()),
+                ("peer", session.link.peer),
+                ("transport", session.link.transport_name),
+                ("login", session.login),
+                ("version", VERSION_TEXT[session.version].decode()),
+            )))
         self.hook.xtomp_session_opened(session=session)
 
     def session_ended(self, session: Session, reason: str, was_connected: bool) -> None:
+        """Every connection ends here once, connected or not; the hook hears of connected ones."""
         self.sessions.discard(session)
+        link = session.link
+        transport = link.transport_name
+        left = self.transport_counts.get(transport, 1) - 1
+        if left > 0:
+            self.transport_counts[transport] = left
+        else:
+            self.transport_counts.pop(transport, None)
+        # Links from plugins written before frames_out existed count nothing.
+        frames_out: int = getattr(link, "frames_out", 0)
+        self._frames_in_closed += session.frames_in
+        self._frames_out_closed += frames_out
         if was_connected:
-            log.info("session %s closed: %s (%d frames in)", session.describe(), reason, session.frames_in)
+            self.connected_count -= 1
+        if connections_log.isEnabledFor(logging.INFO):
+            connections_log.info("closed %s", logfmt((
+                ("id", session.id.decode()),
+                ("peer", link.peer),
+                ("transport", transport),
+                ("login", session.login),
+                ("frames_in", session.frames_in),
+                ("frames_out", frames_out),
+                ("duration", f"{time.monotonic() - session.opened_at:.3f}s"),
+                ("reason", reason),
+            )))
+        if was_connected:
             self.hook.xtomp_session_closed(session=session, reason=reason)
 
     @property
     def connected_sessions(self) -> int:
-        return sum(1 for session in self.sessions if session.connected)
+        return self.connected_count
+
+    @property
+    def accepting(self) -> bool:
+        """Listening and not shutting down (what a health check asks)."""
+        return bool(self.listening) and self._stopping is not None and not self._stopping.is_set()
 
     # -- asynchronous helpers ---------------------------------------------------------------
 
@@ -240,6 +313,10 @@ class Broker:
         for result in self.hook.xtomp_startup(broker=self):
             if inspect.isawaitable(result):
                 await result
+        interval = self.config.server["stats_interval"]
+        if STAT_DESTINATION.decode() in self.config.destinations and interval > 0:
+            self._stat_publisher = StatPublisher(self, self.destinations[STAT_DESTINATION], interval)
+            self._stat_publisher.start(loop)
 
     def stop(self) -> None:
         """Ask the broker to shut down (signal handlers call this)."""
@@ -252,6 +329,9 @@ class Broker:
 
     async def close(self) -> None:
         """Close every session, then run the shutdown hooks."""
+        if self._stat_publisher is not None:
+            self._stat_publisher.stop()
+            self._stat_publisher = None
         for session in list(self.sessions):
             session.close("broker shutting down")
         for result in self.hook.xtomp_shutdown(broker=self):
@@ -262,18 +342,48 @@ class Broker:
 
     # -- figures ------------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        """xtomp's ``cc`` figures, per-destination figures, and what plugins add."""
-        destinations = [destination.stats() for destination in self.destinations.values()]
+    def stats(self, destinations: bool = True) -> dict[str, Any]:
+        """The broker's figures, as the ``/xtomp/stat`` topic and the admin plugin show them.
+
+        ``cc`` keeps xtomp's keys and meanings (``up`` is the start time in epoch seconds,
+        which xtomp-console subtracts from now), except ``m``, which xtomp always sent as 0
+        and is now the resident memory in bytes. ``broker`` holds the broader figures,
+        ``destinations`` one ``Destination.stats()`` dict each (left out when
+        ``destinations`` is False), and plugins add theirs through ``xtomp_collect_stats``.
+        """
+        rss = resident_memory()
+        cpu_user, cpu_system = cpu_times()
+        live = self.destinations.values()
+        messages = self._messages_removed + sum(destination.enqueued for destination in live)
+        sessions = self.sessions
+        frames_in = self._frames_in_closed + sum(session.frames_in for session in sessions)
+        frames_out = self._frames_out_closed + sum(getattr(session.link, "frames_out", 0) for session in sessions)
         stats: dict[str, Any] = {
             "cc": {
-                "sz": len(self.sessions),
+                "sz": len(sessions),
                 "up": int(self.started_at),
                 "Σ": self.connections_total,
-                "Σµ": sum(destination.enqueued for destination in self.destinations.values()),
-                "m": 0,
+                "Σµ": messages,
+                "m": rss,
             },
-            "destinations": destinations,
+            "broker": {
+                "version": __version__,
+                "started": round(self.started_at, 3),
+                "uptime": round(time.time() - self.started_at, 3),
+                "connections": len(sessions),
+                "sessions": self.connected_count,
+                "transports": dict(self.transport_counts),
+                "connections_accepted": self.connections_total,
+                "destinations": len(self.destinations),
+                "messages": messages,
+                "frames_in": frames_in,
+                "frames_out": frames_out,
+                "rss": rss,
+                "cpu_user": round(cpu_user, 3),
+                "cpu_system": round(cpu_system, 3),
+            },
         }
+        if destinations:
+            stats["destinations"] = [destination.stats() for destination in live]
         self.hook.xtomp_collect_stats(broker=self, stats=stats)
         return stats

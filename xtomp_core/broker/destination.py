@@ -65,7 +65,9 @@ class Destination:
 
     # -- hot path -------------------------------------------------------------------------
 
-    def publish(self, message: Message, sender: Session) -> None:
+    def publish(self, message: Message, sender: Session | None) -> None:
+        """Accept one message; ``sender`` is None for what the broker itself publishes
+        (the ``/xtomp/stat`` figures)."""
         raise NotImplementedError
 
     def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:

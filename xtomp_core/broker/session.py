@@ -23,6 +23,7 @@ destinations see them exactly as if they had arrived then; ABORT drops them.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -79,12 +80,14 @@ class Session:
         "parser",
         "state",
         "version",
+        "max_version",
         "id",
         "principal",
         "host",
         "subscriptions",
         "transactions",
         "frames_in",
+        "opened_at",
         "close_reason",
         "_handlers",
         "_frames",
@@ -103,12 +106,16 @@ class Session:
         )
         self.state = AWAITING_CONNECT
         self.version = c.V1_0
+        #: The highest version CONNECT may negotiate; a transport lowers it before CONNECT
+        #: when its own handshake agreed on less (WebSocket subprotocol ``v11.stomp``).
+        self.max_version = c.V1_2
         self.id = b""
         self.principal: Principal | None = None
         self.host: bytes | None = None
         self.subscriptions: dict[bytes, Subscription] = {}
         self.transactions: dict[bytes, list[Frame]] | None = None
         self.frames_in = 0
+        self.opened_at = time.monotonic()
         self.close_reason = ""
         self._handlers: dict[bytes, Handler] = _BEFORE_CONNECT
         self._frames: Iterator[Frame] | None = None
@@ -229,14 +236,18 @@ class Session:
 
     def _on_connect(self, frame: Frame) -> None:
         headers = frame.headers
-        version = negotiate_version(headers.get(c.H_ACCEPT_VERSION))
+        version = negotiate_version(headers.get(c.H_ACCEPT_VERSION), self.max_version)
         if version is None:
             offered = _show(headers.get(c.H_ACCEPT_VERSION, b""))
-            supported = b",".join(c.VERSION_TEXT[v] for v in c.SUPPORTED_VERSIONS)
-            text = f"unsupported STOMP version {offered}: this broker speaks 1.0, 1.1 and 1.2"
-            self.link.write(
-                error_frame(text, c.V1_0, extra=[(c.H_VERSION, supported)], body=b"Supported protocol versions are 1.0 1.1 1.2\n")
-            )
+            usable = [v for v in c.SUPPORTED_VERSIONS if v <= self.max_version]
+            supported = b",".join(c.VERSION_TEXT[v] for v in usable)
+            names = [c.VERSION_TEXT[v].decode() for v in usable]
+            spoken = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            text = f"unsupported STOMP version {offered}: this broker speaks {spoken}"
+            if self.max_version != c.SUPPORTED_VERSIONS[-1]:
+                text += " on this connection"
+            body = b"Supported protocol versions are " + b" ".join(c.VERSION_TEXT[v] for v in usable) + b"\n"
+            self.link.write(error_frame(text, c.V1_0, extra=[(c.H_VERSION, supported)], body=body))
             self.close(text, linger=True)
             return
         self.version = version
@@ -376,6 +387,17 @@ class Session:
                     if subscription_filter is not None:
                         raise FrameRejected("a subscription takes one filter: use either filter or selector")
                     subscription_filter = engine.compile(value, destination)
+            if subscription_filter is None:
+                for check in self.broker.unfiltered_checks:
+                    check(destination)
+        for header in c.FILTER_HEADERS:
+            if header in headers and header not in engines:
+                # Delivering everything to a subscriber that asked for a subset (RabbitMQ
+                # ignores selectors) is a silent bug for that client: refuse instead.
+                raise FrameRejected(
+                    f"{header.decode()} headers are not supported here: the filters plugin "
+                    "(xtomp-filters) is not enabled"
+                )
         subscription = Subscription(self, subscription_id, destination, ack, subscription_filter)
         destination.subscribe(subscription, headers)
         self.subscriptions[subscription_id] = subscription

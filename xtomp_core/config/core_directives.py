@@ -23,6 +23,9 @@ def declare_core_directives(directives: DirectiveSet) -> None:
     d("syslog_address", "str", "/dev/log", SERVER, "Unix socket path (or HOST:PORT for UDP) of the syslog daemon.")
     d("syslog_facility", "choice", "daemon", SERVER, "Syslog facility.",
       choices=("daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"))
+    d("stats_interval", "duration", 60.0, SERVER,
+      "How often the broker publishes its figures to the destination \"/xtomp/stat\" (xtomp's JSON), "
+      "when that destination is declared; without it no timer runs.", minimum=0.05)
     # -- timeouts and heart-beats --------------------------------------------------------
     d("timeout", "duration", 30.0, SERVER,
       "Time a new connection has to complete CONNECT before it is closed (xtomp's default was 120s; "
@@ -84,3 +87,5 @@ def declare_core_directives(directives: DirectiveSet) -> None:
       "Refuse SUBSCRIBE from web sessions (WebSocket) with \"blocked\".")
     d("web_write_block", "bool", False, DESTINATION,
       "Refuse SEND from web sessions (WebSocket) with \"blocked\".")
+    d("stats", "bool", False, DESTINATION,
+      "Publish this destination's figures to \"/xtomp/stat\" every stats_interval (xtomp's stats flag).")

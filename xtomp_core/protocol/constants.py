@@ -71,6 +71,9 @@ NOT_FORWARDED = frozenset(
     }
 )
 
+# SUBSCRIBE headers that ask for a subset of messages (xtomp's filter, JMS selectors).
+FILTER_HEADERS = (b"filter", b"selector")
+
 ACK_AUTO = b"auto"
 ACK_CLIENT = b"client"
 ACK_CLIENT_INDIVIDUAL = b"client-individual"

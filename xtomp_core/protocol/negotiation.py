@@ -19,17 +19,22 @@ effective intervals, so both sides compute the same values.
 from __future__ import annotations
 
 from ..errors import FrameRejected
-from .constants import SUPPORTED_VERSIONS, V1_0, VERSION_BY_TEXT
+from .constants import SUPPORTED_VERSIONS, V1_0, V1_2, VERSION_BY_TEXT
 
 _MAX_INTERVAL_MS = 24 * 3600 * 1000
 
 
-def negotiate_version(accept_version: bytes | None) -> int | None:
-    """The highest common version, 1.0 when the header is absent, None when none is common."""
+def negotiate_version(accept_version: bytes | None, max_version: int = V1_2) -> int | None:
+    """The highest common version, 1.0 when the header is absent, None when none is common.
+
+    ``max_version`` caps what the broker offers on this connection: a transport may have
+    agreed on less than 1.2 before CONNECT (a WebSocket client that asked for the
+    ``v11.stomp`` subprotocol gets at most 1.1).
+    """
     if accept_version is None:
         return V1_0
     offered = {VERSION_BY_TEXT.get(item.strip()) for item in accept_version.split(b",")}
-    common = [version for version in SUPPORTED_VERSIONS if version in offered]
+    common = [version for version in SUPPORTED_VERSIONS if version in offered and version <= max_version]
     return max(common) if common else None
 
 

@@ -83,6 +83,7 @@ class StompConnection(asyncio.Protocol):
         "transport",
         "out",
         "paused",
+        "frames_out",
         "web",
         "transport_name",
         "_closing",
@@ -104,6 +105,7 @@ class StompConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.paused = False
+        self.frames_out = 0
         self.web = web
         self.transport_name = transport_name
         self._closing = False
@@ -155,6 +157,7 @@ class StompConnection(asyncio.Protocol):
     # -- Link: output ---------------------------------------------------------------------
 
     def push(self, prefix: bytes, tail: bytes) -> None:
+        self.frames_out += 1
         out = self.out
         if not out:
             self.flusher.add(self)
@@ -162,6 +165,7 @@ class StompConnection(asyncio.Protocol):
         out.append(tail)
 
     def write(self, data: bytes) -> None:
+        self.frames_out += 1
         out = self.out
         if not out:
             self.flusher.add(self)
@@ -200,6 +204,14 @@ class StompConnection(asyncio.Protocol):
         self._closing = True
         self.paused = True
         self._cancel_timers()
+        self._shutdown(linger)
+
+    def _shutdown(self, linger: bool) -> None:
+        """End the transport once the last frames are queued: how depends on the framing.
+
+        Plain STOMP half-closes and waits up to ``linger`` for the client to close; a
+        subclass that frames the stream (WebSocket) starts its own closing handshake here.
+        """
         transport = self.transport
         assert transport is not None
         wait = self.broker.limits.linger
@@ -242,7 +254,8 @@ class StompConnection(asyncio.Protocol):
         if self._tx:
             self._tx = False
         else:
-            self.write(EOL)
+            self.write(EOL)  # through write(): a framing transport (WebSocket) wraps it too
+            self.frames_out -= 1  # a heart-beat is not a frame
         self._write_timer = self.flusher.loop.call_later(self._send_interval / 2, self._beat)
 
     def _check_alive(self) -> None:

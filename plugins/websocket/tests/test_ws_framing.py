@@ -1,0 +1,368 @@
+"""STOMP over WebSocket frames over real sockets: splitting and batching, frame types, heart-beats,
+ping/pong, both closing handshakes, bad frames (each with its close code), web blocks, encode-once.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from wsraw import BINARY, CLOSE, CONT, PING, PONG, TEXT, WsClient, encode_frame, still_served, wait_until, ws_config
+
+from xtomp_core.broker import Broker
+from xtomp_core.server.connection import Flusher
+from xtomp_core.testing import RawClient, frame_bytes
+
+
+@pytest.fixture
+def broker(ws_broker):
+    return ws_broker('max_message_size = "16k"', server='linger = "300ms"\nmax_frame_size = "64k"')
+
+
+@pytest.fixture
+def bystanders(broker, ws_client, raw_client):
+    web = ws_client(broker)
+    web.handshake()
+    web.connect()
+    web.subscribe("/topic/calm")
+    tcp = raw_client(broker)
+    tcp.connect()
+    tcp.subscribe("/topic/calm", id="calm")
+    return web, tcp
+
+
+def connected(broker, ws_client, **handshake) -> WsClient:
+    client = ws_client(broker)
+    client.handshake(**handshake)
+    client.connect()
+    return client
+
+
+# -- messages both ways -------------------------------------------------------------------------------
+
+
+def test_tcp_publisher_to_websocket_subscribers_and_back(broker, ws_client, raw_client):
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/mixed")
+    tcp = raw_client(broker)
+    tcp.connect()
+    tcp.subscribe("/topic/mixed", id="t")
+    tcp.send_frame("SEND", {"destination": "/topic/mixed", "k": "a:b"}, "from tcp")
+    message = web.expect("MESSAGE")
+    assert message.body == b"from tcp" and message.headers[b"k"] == b"a:b"
+    assert message.headers[b"subscription"] == b"0"
+    web.send_stomp("SEND", {"destination": "/topic/mixed", "receipt": "r"}, "from the web")
+    assert web.expect("MESSAGE").body == b"from the web"  # its own subscription first, then the receipt
+    web.expect("RECEIPT")
+    assert tcp.expect("MESSAGE").body == b"from tcp"
+    assert tcp.expect("MESSAGE").body == b"from the web"
+
+
+@pytest.mark.parametrize("size", [0, 100, 70, 200, 60_000, 70_000])
+def test_every_header_length_form(ws_broker, ws_client, size):
+    """Payloads below 126, up to 65535 (16-bit length) and above (64-bit length)."""
+    broker = ws_broker(server='max_frame_size = "1m"')
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/sizes")
+    body = bytes(65 + index % 26 for index in range(size))
+    web.send_stomp("SEND", {"destination": "/topic/sizes"}, body)
+    assert web.expect("MESSAGE").body == body
+
+
+def test_a_stomp_frame_split_over_several_messages(broker, ws_client):
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/split")
+    raw = frame_bytes("SEND", {"destination": "/topic/split", "receipt": "r"}, "in pieces", web.version)
+    for start in range(0, len(raw), 7):  # a message every 7 bytes, as a chunking client does
+        web.send_ws(TEXT, raw[start : start + 7])
+    assert web.expect("MESSAGE").body == b"in pieces"
+    assert web.expect("RECEIPT").headers[b"receipt-id"] == b"r"
+
+
+def test_a_stomp_frame_split_over_fragments(broker, ws_client):
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/split")
+    raw = frame_bytes("SEND", {"destination": "/topic/split"}, "fragments", web.version)
+    web.send_ws(TEXT, raw[:5], fin=False)
+    web.send_ws(PING, b"between fragments")  # control frames may come between fragments
+    web.send_ws(CONT, raw[5:20], fin=False)
+    web.send_ws(CONT, raw[20:], fin=True)
+    assert web.expect_control(PONG) == b"between fragments"
+    assert web.expect("MESSAGE").body == b"fragments"
+
+
+def test_several_stomp_frames_in_one_message(broker, ws_client):
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/batch")
+    batch = b"".join(
+        frame_bytes("SEND", {"destination": "/topic/batch", "receipt": f"r{index}"}, f"m{index}", web.version)
+        for index in range(3)
+    )
+    web.send_ws(TEXT, batch + b"\n")  # with a trailing heart-beat EOL
+    replies = [web.recv_stomp() for _ in range(6)]  # each in its own WebSocket message
+    assert [frame.command for frame in replies].count(b"RECEIPT") == 3
+    assert [frame.body for frame in replies if frame.command == b"MESSAGE"] == [b"m0", b"m1", b"m2"]
+
+
+def test_binary_frames_from_the_client(broker, ws_client):
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/bin")
+    web.send_stomp("SEND", {"destination": "/topic/bin"}, b"\x00\xffbinary", opcode=BINARY)
+    opcode, payload = web.recv_ws()
+    assert opcode == TEXT and payload.endswith(b"\x00\xffbinary\x00")
+
+
+def test_frame_type_binary(ws_broker, ws_client):
+    broker = ws_broker('frame_type = "binary"')
+    web = ws_client(broker)
+    web.handshake()
+    web.send_stomp("CONNECT", {"accept-version": "1.2", "host": "localhost"})
+    opcode, payload = web.recv_ws()
+    assert opcode == BINARY and payload.startswith(b"CONNECTED\n")
+
+
+# -- heart-beats ------------------------------------------------------------------------------------
+
+
+def test_broker_heart_beats_are_text_frames_holding_an_eol(ws_broker, ws_client):
+    broker = ws_broker(server='heart_beat_write_min = "100ms"')
+    web = ws_client(broker)
+    web.handshake()
+    web.send_stomp("CONNECT", {"accept-version": "1.2", "host": "localhost", "heart-beat": "0,100"})
+    assert web.expect("CONNECTED").headers[b"heart-beat"] == b"100,0"
+    for _ in range(3):
+        assert web.recv_ws(timeout=2) == (TEXT, b"\n")  # xtomp wrote a raw 0x0A into the stream
+
+
+def test_client_heart_beats_keep_a_session_and_silence_ends_it(ws_broker, ws_client):
+    broker = ws_broker(server='heart_beat_read = "400ms"\nheart_beat_grace = 1.5')
+    web = ws_client(broker)
+    web.handshake()
+    web.send_stomp("CONNECT", {"accept-version": "1.2", "host": "localhost", "heart-beat": "400,0"})
+    assert web.expect("CONNECTED").headers[b"heart-beat"] == b"0,400"
+    for _ in range(12):  # 1.2 s of beats every 0.1 s, three read intervals
+        web.send_ws(TEXT, b"\n")
+        web._read(0.1)
+    assert not web.eof
+    code, reason = web.expect_close(1000, timeout=3)
+    assert "heart-beat timeout" in reason
+
+
+# -- control frames and closing -----------------------------------------------------------------------
+
+
+def test_ping_gets_a_pong_and_pongs_are_ignored(broker, ws_client):
+    web = connected(broker, ws_client)
+    web.send_ws(PONG, b"unsolicited")
+    web.send_ws(PING, b"are you there")
+    assert web.expect_control(PONG) == b"are you there"
+    web.send_stomp("DISCONNECT", {"receipt": "bye"})
+    web.expect("RECEIPT")
+
+
+def test_the_client_closes(broker, ws_client):
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/closing")
+    web.send_ws(CLOSE, struct.pack("!H", 1000) + b"done")
+    assert web.expect_close(1000) == (1000, "done")  # echoed, then the TCP close
+    wait_until(lambda: broker.stats()["cc"]["sz"] == 0, what="the session ended")
+
+
+def test_disconnect_receipt_then_close_1000(broker, ws_client):
+    web = connected(broker, ws_client)
+    web.send_stomp("DISCONNECT", {"receipt": "bye"})
+    assert web.expect("RECEIPT").headers[b"receipt-id"] == b"bye"
+    web.send_ws(CLOSE, struct.pack("!H", 1000))  # the client answers the broker's close...
+    assert web.expect_close(1000) == (1000, "DISCONNECT")  # ...and the broker closes TCP at once
+
+
+def test_an_error_frame_then_close(broker, ws_client, bystanders):
+    web = connected(broker, ws_client)
+    web.send_stomp("SEND", {"destination": "/nowhere", "receipt": "r"}, "x")
+    error = web.expect("ERROR")
+    assert error.headers[b"receipt-id"] == b"r"
+    code, reason = web.expect_close(1000)  # no answer from the client: linger, then TCP close
+    assert reason.startswith("destination unknown")
+    still_served(broker, *bystanders)
+
+
+def test_broker_shutdown_closes_with_1001(ws_broker, ws_client):
+    broker = ws_broker()
+    web = connected(broker, ws_client)
+    broker.stop()
+    assert web.expect_close(1001) == (1001, "broker shutting down")
+
+
+# -- bad frames: the right close code, and nobody else notices ------------------------------------
+
+
+BAD_FRAMES = [
+    ("unmasked", encode_frame(TEXT, b"CONNECT\n\n\x00", mask=False), 1002),
+    ("garbage", b"\x07\x00garbage that is no frame at all\r\n\r\n", 1002),
+    ("http-again", b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", 1002),
+    ("reserved-bits", encode_frame(TEXT, b"x", rsv=0x40), 1002),
+    ("unknown-opcode", encode_frame(0x3, b"x"), 1002),
+    ("fragmented-ping", encode_frame(PING, b"x", fin=False), 1002),
+    ("continuation-first", encode_frame(CONT, b"x"), 1002),
+    ("oversize", encode_frame(TEXT, b"x" * 20_000), 1009),
+    ("oversize-in-fragments", encode_frame(TEXT, b"x" * 9000, fin=False) + encode_frame(CONT, b"y" * 9000), 1009),
+]
+
+
+@pytest.mark.parametrize(("raw", "code"), [case[1:] for case in BAD_FRAMES], ids=[case[0] for case in BAD_FRAMES])
+def test_bad_frames_get_the_right_close_code(broker, ws_client, bystanders, raw, code):
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/calm")
+    web.send(raw)
+    web.expect_close(code)
+    still_served(broker, *bystanders)
+    wait_until(lambda: broker.stats()["cc"]["sz"] == 2, what="only the bystanders left")
+
+
+def test_a_stomp_error_inside_a_websocket(broker, ws_client, bystanders):
+    """Bad STOMP (not bad WebSocket) gets a STOMP ERROR frame, as over TCP."""
+    web = connected(broker, ws_client)
+    web.send_ws(TEXT, b"FROB\n\n\x00")
+    assert b"unknown command" in web.expect("ERROR").headers[b"message"]
+    web.expect_close(1000)
+    still_served(broker, *bystanders)
+
+
+# -- web_read_block / web_write_block -----------------------------------------------------------------
+
+
+@pytest.fixture
+def blocked(xtomp_factory):
+    return xtomp_factory(
+        ws_config()
+        + '\n[destinations."/topic/readonly"]\ntype = "topic"\nweb_write_block = true\n'
+        + '\n[destinations."/topic/writeonly"]\ntype = "topic"\nweb_read_block = true\n'
+    )
+
+
+def test_web_write_block(blocked, ws_client, raw_client):
+    web = connected(blocked, ws_client)
+    web.subscribe("/topic/readonly")
+    tcp = raw_client(blocked)
+    tcp.connect()
+    tcp.send_frame("SEND", {"destination": "/topic/readonly", "receipt": "r"}, "news")
+    tcp.expect_receipt("r")
+    assert web.expect("MESSAGE").body == b"news"
+    web.send_stomp("SEND", {"destination": "/topic/readonly"}, "spam")
+    assert web.expect("ERROR").headers[b"message"].startswith(b"blocked")
+
+
+def test_web_read_block(blocked, ws_client, raw_client):
+    tcp = raw_client(blocked)
+    tcp.connect()
+    tcp.subscribe("/topic/writeonly")
+    web = connected(blocked, ws_client)
+    web.send_stomp("SEND", {"destination": "/topic/writeonly", "receipt": "r"}, "report")
+    web.expect("RECEIPT")
+    assert tcp.expect("MESSAGE").body == b"report"
+    web.send_stomp("SUBSCRIBE", {"destination": "/topic/writeonly", "id": "1"})
+    assert web.expect("ERROR").headers[b"message"].startswith(b"blocked")
+
+
+# -- encode once --------------------------------------------------------------------------------------
+
+
+class FakeLoop:
+    def call_soon(self, callback):
+        pass
+
+
+class FakeTransport:
+    def __init__(self):
+        self.written: list[bytes] = []
+
+    def set_write_buffer_limits(self, high, low):
+        pass
+
+    def get_extra_info(self, name):
+        return ("127.0.0.1", 1)
+
+    def write(self, data):
+        self.written.append(data)
+
+
+def test_fan_out_shares_the_encoded_tail(tmp_path):
+    """N WebSocket subscribers queue the same tail object; only a 2-10 byte header is theirs."""
+    from xtomp_websocket import WebSocketConnection, WebSocketSettings
+
+    from xtomp_core.bootstrap import load_config
+    from xtomp_core.broker import Message
+    from xtomp_core.interfaces import ListenAddress
+    from xtomp_core.testing import write_config
+
+    config, host = load_config(write_config(tmp_path, ws_config()))
+    broker = Broker(config, host)
+    broker.flusher = Flusher(FakeLoop())  # type: ignore[arg-type]
+    settings = WebSocketSettings.build(
+        ListenAddress("ws", "127.0.0.1", 0, "/ws"), config.plugins["websocket"], 1 << 20, "xtomp/test"
+    )
+    links = []
+    for _ in range(20):
+        link = WebSocketConnection(broker, settings)
+        link.transport = FakeTransport()  # type: ignore[assignment]
+        links.append(link)
+    message = Message(1, b"/topic/t", {b"destination": b"/topic/t"}, b"x" * 300)
+    tail = message.tail()
+    prefix = b"MESSAGE\nsubscription:0\n"
+    for link in links:
+        link.push(prefix, tail)
+    assert all(link.out[2] is tail for link in links)
+    assert all(link.out[0] == struct.pack("!BBH", 0x81, 126, len(prefix) + len(tail)) for link in links)
+    assert len({id(link.out[0]) for link in links}) == 1  # even the header is shared (memoized)
+    links[0].flush()
+    assert links[0].transport.written == [links[0].transport.written[0]]
+    assert links[0].transport.written[0] == struct.pack("!BBH", 0x81, 126, len(prefix) + len(tail)) + prefix + tail
+
+
+def test_many_frames_one_write(broker, ws_client, raw_client):
+    """A burst to one WebSocket subscriber leaves in few system calls: the core's coalescing holds."""
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/burst")
+    tcp = raw_client(broker)
+    tcp.connect()
+    tcp.send(b"".join(frame_bytes("SEND", {"destination": "/topic/burst"}, f"m{index}") for index in range(200)))
+    bodies = [web.expect("MESSAGE").body for _ in range(200)]
+    assert bodies == [f"m{index}".encode() for index in range(200)]
+
+
+def test_plain_stomp_versions_over_websocket(broker, ws_client):
+    """STOMP 1.0 and 1.1 escaping rules hold over a WebSocket too."""
+    web10 = ws_client(broker)
+    web10.handshake(protocols=["v10.stomp"])
+    web10.connect()
+    web10.subscribe("/topic/esc")
+    web12 = connected(broker, ws_client)
+    web12.send_stomp("SEND", {"destination": "/topic/esc", "h": "a:b", "receipt": "r"}, "x")
+    web12.expect("RECEIPT")
+    assert web10.expect("MESSAGE").headers[b"h"] == b"a:b"
+    with RawClient(*broker.addresses("tcp")[0]) as tcp:
+        tcp.connect()
+
+
+def test_header_cache_forms_and_bound():
+    from xtomp_websocket.framing import FIN_BINARY, HeaderCache
+
+    cache = HeaderCache(FIN_BINARY, limit=130)
+    assert cache.get(5) == b"\x82\x05"
+    assert cache.miss(126) == b"\x82\x7e\x00\x7e"
+    assert cache.miss(65536) == b"\x82\x7f" + (65536).to_bytes(8, "big")
+    for length in range(200, 210):
+        cache.miss(length)
+    assert len(cache) <= 130 and cache.get(125) == b"\x82\x7d"  # refilled after the reset
+
+
+def test_frames_out_counts_frames_and_not_heart_beats(ws_broker, ws_client):
+    broker = ws_broker(server='heart_beat_write_min = "100ms"')
+    web = ws_client(broker)
+    web.handshake()
+    web.send_stomp("CONNECT", {"accept-version": "1.2", "host": "localhost", "heart-beat": "0,100"})
+    web.expect("CONNECTED")
+    for _ in range(2):
+        assert web.recv_ws(timeout=2) == (TEXT, b"\n")
+    [session] = list(broker.broker.sessions)
+    assert broker.call(lambda: session.link.frames_out) == 1  # CONNECTED; the beats are not frames

@@ -1,0 +1,98 @@
+"""Real JavaScript clients in node with their default settings: @stomp/stompjs and webstomp-client.
+
+Each talks to a stomp.py client on plain TCP through the broker: stomp.py publishes three
+messages the node client subscribed to, the node client publishes back. Node and its
+packages come from ``make js-deps`` (plugins/websocket/js, pinned by package-lock.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+JS = Path(__file__).resolve().parents[1] / "js"
+
+
+def _need_node() -> str:
+    node = shutil.which("node")
+    missing = "node" if node is None else None
+    if missing is None and not (JS / "node_modules" / "@stomp" / "stompjs").is_dir():
+        missing = "plugins/websocket/js/node_modules (run `make js-deps`)"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"needs {missing}")
+        pytest.skip(f"needs {missing}")
+    assert node is not None
+    return node
+
+
+class NodeClient:
+    def __init__(self, url: str, mode: str) -> None:
+        self.process = subprocess.Popen(
+            [_need_node(), str(JS / "node-client.mjs"), url, mode],
+            cwd=JS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def next_event(self) -> dict:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(10)
+            raise AssertionError(f"node exited ({self.process.returncode}): {self.process.stderr.read()}")
+        event = json.loads(line)
+        assert event["event"] != "error", event
+        return event
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def broker(ws_broker):
+    return ws_broker()
+
+
+@pytest.mark.parametrize("mode", ["stompjs", "webstomp", "stompjs-split"])
+def test_node_client_with_default_settings(broker, stomp_py, mode):
+    host, port = broker.addresses("ws")[0]
+    listener, recorder = stomp_py(broker)
+    listener.connect(wait=True)
+    listener.subscribe("/topic/from-node", id="py", receipt="sub")
+    recorder.wait_for(lambda: "sub" in recorder.receipts)
+    node = NodeClient(f"ws://{host}:{port}/ws", mode)
+    try:
+        connected = node.next_event()
+        assert connected["event"] == "connected"
+        assert connected["version"] == "1.2" and connected["subprotocol"] == "v12.stomp"
+        server_beats, _ = connected["heartBeat"].split(",")
+        assert int(server_beats) > 0  # both clients ask for 10 s heart-beats by default, and get them
+        assert node.next_event()["event"] == "ready"
+        publisher, _ = stomp_py(broker)
+        publisher.connect(wait=True)
+        bodies = ["plain", "ünïcödé ✓", "two\nlines"]
+        for index, body in enumerate(bodies):
+            publisher.send("/topic/to-node", body, headers={"x-seq": str(index), "x-colon": "a:b"})
+        done = node.next_event()
+        assert done["event"] == "done"
+        assert [message["body"] for message in done["received"]] == bodies
+        # STOMP 1.2 escapes ":" in header values as "\c"; webstomp-client 1.2.6 does not unescape.
+        assert done["received"][0]["headers"]["x-colon"] == ("a\\cb" if mode == "webstomp" else "a:b")
+        expected = 1 if mode == "stompjs-split" else 2
+        messages = recorder.wait_messages(expected)
+        if mode == "stompjs-split":  # one STOMP frame in eight WebSocket messages, whole again
+            assert messages[0].body == "x" * 60 * 1024 + " ✓ split"
+        else:
+            assert [message.body for message in messages] == ["from node 0 ✓", "from node 1 ✓"]
+        assert node.process.wait(10) == 0
+    finally:
+        node.close()

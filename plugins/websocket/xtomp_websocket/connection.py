@@ -1,0 +1,350 @@
+"""One WebSocket connection carrying STOMP: the opening handshake, frames in, frames out, the closing handshake.
+
+Theory of operation (RFC 6455; STOMP 1.2 over WebSocket as RabbitMQ and ActiveMQ do it)
+------------------------------------------------------------------------------------------
+:class:`WebSocketConnection` *is* the core's :class:`~xtomp_core.server.connection.StompConnection`
+(write coalescing through the loop's Flusher, flow control through the transport's
+write-buffer marks, heart-beat and connect timers, the Session it owns) with three things
+changed, so the broker core never knows a session speaks WebSocket:
+
+* **Input**: bytes go to websockets' sans-IO ``ServerProtocol`` first. Before the upgrade it
+  parses the HTTP request; the handshake is checked here (path, ``Host``, version,
+  ``Origin``, subprotocol) and answered with 101 or the right HTTP status. After it, the
+  payload of every text, binary or continuation frame is handed to the same
+  ``Session.receive`` a TCP connection feeds, so one STOMP frame may span several WebSocket
+  messages and one message may hold several STOMP frames: the STOMP parser only ever sees a
+  byte stream. The library answers pings, enforces the message size limit (close 1009),
+  refuses unmasked or malformed frames (close 1002) and completes a client's close.
+* **Output**: ``push``/``write`` queue each STOMP frame (or heart-beat EOL) as one final
+  text (or binary) frame: a 2-10 byte header from :mod:`.framing`, then the frame's parts.
+  A MESSAGE fanned out to N WebSocket subscribers still shares one encoded tail; only the
+  header and the per-subscription prefix are per subscriber. Heart-beats are frames too
+  (xtomp wrote a raw ``\\n`` into the WebSocket stream, which broke browsers).
+* **Closing**: a broker-side close (ERROR, DISCONNECT's RECEIPT, shutdown) flushes what is
+  queued, sends a close frame (1000, or 1001 at shutdown, with the reason) and waits up to
+  ``linger`` for the client's close frame before dropping the TCP connection.
+
+Frames the library itself must send (the 101 or error response, pongs, close frames) are
+written straight to the transport after the queued STOMP frames, so order is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from websockets.datastructures import Headers, MultipleValuesError
+from websockets.exceptions import NegotiationError
+from websockets.frames import BINARY, CLOSE, CONT, TEXT, CloseCode, Frame
+from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
+
+from xtomp_core.protocol import V1_2
+from xtomp_core.server.connection import StompConnection
+
+from .framing import BINARY_HEADERS, TEXT_HEADERS
+from .settings import (
+    HEALTH_CHECK_PATH,
+    SUBPROTOCOLS,
+    NoCommonSubprotocol,
+    WebSocketSettings,
+    choose_subprotocol,
+    origin_allowed,
+    path_allowed,
+    split_target,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from websockets.typing import Subprotocol
+
+    from xtomp_core.broker.broker import Broker
+
+__all__ = ["WebSocketConnection", "FirstBytes"]
+
+log = logging.getLogger("xtomp.websocket")
+# websockets logs every open and close at INFO; the broker logs sessions itself.
+_protocol_log = logging.getLogger("xtomp.websocket.protocol")
+_protocol_log.setLevel(logging.WARNING)
+
+_MAX_REASON = 123  # bytes of UTF-8 a close frame's reason may hold (RFC 6455 5.5)
+_SHUTDOWN_REASON = "broker shutting down"
+_BAD_REQUEST_TEXT = b"Failed to open a WebSocket connection: not a valid HTTP request.\n"
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BAD_REQUEST_TEXT), _BAD_REQUEST_TEXT)
+)
+
+
+def _select_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    try:
+        chosen, _ = choose_subprotocol(offered)
+    except NoCommonSubprotocol as problem:
+        raise NegotiationError(str(problem)) from None
+    return chosen  # type: ignore[return-value]  # one of the offered strings
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    """A request header's value; several values count as one comma-separated list."""
+    try:
+        return headers.get(name)
+    except MultipleValuesError:
+        return ", ".join(headers.get_all(name))
+
+
+def _close_reason(text: str) -> str:
+    raw = text.encode()[:_MAX_REASON]
+    return raw.decode("utf-8", "ignore")
+
+
+class WebSocketConnection(StompConnection):
+    """A STOMP session over one WebSocket: the :class:`~xtomp_core.interfaces.Link` with WS framing."""
+
+    __slots__ = ("settings", "ws", "subprotocol", "_open", "_headers", "_ws_reason")
+
+    def __init__(self, broker: Broker, settings: WebSocketSettings) -> None:
+        super().__init__(broker, settings.transport_name, web=True)
+        self.settings = settings
+        self.ws = ServerProtocol(
+            max_size=settings.max_message_size,
+            select_subprotocol=_select_subprotocol,
+            logger=_protocol_log,
+        )
+        #: The subprotocol agreed in the handshake (None: the client offered none).
+        self.subprotocol: str | None = None
+        self._open = False
+        self._headers = BINARY_HEADERS if settings.binary else TEXT_HEADERS
+        self._ws_reason = ""
+
+    # -- input ----------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._rx = True
+        ws = self.ws
+        ws.receive_data(data)
+        payloads: list[bytes] = []
+        for event in ws.events_received():
+            if isinstance(event, Frame):
+                opcode = event.opcode
+                if opcode is TEXT or opcode is BINARY or opcode is CONT:
+                    payloads.append(event.data)  # type: ignore[arg-type]  # parsed frames hold bytes
+                elif opcode is CLOSE:
+                    self._close_received()
+            elif isinstance(event, Request):
+                self._handshake(event)
+        if payloads and self._open and not self._closing:
+            # One STOMP parser pass for a publisher's burst of WebSocket messages.
+            self.session.receive(payloads[0] if len(payloads) == 1 else b"".join(payloads))
+        self._write_protocol_output()
+
+    def _close_received(self) -> None:
+        close = self.ws.close_rcvd
+        code = close.code if close is not None else CloseCode.NO_STATUS_RCVD
+        if not self._ws_reason:
+            self._ws_reason = f"websocket closed by the client ({int(code)})"
+
+    def _write_protocol_output(self) -> None:
+        """Send what the library produced (response, pong, close), after the queued STOMP frames."""
+        writes = self.ws.data_to_send()
+        if not writes:
+            return
+        transport = self.transport
+        assert transport is not None
+        if self.out:
+            self.flush()
+        elif not writes[0] and not self._open and self.ws.handshake_exc is not None:
+            # Not an HTTP request at all: the library just closes; say why first.
+            cause = self.ws.handshake_exc.__cause__ or self.ws.handshake_exc
+            self._ws_reason = f"handshake refused: 400 {cause}"
+            log.info("websocket %s: not a valid HTTP request: %s", self.peer, cause)
+            transport.write(_BAD_REQUEST)
+        end = False
+        for data in writes:
+            if data:
+                transport.write(data)
+            else:
+                end = True  # websockets' SEND_EOF: this side is done
+        if end:
+            exc = self.ws.parser_exc
+            if exc is not None and not self._ws_reason:
+                code = self.ws.close_sent.code if self.ws.close_sent is not None else 0
+                self._ws_reason = f"websocket error ({int(code)}): {exc}"
+                log.info("websocket %s: %s", self.peer, self._ws_reason)
+            self._end(self._ws_reason or "websocket closed")
+
+    def _end(self, reason: str) -> None:
+        """The WebSocket is over: end the session now (releasing its subscriptions) and close TCP."""
+        if not self._closing:
+            self._closing = True
+            self.paused = True
+            self._cancel_timers()
+        self.out.clear()
+        log.debug("websocket %s: %s", self.peer, reason)
+        self.session.connection_lost(reason)
+        transport = self.transport
+        assert transport is not None
+        transport.close()
+
+    # -- the opening handshake ------------------------------------------------------------
+
+    def _handshake(self, request: Request) -> None:
+        ws = self.ws
+        settings = self.settings
+        path = split_target(request.path)
+        headers = request.headers
+        response: Response
+        if path == HEALTH_CHECK_PATH:
+            self._ws_reason = "health check"
+            ws.send_response(self._health_response())
+            self._write_protocol_output()
+            return
+        origin = _header(headers, "Origin")
+        version = _header(headers, "Sec-WebSocket-Version")
+        if not path_allowed(path, settings.paths):
+            shown = ", ".join(sorted(settings.paths))
+            response = ws.reject(404, f"No WebSocket endpoint at {path[:200]}: use {shown}.\n")
+        elif request.method == "GET" and not _header(headers, "Host"):
+            response = ws.reject(400, "Failed to open a WebSocket connection: missing Host header.\n")
+        elif version is not None and version != "13" and request.method == "GET":
+            response = ws.reject(426, f"Unsupported Sec-WebSocket-Version {version[:40]}: this server speaks 13.\n")
+            response.headers["Sec-WebSocket-Version"] = "13"
+        elif not origin_allowed(origin, settings.origins):
+            response = ws.reject(403, f"Origin {origin[:200] if origin else ''} is not allowed (websockets_origin).\n")
+        else:
+            response = ws.accept(request)
+        response.headers["Server"] = settings.server_header
+        if response.status_code == 101:
+            self._upgraded(ws.subprotocol)
+        else:
+            first_line = response.body.decode("utf-8", "replace").strip().splitlines()[0] if response.body else ""
+            self._ws_reason = f"handshake refused: {response.status_code} {first_line}"
+            log.info("websocket %s: %s %s refused with %d: %s", self.peer, request.method, request.path[:200],
+                     response.status_code, first_line)
+        ws.send_response(response)
+        # Now, before any STOMP frame pipelined behind the request is answered.
+        self._write_protocol_output()
+
+    def _upgraded(self, subprotocol: str | None) -> None:
+        self._open = True
+        self.subprotocol = subprotocol
+        self.session.max_version = SUBPROTOCOLS[subprotocol] if subprotocol else V1_2
+
+    def _health_response(self) -> Response:
+        headers = Headers(
+            [
+                ("Server", self.settings.server_header),
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", "3"),
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Expose-Headers", "Server"),
+                ("Cache-Control", "no-store"),
+                ("Connection", "close"),
+            ]
+        )
+        return Response(200, "OK", headers, b"ok\n")
+
+    def _connect_timeout(self) -> None:
+        if self._open:
+            super()._connect_timeout()
+            return
+        self._read_timer = None
+        timeout = self.broker.limits.timeout
+        log.info("websocket %s: no handshake within %gs", self.peer, timeout)
+        self._end(f"timeout - no WebSocket handshake within {timeout:g}s")
+
+    # -- output: one WebSocket frame per STOMP frame ---------------------------------------
+
+    def push(self, prefix: bytes, tail: bytes) -> None:
+        self.frames_out += 1
+        out = self.out
+        if not out:
+            self.flusher.add(self)
+        length = len(prefix) + len(tail)
+        headers = self._headers
+        out += (headers.get(length) or headers.miss(length), prefix, tail)
+
+    def write(self, data: bytes) -> None:
+        self.frames_out += 1
+        out = self.out
+        if not out:
+            self.flusher.add(self)
+        length = len(data)
+        headers = self._headers
+        out += (headers.get(length) or headers.miss(length), data)
+
+    # -- closing --------------------------------------------------------------------------
+
+    def _shutdown(self, linger: bool) -> None:
+        """Start the closing handshake; the client's close frame (or ``linger``) ends TCP."""
+        ws = self.ws
+        transport = self.transport
+        assert transport is not None
+        if ws.state is not OPEN or not self._open:
+            transport.close()
+            return
+        reason = self.session.close_reason
+        code = CloseCode.GOING_AWAY if reason == _SHUTDOWN_REASON else CloseCode.NORMAL_CLOSURE
+        ws.send_close(code, _close_reason(reason))
+        for data in ws.data_to_send():
+            if data:
+                transport.write(data)
+        wait = self.broker.limits.linger
+        if linger and wait > 0:
+            self._read_timer = self.flusher.loop.call_later(wait, transport.abort)
+        else:
+            transport.close()
+
+
+class FirstBytes(asyncio.Protocol):
+    """``plain_stomp``: tells a WebSocket handshake (``GET ``) from plain STOMP by the first bytes.
+
+    Then it hands the transport to a :class:`WebSocketConnection` or to the core's
+    :class:`StompConnection` and steps aside, so neither pays for the choice per frame.
+    A STOMP client's first bytes are a command (CONNECT, STOMP) or EOLs, never ``GET ``.
+    """
+
+    __slots__ = ("broker", "settings", "transport", "buffer", "timer")
+
+    def __init__(self, broker: Broker, settings: WebSocketSettings) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
+        self.timer = asyncio.get_running_loop().call_later(self.broker.limits.timeout, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        connection: StompConnection
+        if buffer.startswith(b"GET "):
+            connection = WebSocketConnection(self.broker, self.settings)
+        elif len(buffer) < 4 and b"GET ".startswith(buffer):
+            self.buffer = buffer
+            return
+        else:
+            name = "tls" if self.settings.ssl is not None else "tcp"
+            connection = StompConnection(self.broker, name)
+        self._stop_timer()
+        transport = self.transport
+        assert transport is not None
+        transport.set_protocol(connection)
+        connection.connection_made(transport)
+        connection.data_received(buffer)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+

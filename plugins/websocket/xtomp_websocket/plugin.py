@@ -1,0 +1,73 @@
+"""Hook implementations of the websocket plugin (entry point ``websocket`` in group ``xtomp.plugins``).
+
+Nothing here imports websockets or ssl: the transports' module is imported when the
+transports are registered (the plugin is enabled), and ssl only when a wss listener exists.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from xtomp_core import ConfigError, DirectiveSet, hookimpl, plugin_scope
+from xtomp_core.config.listen import parse_listen
+from xtomp_core.registry import Registrar
+
+if TYPE_CHECKING:
+    from xtomp_core.broker.broker import Broker
+    from xtomp_core.config import Config
+
+PLUGIN = "websocket"
+SCOPE = plugin_scope(PLUGIN)
+
+
+@hookimpl
+def xtomp_add_directives(directives: DirectiveSet) -> None:
+    d = directives.declare
+    d("listen", "list", (), SCOPE,
+      "WebSocket listeners of this plugin, \"ws://HOST:PORT[/PATH]\" or \"wss://...\", started with the "
+      "server's own: the same as adding them to [server] listen, but they go away with the plugin's file.")
+    d("paths", "list", ("/ws", "/stomp"), SCOPE,
+      "URL paths on which ws/wss listeners accept the WebSocket handshake, besides the path of the "
+      "listen URL itself (RabbitMQ uses /ws, ActiveMQ and Spring examples /stomp); \"*\" accepts any path.")
+    d("websockets_origin", "list", (), SCOPE,
+      "Origins (\"https://app.example.com\") whose pages may connect; compared case-insensitively. "
+      "Empty: any origin. Requests without an Origin header (non-browser clients) are always accepted. "
+      "Others get 403.")
+    d("max_message_size", "size", None, SCOPE,
+      "Largest WebSocket message a client may send; a larger one closes the connection with code 1009. "
+      "Unset: the server's max_frame_size.", minimum=1)
+    d("frame_type", "choice", "text", SCOPE,
+      "WebSocket frame type of the frames the broker sends (RabbitMQ's ws_frame). Clients may send either. "
+      "Text frames must be UTF-8: choose binary when message bodies may not be.",
+      choices=("text", "binary"))
+    d("plain_stomp", "bool", False, SCOPE,
+      "ws/wss listeners also accept plain STOMP on the same port, told apart by the first bytes "
+      "(\"GET \" starts a WebSocket handshake), as xtomp did.")
+    d("certificate", "str", None, SCOPE, "PEM certificate (chain) file for wss:// listeners.")
+    d("private_key", "str", None, SCOPE, "PEM private key file for wss:// listeners.")
+
+
+@hookimpl
+def xtomp_register_transports(registry: Registrar[Any]) -> None:
+    from .transport import WebSocketTransport
+
+    registry.register("ws", WebSocketTransport(secure=False))
+    registry.register("wss", WebSocketTransport(secure=True))
+
+
+@hookimpl
+def xtomp_configure(config: Config, broker: Broker) -> None:
+    section = config.plugins[PLUGIN]
+    for text in section["listen"]:
+        try:
+            address = parse_listen(text)
+        except ValueError as problem:
+            raise ConfigError(f"{section.where('listen')}: {SCOPE}.listen: {problem}") from None
+        if address.scheme not in ("ws", "wss"):
+            raise ConfigError(
+                f"{section.where('listen')}: {SCOPE}.listen: {text!r}: only ws:// and wss:// listeners belong "
+                "here; put other listeners in [server] listen"
+            )
+        broker.listen_addresses.append(address)
+    for scheme in sorted({address.scheme for address in broker.listen_addresses} & {"ws", "wss"}):
+        broker.registries.transports.get(scheme).prepare(broker)
