@@ -73,7 +73,7 @@ def test_stompman_round_trip(xtomp):
 
         async def handle(frame: stompman.MessageFrame) -> None:
             received.append(frame.body)
-            if len(received) == 5:
+            if len(received) == 6:  # m0..m4, then the transaction's message
                 done.set()
 
         parameters = stompman.ConnectionParameters(host=xtomp.host, port=xtomp.port, login="", passcode="")
@@ -89,4 +89,4 @@ def test_stompman_round_trip(xtomp):
             await subscription.unsubscribe()
         return received
 
-    assert asyncio.run(scenario()) == [f"m{i}".encode() for i in range(5)]
+    assert asyncio.run(scenario()) == [f"m{i}".encode() for i in range(5)] + [b"tx"]
