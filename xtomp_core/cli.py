@@ -1,4 +1,5 @@
-"""The ``xtomp`` command: run the broker, test or show the config, list plugins, print the version."""
+"""The ``xtomp`` command: run the broker, test or show the config, list plugins, print the version,
+and ``xtomp passwd`` (a password hash for the config)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xtomp",
         description="xtomp: a small, fast, in-memory STOMP broker.",
+        epilog="Subcommand: `xtomp passwd` prints a password hash for the config (see `xtomp passwd -h`).",
     )
     parser.add_argument(
         "-c", "--config", default=DEFAULT_CONFIG, metavar="PATH",
@@ -44,7 +46,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["passwd"]:
+        from .security.passwords import passwd_main
+
+        return passwd_main(arguments[1:])
+    args = _parser().parse_args(arguments)
     if args.version:
         print(f"xtomp {__version__}")
         return 0

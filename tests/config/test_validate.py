@@ -269,6 +269,9 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
         "max_message_size": 1024 * 1024,
         "web_read_block": False,
         "web_write_block": True,
+        "allow_send": ("*",),
+        "allow_subscribe": ("*",),
+        "allow_create": ("*",),
     }
     assert {key: memq.origin(key) for key in memq} == {
         "type": "default",
@@ -277,6 +280,9 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
         "max_message_size": "default",
         "web_read_block": "default",
         "web_write_block": b,
+        "allow_send": "default",
+        "allow_subscribe": "default",
+        "allow_create": "default",
     }
     assert config.destination_section("memq") is memq
     assert config.destination_section("memq2") is None

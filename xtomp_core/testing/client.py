@@ -34,8 +34,12 @@ def frame_bytes(command: str, headers: HeadersLike | None = None, body: bytes | 
 class RawClient:
     """A blocking client over a real socket; every wait has a timeout so tests cannot hang."""
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host: str, port: int, timeout: float = 5.0, source: str | None = None) -> None:
+        """``source``: a local address to connect from (``"127.0.0.2"``: loopback tests of
+        per-address limits, as if from another machine)."""
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout, source_address=(source, 0) if source else None
+        )
         self.timeout = timeout
         self.version = V1_0
         self.parser = FrameParser(commands=SERVER_COMMANDS, max_frame_size=64 * 1024 * 1024)

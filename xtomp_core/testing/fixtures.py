@@ -51,9 +51,9 @@ def xtomp(xtomp_factory: Callable[..., BrokerThread]) -> BrokerThread:
 def raw_client(request: pytest.FixtureRequest) -> Iterator[Callable[..., RawClient]]:
     opened: list[RawClient] = []
 
-    def open_client(broker: BrokerThread | None = None, timeout: float = 5.0) -> RawClient:
+    def open_client(broker: BrokerThread | None = None, timeout: float = 5.0, source: str | None = None) -> RawClient:
         target = broker if broker is not None else request.getfixturevalue("xtomp")
-        client = RawClient(target.host, target.port, timeout)
+        client = RawClient(target.host, target.port, timeout, source)
         opened.append(client)
         return client
 
