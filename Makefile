@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 # Plugins installed (editable) into .venv and tested by `make test`.
-PLUGINS := topics
+PLUGINS := topics jwt
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 
