@@ -8,7 +8,7 @@ PLUGINS := topics jwt
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test typecheck docs bench bench-compare rabbitmq clean
+.PHONY: install run test typecheck docs fuzz bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ test: install typecheck
 
 typecheck: install
 	$(BIN)/mypy xtomp_core
+
+# Coverage-guided fuzzing of the parser and Session with atheris (libFuzzer ships in its
+# wheel) for FUZZ_SECONDS; the corpus grows in .cache/fuzz, seeds come from fuzz/seeds.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(PIP) install -r requirements/fuzz.txt
+	mkdir -p .cache/fuzz/corpus
+	$(BIN)/python fuzz/fuzz_parser.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	  -dict=fuzz/stomp.dict -artifact_prefix=.cache/fuzz/ -print_final_stats=1 .cache/fuzz/corpus fuzz/seeds
 
 # The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
 bench: install
