@@ -1,4 +1,4 @@
-"""The core's own hook implementations: its directives, the tcp and tls transports, the authenticators."""
+"""The core's own hook implementations: directives, the tcp and tls transports, authenticators, checks, stats."""
 
 from __future__ import annotations
 
@@ -62,3 +62,16 @@ def xtomp_configure(config: Config, broker: Broker) -> None:
     from .security.checks import check_security
 
     check_security(broker)
+
+
+@hookimpl
+def xtomp_collect_stats(broker: Broker, stats: dict[str, Any]) -> None:
+    """Security figures: open and refused connections, refused logins, locked-out addresses."""
+    admission = broker.admission
+    failures = broker.auth.failures
+    stats["security"] = {
+        "connections": admission.total,
+        "refused_connections": admission.refused,
+        "refused_logins": broker.auth.refused,
+        "failing_addresses": len(failures) if failures is not None else 0,
+    }

@@ -268,6 +268,8 @@ def test_repeated_failures_lock_out_that_address_only(xtomp_factory):
     assert locked == "auth err - too many failed logins from this address, try again later"
     assert accepted(broker, "alice", "alice-pw", source="127.0.0.3") == ("alice", ("ops",))
     assert broker.call(lambda: len(broker.broker.auth.failures)) == 1
+    security = broker.stats()["security"]
+    assert (security["refused_logins"], security["failing_addresses"]) == (4, 1)
 
 
 def test_failure_table_window_and_bound():

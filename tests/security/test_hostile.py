@@ -138,6 +138,9 @@ def test_connection_cap_per_address(broker, caplog):
         again.connect()  # room again
     assert caplog.text.count("refusing connections from 127.0.0.5") == 1  # logged once, not per refusal
     assert broker.call(lambda: broker.broker.admission.refused) == 5
+    assert broker.stats()["security"] == {
+        "connections": 5, "refused_connections": 5, "refused_logins": 0, "failing_addresses": 0,
+    }
     for client in admitted + refused + [other, again]:
         client.close()
     still_served(broker)

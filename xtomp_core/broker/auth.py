@@ -90,6 +90,8 @@ class AuthChain:
         self.authenticators = tuple(authenticators)
         self.failure_delay = failure_delay
         self.failures = failures
+        #: CONNECTs refused so far (for the stats).
+        self.refused = 0
 
     def __bool__(self) -> bool:
         return bool(self.authenticators)
@@ -117,6 +119,7 @@ class AuthChain:
 
     def _refuse(self, error: AuthRejected, address: str | None) -> Awaitable[Principal]:
         """Count the failure (``address`` None: do not) and raise ``error``, after the delay."""
+        self.refused += 1
         if address is not None and self.failures is not None:
             self.failures.failed(address)
         if self.failure_delay <= 0:
@@ -150,6 +153,7 @@ class AuthChain:
             error = rejected
         else:
             error = AuthRejected(WRONG_CREDENTIALS)
+        self.refused += 1
         if self.failures is not None:
             self.failures.failed(address)
         if self.failure_delay > 0:
