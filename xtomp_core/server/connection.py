@@ -35,7 +35,7 @@ import math
 from typing import TYPE_CHECKING, Any, cast
 
 from ..broker.session import Session
-from ..errors import ProtocolError, XtompError
+from ..errors import XtompError
 
 if TYPE_CHECKING:
     from ..broker.broker import Broker
@@ -319,7 +319,7 @@ class StompConnection(asyncio.Protocol):
             self._frame_timer = loop.call_later(remaining, self._frame_check)
             return
         log.info("session %s: a frame took longer than frame_timeout (%gs)", self.session.describe(), timeout)
-        self.session.fail(ProtocolError(f"frame not completed within frame_timeout ({timeout:g}s)"))
+        self.session.fail(XtompError(f"timeout - frame not completed within frame_timeout ({timeout:g}s)"))
 
     def _connect_timeout(self) -> None:
         self._read_timer = None

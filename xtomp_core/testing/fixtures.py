@@ -4,7 +4,8 @@
   ``base`` + ``extra`` TOML (``plugins`` are in-process ``(name, object)`` pairs) and
   stops it after the test;
 * ``xtomp`` is a broker with the default test config (topics under ``/topic/``);
-* ``raw_client(broker=None)`` opens a :class:`RawClient` to a broker (default ``xtomp``);
+* ``raw_client(broker=None, timeout=5.0, source=None)`` opens a :class:`RawClient` to a broker
+  (default ``xtomp``), optionally from another loopback address (``source="127.0.0.2"``);
 * ``stomp_py(broker=None, version="1.2")`` gives a stomp.py connection and its recorder,
   disconnected after the test.
 """
