@@ -8,6 +8,8 @@ Properties checked for every input:
 * A ``Session`` (the broker's real frame handling, with topics and small limits, over a
   recording link as ``bench/micro.py`` uses) never reaches its "internal error" path: every
   refusal is one of the broker's own errors, and after an ERROR the session is closed.
+  Half the inputs go to a broker with authentication (static login, xtomp tokens) and
+  access rules, so hostile CONNECT headers reach the authenticators.
 
 ``make fuzz`` runs it for ``FUZZ_SECONDS`` (CI: 60 s) from the seeds in ``fuzz/seeds``;
 new corpus entries and crash artifacts go to ``.cache/fuzz`` (never into the tree).
@@ -49,6 +51,21 @@ max_message_size = "512"
 
 [destinations."memq"]
 type = "topic"
+"""
+
+#: The same broker with the synchronous authenticators (static login, xtomp tokens) and
+#: access rules, so hostile CONNECT headers reach them too.
+AUTH_CONFIG = BROKER_CONFIG.replace("[server]\n", """[server]
+login = "guest"
+passcode = "guest"
+secret = "0123456789abcdef-fuzz"
+auth_failure_delay = "0ms"
+auth_max_failures = 0
+""") + """
+[destinations."/topic/ro.*"]
+type = "topic"
+allow_send = ["nobody"]
+allow_create = ["guest"]
 """
 
 
@@ -99,15 +116,15 @@ class RecordingLink:
         pass
 
 
-_broker: Any = None
+_brokers: dict[bool, Any] = {}
 
 
-def _get_broker() -> Any:
-    global _broker
-    if _broker is None:
-        directory = write_config(Path(tempfile.mkdtemp(prefix="xtomp-fuzz-")), BROKER_CONFIG)
-        _broker = build_broker(directory)
-    return _broker
+def _get_broker(auth: bool = False) -> Any:
+    broker = _brokers.get(auth)
+    if broker is None:
+        directory = write_config(Path(tempfile.mkdtemp(prefix="xtomp-fuzz-")), AUTH_CONFIG if auth else BROKER_CONFIG)
+        broker = _brokers[auth] = build_broker(directory)
+    return broker
 
 
 def split(data: bytes, points: list[int]) -> list[bytes]:
@@ -143,9 +160,9 @@ def check_parser(version: int, data: bytes, points: list[int]) -> None:
             raise AssertionError(f"byte by byte changed the outcome:\n{whole}\n{bytewise}")
 
 
-def check_session(data: bytes, points: list[int]) -> RecordingLink:
+def check_session(data: bytes, points: list[int], auth: bool = False) -> RecordingLink:
     link = RecordingLink()
-    session = Session(_get_broker(), link)  # type: ignore[arg-type]
+    session = Session(_get_broker(auth), link)  # type: ignore[arg-type]
     try:
         for piece in split(data, points):
             session.receive(piece)
@@ -162,14 +179,14 @@ def check_session(data: bytes, points: list[int]) -> RecordingLink:
 
 
 def one_input(data: bytes) -> None:
-    """Interpret the first bytes as a version and split points, the rest as the stream."""
+    """Interpret the first bytes as a version, a broker and split points, the rest as the stream."""
     if len(data) < 3:
         return
     version = VERSIONS[data[0] % 3]
     points = [data[1] * 7 % 600, data[2] * 13 % 600]
     payload = data[3:]
     check_parser(version, payload, points)
-    check_session(payload, points)
+    check_session(payload, points, auth=bool(data[0] // 3 % 2))
 
 
 def main() -> None:
@@ -179,7 +196,8 @@ def main() -> None:
     xtomp_log.addHandler(_Tripwire())  # an internal error (logged with its traceback) is a crash
     xtomp_log.setLevel(logging.ERROR)  # refusals log at INFO: keep the fuzzer's output readable
     xtomp_log.propagate = False
-    _get_broker()
+    _get_broker(False)
+    _get_broker(True)
     atheris.instrument_all()  # every module loaded so far, xtomp_core included
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()

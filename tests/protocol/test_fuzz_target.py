@@ -18,6 +18,8 @@ _TOKENS = [
     b"destination:/topic/a\n", b"destination:memq\n", b"id:1\n", b"id:1.2\n", b"ack:client\n",
     b"transaction:t\n", b"receipt:r\n", b"message-id:1\n", b"subscription:1\n", b"content-length:3\n",
     b"heart-beat:1,1\n", b"\n", b"\x00", b"\r\n", b"x", b"\\c", b":",
+    b"CONNECT\naccept-version:1.2\nlogin:guest\npasscode:guest\n\n\x00", b"login:", b"passcode:", b"guest",
+    b"login:eve 1700000000 r\n", " \u00b2".encode(), b"destination:/topic/ro.x\n",
 ]
 stream = st.lists(st.one_of(st.sampled_from(_TOKENS), st.binary(max_size=4)), max_size=60).map(b"".join)
 
@@ -40,9 +42,9 @@ def test_a_session_answers_a_pipelined_script():
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stream, st.lists(st.integers(0, 600), max_size=2))
-def test_session_never_hits_an_internal_error(data, points):
-    check_session(data, points)
+@given(stream, st.lists(st.integers(0, 600), max_size=2), st.booleans())
+def test_session_never_hits_an_internal_error(data, points, auth):
+    check_session(data, points, auth)
 
 
 @settings(max_examples=200, deadline=None)

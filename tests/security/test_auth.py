@@ -3,6 +3,9 @@ the failure delay, per-address rate limiting, and config errors that never echo 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import threading
 import time
 
@@ -155,6 +158,14 @@ def test_token_timestamps(xtomp_factory, age, ok):
         assert accepted(broker, login, passcode) == ("eve", ())
     else:
         assert refused(broker, login, passcode) == "auth err - wrong login or passcode"
+
+
+@pytest.mark.parametrize("login", ["eve \u00b2\u00b3", "eve 1e9", "eve -5", "eve 99999999999999999", " 1700000000", "eve"])
+def test_malformed_token_logins_are_refused_not_crashed(xtomp_factory, login):
+    """Even correctly signed (a buggy issuer), a login without a plain decimal timestamp is no token."""
+    broker = xtomp_factory(TOKENS)
+    passcode = base64.b64encode(hmac.new(SECRET.encode(), login.encode(), hashlib.sha256).digest()).decode()
+    assert refused(broker, login, passcode) == "auth err - wrong login or passcode"
 
 
 @pytest.mark.parametrize("tamper", ["user", "timestamp", "passcode", "secret", "sha1", "no-timestamp"])

@@ -94,7 +94,7 @@ def _params(text: str, names: tuple[str, ...]) -> dict[str, int]:
     values: dict[str, int] = {}
     for item in text.split(","):
         key, _, value = item.partition("=")
-        if key not in names or not value.isdigit() or key in values:
+        if key not in names or not (value.isascii() and value.isdigit()) or len(value) > 9 or key in values:
             raise ValueError(f"unexpected parameter {item!r}")
         values[key] = int(value)
     missing = [name for name in names if name not in values]

@@ -84,12 +84,13 @@ class TokenAuthenticator:
         if login is None or passcode is None:
             return None
         fields = login.split(" ")
-        if len(fields) < 2 or not fields[0] or not fields[1].isdigit() or len(fields[1]) > 12:
+        stamp = fields[1] if len(fields) >= 2 else ""
+        if not fields[0] or not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
             return None  # not a token: another authenticator may know this login
         expected = base64.b64encode(_mac(self.secret, login.encode(), self.algorithm))
         if not hmac.compare_digest(expected, passcode.encode()):
             return None
-        age = self.clock() - int(fields[1])
+        age = self.clock() - int(stamp)
         if age > self.timeout:
             log.info("token of %s expired %.0fs ago", fields[0], age - self.timeout)
             return None

@@ -11,10 +11,12 @@ import time
 
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from xtomp_core import ConfigError
+from xtomp_core import AuthRejected, ConfigError
 from xtomp_core.bootstrap import build_broker
 from xtomp_core.security.passwords import hash_password
 from xtomp_core.testing import RawClient, frame_bytes, write_config
@@ -204,3 +206,33 @@ def test_pyjwt_is_imported_only_when_enabled(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+class _Session:
+    def describe(self) -> str:
+        return "fuzz"
+
+
+_B64URL = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=", max_size=40)
+_JSON_B64 = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["alg", "typ", "sub", "exp", "aud", "kid", "crit", "b64"]), inner, max_size=4),
+    max_leaves=8,
+).map(lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("="))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.tuples(_JSON_B64 | _B64URL, _JSON_B64 | _B64URL, _B64URL).map(".".join))
+def test_hostile_tokens_are_refused_cleanly(tmp_path, token):
+    """Whatever a JWT-shaped passcode holds, the authenticator accepts, declines or raises AuthRejected."""
+    global _fuzz_authenticator
+    if _fuzz_authenticator is None:
+        directory = write_config(tmp_path, HS_CONFIG)
+        _fuzz_authenticator = build_broker(directory).auth.authenticators[0]
+    try:
+        _fuzz_authenticator.authenticate(None, token, _Session())
+    except AuthRejected:
+        pass
+
+
+_fuzz_authenticator = None
