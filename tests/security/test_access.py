@@ -160,8 +160,13 @@ def test_no_rules_no_checks(xtomp):
 
 def test_rules_naming_users_need_an_authenticator(tmp_path):
     directory = write_config(tmp_path, '[destinations."/topic/x.*"]\nallow_send = ["@ops"]\n')
-    with pytest.raises(ConfigError, match="no authenticator is configured, so any client could claim any login"):
+    with pytest.raises(ConfigError) as raised:
         build_broker(directory)
+    assert str(raised.value) == (
+        f'{directory / "50-test.toml"}: destinations."/topic/x.*".allow_send: names users or groups, but no '
+        "authenticator is configured, so any client could claim any login: set server.authenticators (or login, "
+        "secret, or [users] passwords)"
+    )
 
 
 def test_star_only_rules_are_fine_without_authentication(tmp_path):

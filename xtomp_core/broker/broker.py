@@ -110,9 +110,8 @@ class Broker:
         access = AccessControl(config)
         if access.names_principals and not self.auth:
             raise ConfigError(
-                f"{config.destination_defaults.file}: access rules name users or groups, but no authenticator is "
-                "configured, so any client could claim any login: set server.authenticators (or login, "
-                "secret, or [users] passwords)"
+                f"{access.first_naming}: names users or groups, but no authenticator is configured, so any "
+                "client could claim any login: set server.authenticators (or login, secret, or [users] passwords)"
             )
         #: The compiled access rules; None when no destination restricts anyone (no checks at all).
         self.access: AccessControl | None = access if access.restricted else None

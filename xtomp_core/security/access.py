@@ -97,6 +97,8 @@ class AccessControl:
         self.restricted = False
         #: True when some list names a user or group (so authentication must be configured).
         self.names_principals = False
+        #: Where the first such list is ("FILE: destinations.\"X\".allow_send"), for the error.
+        self.first_naming = ""
         self.defaults = config.destination_defaults
         problems: list[str] = []
         sections = [config.destination_defaults, *config.destinations.values(), *(s for _, s in config.prefixes)]
@@ -106,9 +108,10 @@ class AccessControl:
                 problems += _check_entries(section, key, section[key])
             rules = self._compile(section)
             self.restricted = self.restricted or not rules.open
-            self.names_principals = self.names_principals or any(
-                getattr(rules, action).names_anyone for action in ACTIONS
-            )
+            for action in ACTIONS:
+                if getattr(rules, action).names_anyone and not self.names_principals:
+                    self.names_principals = True
+                    self.first_naming = f"{section.where(f'allow_{action}')}: {section.path}.allow_{action}"
         if problems:
             raise ConfigError("\n".join(problems))
 
