@@ -65,7 +65,8 @@ def declare_security_directives(directives: DirectiveSet) -> None:
       "closed (slowloris). A timer exists only while part of a frame is held. 0 disables.", minimum=0.0)
     d("write_buffer_max", "size", 8 * MIB, SERVER,
       "Outgoing bytes buffered for one connection beyond which it is closed at once (a client that "
-      "stops reading but keeps asking for receipts). Must exceed write_buffer_high.", minimum=4 * KIB)
+      "stops reading but keeps asking for receipts). Keep it well above write_buffer_high: what one "
+      "event-loop pass fans out to a subscriber is buffered before it counts as slow.", minimum=4 * KIB)
     d("connection_limit", "int", None, SERVER,
       "Most client connections at once; more are closed as soon as they are accepted. Unset: the "
       "process's open-file limit (ulimit -n) less 64.", minimum=1)
