@@ -32,6 +32,10 @@ class Link(Protocol):
     Writes are queued and flushed once per event-loop pass, so many frames to one client
     cost one system call. ``paused`` is True while the client's outgoing buffer is above
     ``write_buffer_high`` (a slow consumer).
+
+    Optional, read with ``getattr`` by the security code: ``peer_host`` (the client's IP
+    address, for per-address limits; else parsed from ``peer``) and ``peer_certificate()``
+    (the verified TLS client certificate as ``SSLSocket.getpeercert()`` gives it, or None).
     """
 
     paused: bool

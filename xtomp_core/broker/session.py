@@ -10,6 +10,11 @@ exception is an asynchronous authenticator: then reading pauses, the half-consum
 iterator is kept, and dispatch resumes where it stopped once the answer arrives, so
 frames pipelined behind CONNECT are neither lost nor reordered.
 
+Until CONNECT succeeds the parser accepts frames up to ``max_frame_size_unauthenticated``
+only; ``_connected`` raises the limit to ``max_frame_size``. Access rules are checked at
+SUBSCRIBE and at the first SEND to each destination; the SEND memo then remembers the
+destination, so later SENDs cost one dict lookup and no check.
+
 Errors: any ``XtompError`` raised while handling a frame (or by the parser) becomes one
 ERROR frame whose ``message`` is the error text and whose ``receipt-id`` echoes the failing
 frame's ``receipt``; then the session closes gracefully (the transport half-closes and
