@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 # Plugins installed (editable) into .venv and tested by `make test`.
-PLUGINS := topics filters admin websocket
+PLUGINS := topics filters admin websocket jwt
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 # @stomp/stompjs for the filters plugin's node tests, pinned by its package-lock.json.
@@ -18,7 +18,7 @@ BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.installed
 JS := plugins/websocket/js
 JS_STAMP := $(JS)/node_modules/.installed
 
-.PHONY: install install-browser chromium js-deps run test typecheck docs bench bench-compare rabbitmq clean
+.PHONY: install install-browser chromium js-deps run test typecheck docs fuzz bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,7 +62,16 @@ test: install install-browser js-deps typecheck
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket
+	$(BIN)/mypy xtomp_core plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt
+
+# Coverage-guided fuzzing of the parser and Session with atheris (libFuzzer ships in its
+# wheel) for FUZZ_SECONDS; the corpus grows in .cache/fuzz, seeds come from fuzz/seeds.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(PIP) install -r requirements/fuzz.txt
+	mkdir -p .cache/fuzz/corpus
+	$(BIN)/python fuzz/fuzz_parser.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	  -dict=fuzz/stomp.dict -artifact_prefix=.cache/fuzz/ -print_final_stats=1 .cache/fuzz/corpus fuzz/seeds
 
 # The benchmark: the load generator (C, built with gcc) against its own sink and xtomp.
 bench: install

@@ -47,6 +47,7 @@ XTOMP_CONFIG = f"""
 listen = ["127.0.0.1:{XTOMP_PORT}"]
 log_level = "warning"
 max_subscriptions = 100000
+connection_limit_per_address = 0  # the load generator opens 10,000 connections from 127.0.0.1
 
 [destination_defaults]
 max_connections = 100000

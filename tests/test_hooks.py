@@ -127,7 +127,7 @@ class HookPlugin:
 
     @hookimpl
     def xtomp_register_authenticators(self, registry):
-        registry.register("token", TokenAuth)
+        registry.register("async_token", TokenAuth)
 
     @hookimpl
     def xtomp_configure(self, config, broker):
@@ -172,7 +172,7 @@ CONFIG = """
 
 [server]
 listen = ["127.0.0.1:0", "webtcp://127.0.0.1:0"]
-authenticators = ["token"]
+authenticators = ["async_token"]
 login = "guest"
 passcode = "guest"
 

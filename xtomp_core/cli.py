@@ -1,9 +1,10 @@
 """The ``xtomp`` command: run the broker, test or show the config, list plugins, print the version.
 
 ``xtomp COMMAND ...`` runs a command an installed distribution provides through an entry
-point of group ``xtomp.commands`` (``status`` comes with xtomp-admin): the entry point is
-a function taking the remaining arguments and returning the exit status. The core knows
-no command by name, and imports one only when it is asked for.
+point of group ``xtomp.commands`` (``passwd`` comes with xtomp-core itself, ``status`` with
+xtomp-admin): the entry point is a function taking the remaining arguments and returning
+the exit status. This module knows no command by name, and imports one only when it is
+asked for.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="xtomp",
         usage="%(prog)s [options]\n       %(prog)s COMMAND [--help] [args...]",
         description="xtomp: a small, fast, in-memory STOMP broker.",
-        epilog=f"commands of installed plugins: {', '.join(commands) or 'none'}",
+        epilog=f"commands: {', '.join(commands) or 'none'} (xtomp COMMAND --help)",
     )
     parser.add_argument(
         "-c", "--config", default=DEFAULT_CONFIG, metavar="PATH",
@@ -104,7 +105,7 @@ def _run_command(name: str, arguments: list[str]) -> int:
     point = points.get(name)
     if point is None:
         known = ", ".join(sorted(points)) or "none"
-        print(f"xtomp: unknown command {name!r} (commands of installed plugins: {known})", file=sys.stderr)
+        print(f"xtomp: unknown command {name!r} (installed commands: {known})", file=sys.stderr)
         return 2
     command = point.load()
     assert callable(command), f"entry point {point.value} is not callable"

@@ -33,6 +33,10 @@ class Link(Protocol):
     cost one system call. ``paused`` is True while the client's outgoing buffer is above
     ``write_buffer_high`` (a slow consumer). ``frames_out`` counts the frames queued by
     ``push`` and ``write`` (heart-beats excluded), for the logs and statistics.
+
+    Optional, read with ``getattr`` by the security code: ``peer_host`` (the client's IP
+    address, for per-address limits; else parsed from ``peer``) and ``peer_certificate()``
+    (the verified TLS client certificate as ``SSLSocket.getpeercert()`` gives it, or None).
     """
 
     paused: bool

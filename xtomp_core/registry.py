@@ -19,6 +19,7 @@ KNOWN_PROVIDERS = {
     ("filter engine", "selector"): ("xtomp-filters", "filters"),
     ("transport", "ws"): ("xtomp-websocket", "websocket"),
     ("transport", "wss"): ("xtomp-websocket", "websocket"),
+    ("authenticator", "jwt"): ("xtomp-jwt", "jwt"),
 }
 
 

@@ -320,7 +320,7 @@ def test_unknown_listen_scheme_names_the_distribution(tmp_path: Path) -> None:
         build_broker(directory)
     assert str(raised.value) == (
         f"{directory / '00-base.toml'}: server.listen: 'ws://127.0.0.1:15674/ws': unknown transport 'ws' "
-        "(known: tcp); it is provided by xtomp-websocket: install it and enable [plugins.websocket]"
+        "(known: tcp, tls); it is provided by xtomp-websocket: install it and enable [plugins.websocket]"
     )
 
 
@@ -329,7 +329,7 @@ def test_unknown_listen_scheme_not_well_known(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         build_broker(directory)
     assert str(raised.value) == (
-        f"{directory / '00-base.toml'}: server.listen: 'quic://127.0.0.1:1': unknown transport 'quic' (known: tcp)"
+        f"{directory / '00-base.toml'}: server.listen: 'quic://127.0.0.1:1': unknown transport 'quic' (known: tcp, tls)"
     )
 
 

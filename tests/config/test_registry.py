@@ -127,9 +127,9 @@ def test_core_registries_are_frozen_and_credited() -> None:
         registries.authenticators,
     ):
         assert registry.frozen
-    assert list(registries.transports) == ["tcp"]
+    assert list(registries.transports) == ["tcp", "tls"]
     assert registries.transports.owner("tcp") == "core"
-    assert list(registries.authenticators) == ["static"]
+    assert list(registries.authenticators) == ["static", "users", "token", "tls_client_auth"]
     assert registries.authenticators.owner("static") == "core"
     assert len(registries.destination_types) == 0  # topics come with a plugin
     with pytest.raises(RuntimeError, match="frozen"):

@@ -270,6 +270,9 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
         "web_read_block": False,
         "web_write_block": True,
         "stats": False,
+        "allow_send": ("*",),
+        "allow_subscribe": ("*",),
+        "allow_create": ("*",),
     }
     assert {key: memq.origin(key) for key in memq} == {
         "type": "default",
@@ -279,6 +282,9 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
         "web_read_block": "default",
         "web_write_block": b,
         "stats": "default",
+        "allow_send": "default",
+        "allow_subscribe": "default",
+        "allow_create": "default",
     }
     assert config.destination_section("memq") is memq
     assert config.destination_section("memq2") is None

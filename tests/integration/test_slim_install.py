@@ -126,7 +126,8 @@ def test_slim_broker_works_and_imports_only_what_is_enabled(slim_python, tmp_pat
     report = finish(process)
     modules = set(report["modules"])
     assert "xtomp_topics" in modules
-    assert not {m for m in modules if m.startswith(("xtomp_blackhole", "uvloop", "stomp"))}
+    assert not {m for m in modules if m.startswith(("xtomp_blackhole", "uvloop", "stomp", "jwt", "cryptography"))}
+    assert "xtomp_core.server.tls" not in modules  # no tls:// listener
     assert "logging.handlers" not in modules  # syslog support is imported only when configured
     if shutil.which("gcc") or shutil.which("cc"):
         assert "xtomp_core.protocol._scanner" in modules  # the optional C scanner was built and used

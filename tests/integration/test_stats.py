@@ -187,4 +187,5 @@ def test_unknown_command(tmp_path):
 
     result = subprocess.run([sys.executable, "-m", "xtomp_core", "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.startswith("xtomp: unknown command 'frobnicate' (commands of installed plugins:")
+    assert result.stderr.startswith("xtomp: unknown command 'frobnicate' (installed commands:")
+    assert "passwd" in result.stderr and "status" in result.stderr

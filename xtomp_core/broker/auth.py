@@ -1,7 +1,15 @@
-"""Authentication at CONNECT: the chain of authenticators, and xtomp's static login/passcode."""
+"""Authentication at CONNECT: the chain of authenticators, and xtomp's static login/passcode.
+
+A refused CONNECT gets its ERROR ``auth err`` after ``auth_failure_delay`` (an
+``asyncio.sleep`` while the connection's reading is paused: the loop keeps serving everyone
+else), and each refusal counts against the client's address
+(:class:`~xtomp_core.security.ratelimit.FailureTable`); an address over
+``auth_max_failures`` is refused without asking any authenticator.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
 from collections.abc import Awaitable, Sequence
@@ -9,30 +17,57 @@ from typing import TYPE_CHECKING
 
 from ..errors import AuthRejected
 from ..interfaces import Authenticator, Principal
+from ..security.passwords import looks_like_hash, parse_hash
+from ..security.ratelimit import FailureTable, client_address
 
 if TYPE_CHECKING:
     from .broker import Broker
     from .session import Session
 
-__all__ = ["AuthChain", "StaticAuthenticator", "ANONYMOUS"]
+__all__ = ["AuthChain", "StaticAuthenticator", "ANONYMOUS", "WRONG_CREDENTIALS", "LOCKED_OUT"]
 
 ANONYMOUS = Principal("anonymous")
+WRONG_CREDENTIALS = "wrong login or passcode"
+LOCKED_OUT = "too many failed logins from this address, try again later"
 
 
 class StaticAuthenticator:
-    """xtomp's check: CONNECT must carry exactly ``[server] login`` and ``passcode``."""
+    """xtomp's check: CONNECT must carry exactly ``[server] login`` and ``passcode``.
+
+    ``passcode`` may be a hash from ``xtomp passwd`` instead of plain text; it is then
+    checked in a worker thread like a ``[users."NAME"]`` password.
+    """
 
     def __init__(self, broker: Broker) -> None:
         server = broker.config.server
         self.login: str | None = server["login"]
         self.passcode: str = server["passcode"] or ""
+        self.hashed = None
+        if looks_like_hash(self.passcode):
+            from ..errors import ConfigError
 
-    def authenticate(self, login: str | None, passcode: str | None, session: Session) -> Principal | None:
+            try:
+                self.hashed = parse_hash(self.passcode)
+            except ValueError as problem:
+                raise ConfigError(f"{server.origin('passcode')}: server.passcode: {problem}") from None
+
+    def authenticate(
+        self, login: str | None, passcode: str | None, session: Session
+    ) -> Principal | None | Awaitable[Principal | None]:
         if self.login is None or login is None:
             return None
         # compare_digest on both so the time taken does not reveal which one was wrong
         login_ok = hmac.compare_digest(login.encode(), self.login.encode())
+        if self.hashed is not None:
+            return self._check_hash(login, passcode or "", login_ok)
         passcode_ok = hmac.compare_digest((passcode or "").encode(), self.passcode.encode())
+        return Principal(login) if login_ok and passcode_ok else None
+
+    async def _check_hash(self, login: str, passcode: str, login_ok: bool) -> Principal | None:
+        from ..security.users import check_password
+
+        assert self.hashed is not None
+        passcode_ok = await check_password(self.hashed, passcode)
         return Principal(login) if login_ok and passcode_ok else None
 
 
@@ -40,11 +75,23 @@ class AuthChain:
     """Ask each authenticator in config order; the first Principal wins.
 
     An empty chain lets everyone in (as xtomp without ``login``). A chain in which nobody
-    accepts refuses with ``auth err``.
+    accepts, or an authenticator raising ``AuthRejected``, refuses with ``auth err`` after
+    ``failure_delay`` seconds, and counts the failure against the client's address in
+    ``failures`` (when given).
     """
 
-    def __init__(self, authenticators: Sequence[Authenticator]) -> None:
+    def __init__(
+        self,
+        authenticators: Sequence[Authenticator],
+        *,
+        failure_delay: float = 0.0,
+        failures: FailureTable | None = None,
+    ) -> None:
         self.authenticators = tuple(authenticators)
+        self.failure_delay = failure_delay
+        self.failures = failures
+        #: CONNECTs refused so far (for the stats).
+        self.refused = 0
 
     def __bool__(self) -> bool:
         return bool(self.authenticators)
@@ -52,16 +99,36 @@ class AuthChain:
     def authenticate(
         self, login: str | None, passcode: str | None, session: Session
     ) -> Principal | Awaitable[Principal]:
-        """A Principal now, or an awaitable of one when an authenticator is asynchronous."""
+        """A Principal now, or an awaitable of one when an authenticator is asynchronous
+        (or the refusal is delayed); raises ``AuthRejected`` when refusing at once."""
         if not self.authenticators:
             return Principal(login) if login else ANONYMOUS
-        for position, authenticator in enumerate(self.authenticators):
-            result = authenticator.authenticate(login, passcode, session)
-            if inspect.isawaitable(result):
-                return self._finish(result, position, login, passcode, session)
-            if result is not None:
-                return result
-        raise AuthRejected("wrong login or passcode")
+        address = client_address(session.link)
+        if self.failures is not None and self.failures.locked(address):
+            return self._refuse(AuthRejected(LOCKED_OUT), None)
+        try:
+            for position, authenticator in enumerate(self.authenticators):
+                result = authenticator.authenticate(login, passcode, session)
+                if inspect.isawaitable(result):
+                    return self._finish(result, position, login, passcode, session, address)
+                if result is not None:
+                    return result
+        except AuthRejected as rejected:
+            return self._refuse(rejected, address)
+        return self._refuse(AuthRejected(WRONG_CREDENTIALS), address)
+
+    def _refuse(self, error: AuthRejected, address: str | None) -> Awaitable[Principal]:
+        """Count the failure (``address`` None: do not) and raise ``error``, after the delay."""
+        self.refused += 1
+        if address is not None and self.failures is not None:
+            self.failures.failed(address)
+        if self.failure_delay <= 0:
+            raise error
+        return self._raise_later(error)
+
+    async def _raise_later(self, error: AuthRejected) -> Principal:
+        await asyncio.sleep(self.failure_delay)
+        raise error
 
     async def _finish(
         self,
@@ -70,14 +137,25 @@ class AuthChain:
         login: str | None,
         passcode: str | None,
         session: Session,
+        address: str,
     ) -> Principal:
-        result = await pending
-        if result is not None:
-            return result
-        for authenticator in self.authenticators[position + 1 :]:
-            answer = authenticator.authenticate(login, passcode, session)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            if answer is not None:
-                return answer
-        raise AuthRejected("wrong login or passcode")
+        try:
+            result = await pending
+            if result is not None:
+                return result
+            for authenticator in self.authenticators[position + 1 :]:
+                answer = authenticator.authenticate(login, passcode, session)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                if answer is not None:
+                    return answer
+        except AuthRejected as rejected:
+            error = rejected
+        else:
+            error = AuthRejected(WRONG_CREDENTIALS)
+        self.refused += 1
+        if self.failures is not None:
+            self.failures.failed(address)
+        if self.failure_delay > 0:
+            await asyncio.sleep(self.failure_delay)
+        raise error

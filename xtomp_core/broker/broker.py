@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..config.listen import parse_listen
-from ..errors import ConfigError, DestinationUnknown, LimitExceeded
+from ..errors import ConfigError, DestinationUnknown, LimitExceeded, XtompError
 from ..protocol.constants import VERSION_TEXT
+from ..security.access import AccessControl
+from ..security.admission import Admission
+from ..security.ratelimit import FailureTable
+from ..security.users import UserDirectory
 from .auth import AuthChain
 from .destination import Destination
 from .session import Session
@@ -23,7 +27,7 @@ from .stats import STAT_DESTINATION, StatPublisher, cpu_times, resident_memory
 
 if TYPE_CHECKING:
     from ..config import Config, Section
-    from ..interfaces import FilterEngine, ListenAddress
+    from ..interfaces import FilterEngine, ListenAddress, Principal
     from ..plugins import PluginHost, Registries
 
 __all__ = ["Broker", "Limits"]
@@ -63,6 +67,9 @@ class Limits:
     linger: float
     write_buffer_high: int
     write_buffer_low: int
+    write_buffer_max: int
+    max_frame_size_unauthenticated: int
+    frame_timeout: float
 
     @classmethod
     def from_section(cls, server: Section) -> Limits:
@@ -84,6 +91,9 @@ class Limits:
             write_buffer_low=(
                 server["write_buffer_low"] if server["write_buffer_low"] is not None else server["write_buffer_high"] // 4
             ),
+            write_buffer_max=server["write_buffer_max"],
+            max_frame_size_unauthenticated=min(server["max_frame_size_unauthenticated"], server["max_frame_size"]),
+            frame_timeout=server["frame_timeout"],
         )
 
 
@@ -118,7 +128,18 @@ class Broker:
             for engine in self.filter_engines.values()
             if (check := getattr(engine, "check_unfiltered", None)) is not None
         )
+        self.users = UserDirectory(config.users)
         self.auth = self._build_auth_chain()
+        access = AccessControl(config)
+        if access.names_principals and not self.auth:
+            raise ConfigError(
+                f"{access.first_naming}: names users or groups, but no authenticator is configured, so any "
+                "client could claim any login: set server.authenticators (or login, secret, or [users] passwords)"
+            )
+        #: The compiled access rules; None when no destination restricts anyone (no checks at all).
+        self.access: AccessControl | None = access if access.restricted else None
+        #: Connection caps (global and per client address), applied by the transports at accept.
+        self.admission = Admission(config.server["connection_limit"], config.server["connection_limit_per_address"])
         self.sessions: set[Session] = set()
         self.connections_total = 0
         #: Open connections per transport name, and how many of them completed CONNECT.
@@ -163,13 +184,28 @@ class Broker:
     def _build_auth_chain(self) -> AuthChain:
         server = self.config.server
         names = list(server["authenticators"])
-        if server["login"] is not None and "static" not in names:
-            names.append("static")
+        implied = (
+            ("static", server["login"] is not None),
+            ("users", self.users.with_passwords),
+            ("token", server["secret"] is not None),
+        )
+        for name, configured in implied:
+            if configured and name not in names:
+                names.append(name)
         registry = self.registries.authenticators
         for name in names:
             if name not in registry:
                 raise ConfigError(f"{server.origin('authenticators')}: server.authenticators: {registry.missing(name)}")
-        return AuthChain([registry.get(name)(self) for name in names])
+        failures = None
+        if server["auth_max_failures"]:
+            failures = FailureTable(
+                server["auth_max_failures"], server["auth_failure_window"], server["auth_failure_table_size"]
+            )
+        return AuthChain(
+            [registry.get(name)(self) for name in names],
+            failure_delay=server["auth_failure_delay"],
+            failures=failures,
+        )
 
     # -- destinations ---------------------------------------------------------------------
 
@@ -186,8 +222,12 @@ class Broker:
         self.destinations[name] = destination
         return destination
 
-    def destination(self, name: bytes) -> Destination:
-        """The destination called ``name``, created on first use when a rule allows it."""
+    def destination(self, name: bytes, creator: Principal | None = None) -> Destination:
+        """The destination called ``name``, created on first use when a rule allows it.
+
+        With ``creator`` (a session's principal), creating it must be allowed by the access
+        rules (``allow_create``); without, the broker itself is asking and nothing is checked.
+        """
         destination = self.destinations.get(name)
         if destination is not None:
             return destination
@@ -195,11 +235,20 @@ class Broker:
             raise LimitExceeded(
                 "dest flup", f"the broker already holds max_destinations ({self.limits.max_destinations})"
             )
+        access = self.access if creator is not None else None
         for prefix, section in self._prefix_rules:
             if name.startswith(prefix) and len(name) > len(prefix):
+                if access is not None:
+                    access.check_create(section, name, creator)
                 return self._create(name, section, auto_created=True)
         resolved: Destination | None = self.hook.xtomp_resolve_destination(name=name, broker=self)
         if resolved is not None:
+            if access is not None:
+                try:  # by the settings the plugin gave it (usually [destination_defaults])
+                    access.check_create(resolved.settings, name, creator)
+                except XtompError:
+                    resolved.close()  # never memoized: nobody saw it
+                    raise
             resolved.auto_created = True
             self.destinations[name] = resolved
             return resolved

@@ -10,6 +10,11 @@ exception is an asynchronous authenticator: then reading pauses, the half-consum
 iterator is kept, and dispatch resumes where it stopped once the answer arrives, so
 frames pipelined behind CONNECT are neither lost nor reordered.
 
+Until CONNECT succeeds the parser accepts frames up to ``max_frame_size_unauthenticated``
+only; ``_connected`` raises the limit to ``max_frame_size``. Access rules are checked at
+SUBSCRIBE and at the first SEND to each destination; the SEND memo then remembers the
+destination, so later SENDs cost one dict lookup and no check.
+
 Errors: any ``XtompError`` raised while handling a frame (or by the parser) becomes one
 ERROR frame whose ``message`` is the error text and whose ``receipt-id`` echoes the failing
 frame's ``receipt``; then the session closes gracefully (the transport half-closes and
@@ -100,7 +105,8 @@ class Session:
         self.link = link
         limits = broker.limits
         self.parser = FrameParser(
-            max_frame_size=limits.max_frame_size,
+            # RabbitMQ-style: a smaller limit until CONNECT succeeds (raised in _connected)
+            max_frame_size=limits.max_frame_size_unauthenticated,
             max_headers=limits.max_headers,
             max_header_length=limits.max_header_length,
         )
@@ -299,6 +305,7 @@ class Session:
             client_beats, limits.heart_beat_read_ms, limits.heart_beat_write_min_ms, limits.heart_beat_write_max_ms
         )
         self.parser.version = self.version
+        self.parser.max_frame_size = limits.max_frame_size
         self.state = CONNECTED
         self._handlers = _CONNECTED
         self.link.write(connected_frame(self.version, broker.server_header, self.id, (send_ms, receive_ms)))
@@ -343,10 +350,13 @@ class Session:
         destination.publish(Message(next(self.broker.message_ids), destination.name, headers, body), self)
 
     def _writable_destination(self, name: bytes) -> Destination:
-        """Resolve a SEND destination and check it once; later SENDs hit the memo."""
-        destination = self.broker.destination(name)
+        """Resolve a SEND destination and check it once (web block, access rules); later SENDs hit the memo."""
+        broker = self.broker
+        destination = broker.destination(name, self.principal)
         if destination.web_write_block and self.link.web:
             raise Blocked(f"web sessions may not send to {_show(name)}")
+        if broker.access is not None:
+            broker.access.check_send(destination, self.principal)
         if self._send_memo is None:
             self._send_memo = {}
         elif len(self._send_memo) >= self.broker.limits.max_subscriptions:
@@ -375,9 +385,11 @@ class Session:
         ack = headers.get(c.H_ACK, c.ACK_AUTO)
         if ack not in c.ACK_MODES:
             raise FrameRejected(f"invalid ack mode {_show(ack)!r}: use auto, client or client-individual")
-        destination = self.broker.destination(name)
+        destination = self.broker.destination(name, self.principal)
         if destination.web_read_block and self.link.web:
             raise Blocked(f"web sessions may not subscribe to {_show(name)}")
+        if self.broker.access is not None:
+            self.broker.access.check_subscribe(destination, self.principal)
         subscription_filter = None
         engines = self.broker.filter_engines
         if engines:

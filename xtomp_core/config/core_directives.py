@@ -13,7 +13,7 @@ def declare_core_directives(directives: DirectiveSet) -> None:
     # -- listeners and process -----------------------------------------------------------
     d("listen", "list", ("127.0.0.1:61613",), SERVER,
       "Addresses to accept connections on: \"HOST:PORT\", \"[IPV6]:PORT\", or \"SCHEME://HOST:PORT[/PATH]\" "
-      "where SCHEME is a registered transport (\"tcp\" in the core; \"ws\" and \"tls\" come with plugins).")
+      "where SCHEME is a registered transport (\"tcp\" and \"tls\" in the core; \"ws\" comes with a plugin).")
     d("pid_file", "str", None, SERVER,
       "Write the process id here at start-up and remove it at exit. Unset: no file is written.")
     d("log_level", "choice", "info", SERVER, "Least severe level logged.",
@@ -46,11 +46,15 @@ def declare_core_directives(directives: DirectiveSet) -> None:
       minimum=1.0, maximum=10.0)
     # -- authentication and hosts --------------------------------------------------------
     d("authenticators", "list", (), SERVER,
-      "The authentication chain, in order: names registered by plugins (the core has \"static\", the "
-      "login/passcode below). Empty: anyone may connect, unless login is set, which adds \"static\".")
+      "The authentication chain, in order; the first to accept a CONNECT wins. The core registers "
+      "\"static\" (login/passcode below), \"users\" ([users.\"NAME\"] tables), \"token\" (secret) and "
+      "\"tls_client_auth\" (client certificates); plugins add more (\"jwt\"). Whatever is configured but "
+      "not listed is appended: login adds static, a user with a password adds users, secret adds token. "
+      "Nothing configured: anyone may connect.")
     d("login", "str", None, SERVER,
       "When set, CONNECT must carry this login and the passcode below (xtomp's plain credential check).")
-    d("passcode", "str", None, SERVER, "The passcode that goes with login.")
+    d("passcode", "str", None, SERVER,
+      "The passcode that goes with login: plain text as in xtomp or, better, a hash from `xtomp passwd`.")
     d("virtual_hosts", "list", (), SERVER,
       "Accepted values of CONNECT's host header. Empty: any host is accepted (clients send \"localhost\", "
       "\"/\", a host name or nothing). Virtual hosts do not partition destinations.")

@@ -4,7 +4,7 @@ Every key a config file may hold is a :class:`Directive`. The core declares its 
 (:mod:`xtomp_core.config.core_directives`); plugins add theirs through the
 ``xtomp_add_directives`` hook. Scopes are table paths: ``server``, ``destination`` (valid
 in ``[destination_defaults]`` and in every ``[destinations."NAME"]``) and
-``plugins.NAME`` for a plugin's own table.
+``plugins.NAME`` for a plugin's own table; ``user`` for every ``[users."NAME"]`` table.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from typing import Any
 from ..errors import ConfigError
 from .units import format_duration, format_size, parse_duration, parse_size
 
-__all__ = ["Directive", "DirectiveSet", "KINDS", "SERVER", "DESTINATION", "plugin_scope", "toml_string"]
+__all__ = ["Directive", "DirectiveSet", "KINDS", "SERVER", "DESTINATION", "USER", "plugin_scope", "toml_string"]
 
 SERVER = "server"
 DESTINATION = "destination"
+#: Keys of a ``[users."NAME"]`` table (the users known to the broker's authenticators).
+USER = "user"
 
 KINDS = ("bool", "int", "float", "str", "size", "duration", "list", "choice")
 

@@ -64,6 +64,8 @@ class Config:
     plugins: Mapping[str, Section]
     files: tuple[str, ...]
     directives: DirectiveSet = field(repr=False)
+    #: ``[users."NAME"]`` tables: the users the authenticators know (password hash, groups).
+    users: Mapping[str, Section] = field(default_factory=dict)
 
     def destination_section(self, name: str) -> Section | None:
         """The settings for a destination name: exact match first, then the longest prefix."""

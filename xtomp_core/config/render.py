@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .directives import DESTINATION, SERVER, Directive, DirectiveSet
+from .directives import DESTINATION, SERVER, USER, Directive, DirectiveSet
 from .loader import key_path
 from .model import Config, Section
 
@@ -34,6 +34,8 @@ def show_config(config: Config) -> str:
         out += _render_section(f"[{key_path(('destinations', name))}]", section, directives.scope(DESTINATION))
     for prefix, section in config.prefixes:
         out += _render_section(f"[{key_path(('destinations', prefix + '*'))}]", section, directives.scope(DESTINATION))
+    for user, section in config.users.items():
+        out += _render_section(f"[{key_path(('users', user))}]", section, directives.scope(USER))
     for plugin, section in config.plugins.items():
         declared = directives.scope(f"plugins.{plugin}")
         out += _render_section(f"[{key_path(('plugins', plugin))}]", section, declared)
@@ -43,13 +45,14 @@ def show_config(config: Config) -> str:
 _SCOPE_TITLES = {
     SERVER: "`[server]`",
     DESTINATION: '`[destination_defaults]` and `[destinations."NAME"]`',
+    USER: '`[users."NAME"]`',
 }
 
 
 def directive_reference(directives: DirectiveSet) -> str:
     """A Markdown table per scope listing every declared directive (used by README.md)."""
     out: list[str] = []
-    order = sorted(directives.scopes(), key=lambda scope: (scope != SERVER, scope != DESTINATION, scope))
+    order = sorted(directives.scopes(), key=lambda scope: (scope != SERVER, scope != DESTINATION, scope != USER, scope))
     for scope in order:
         title = _SCOPE_TITLES.get(scope, f"`[{scope}]`")
         out += [f"#### {title}", "", "| directive | kind | default | provided by | meaning |", "| --- | --- | --- | --- | --- |"]

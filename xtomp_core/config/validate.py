@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from .directives import DESTINATION, SERVER, DirectiveSet, plugin_scope
+from .directives import DESTINATION, SERVER, USER, DirectiveSet, plugin_scope
 from .loader import KeyPath, RawConfig, key_path
 from .model import DEFAULT_ORIGIN, Config, Section
 
 __all__ = ["build_config", "enabled_plugins", "TOP_LEVEL_TABLES"]
 
-TOP_LEVEL_TABLES = ("server", "destination_defaults", "destinations", "plugins")
+_TABLE_NAMES = {DESTINATION: "destinations", USER: "users"}
+
+TOP_LEVEL_TABLES = ("server", "destination_defaults", "destinations", "plugins", "users")
 
 
 def enabled_plugins(raw: RawConfig) -> list[str]:
@@ -94,7 +96,7 @@ class _Validator:
             hint = (
                 '[destination_defaults] or a [destinations."NAME"] table'
                 if where == DESTINATION
-                else f"[{where}]"
+                else '[users."NAME"]' if where == USER else f"[{where}]"
             )
             self.error(path, f"{key} is not valid here: it belongs in {hint}")
             return
@@ -104,7 +106,7 @@ class _Validator:
             for other in self.directives.scopes():
                 close = _suggest(key, list(self.directives.scope(other)))
                 if other != scope and close:
-                    hint = f"{close[:-1]} (a key of {'destinations' if other == DESTINATION else other})?"
+                    hint = f"{close[:-1]} (a key of {_TABLE_NAMES.get(other, other)})?"
                     break
         self.error(path, f"unknown directive{hint}")
 
@@ -141,6 +143,16 @@ def build_config(raw: RawConfig, directives: DirectiveSet, plugins: list[str] | 
             destinations[name] = section
     prefixes.sort(key=lambda rule: len(rule[0]), reverse=True)
 
+    users: dict[str, Section] = {}
+    for name, table in check.table(("users",)).items():
+        path = ("users", name)
+        if not isinstance(table, dict):
+            check.error(path, f'expected a table: write [users."{name}"]')
+        elif not name:
+            check.error(path, "a user name cannot be empty")
+        else:
+            users[name] = check.section(path, USER, table)
+
     plugin_sections: dict[str, Section] = {}
     for name in plugins if plugins is not None else enabled_plugins(raw):
         path = ("plugins", name)
@@ -157,6 +169,7 @@ def build_config(raw: RawConfig, directives: DirectiveSet, plugins: list[str] | 
         plugins=plugin_sections,
         files=tuple(raw.files),
         directives=directives,
+        users=users,
     )
 
 

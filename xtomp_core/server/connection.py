@@ -19,6 +19,12 @@ Theory of operation
 * **Closing** after an ERROR or a DISCONNECT receipt half-closes (``write_eof``) and
   lingers until the client closes or ``linger`` passes, so the last frame is delivered
   rather than lost to a reset (STOMP 1.2 "Connection Lingering").
+* **Hostile clients**: a connection over the broker's connection caps is closed in
+  ``connection_made``, before a session exists. A client whose unsent output passes
+  ``write_buffer_max`` (it stopped reading but keeps asking for receipts) is aborted: only
+  checked while the connection is paused, so a reader pays nothing. A partial frame must
+  complete within ``frame_timeout`` (slowloris): the timer exists only while the parser
+  holds part of a frame, and is armed once per frame, not per read.
 """
 
 from __future__ import annotations
@@ -95,6 +101,11 @@ class StompConnection(asyncio.Protocol):
         "_receive_interval",
         "_silent",
         "_silent_limit",
+        "peer_host",
+        "_admitted",
+        "_frame_timer",
+        "_frame_mark",
+        "_frame_started",
     )
 
     session: Session
@@ -117,12 +128,26 @@ class StompConnection(asyncio.Protocol):
         self._receive_interval = 0.0
         self._silent = 0
         self._silent_limit = 0
+        #: The client's IP address (for the connection caps, login rate limits and logs).
+        self.peer_host = "?"
+        self._admitted = False
+        self._frame_timer: asyncio.TimerHandle | None = None
+        self._frame_mark = -1
+        self._frame_started = 0.0
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have the same methods
         self.transport = transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer_host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer or "?")
+        if not self.broker.admission.admit(self.peer_host):
+            self._closing = True
+            self.paused = True
+            transport.abort()  # over a connection cap: no session, no byte read
+            return
+        self._admitted = True
         limits = self.broker.limits
         transport.set_write_buffer_limits(high=limits.write_buffer_high, low=limits.write_buffer_low)
         self.session = Session(self.broker, self)
@@ -131,7 +156,21 @@ class StompConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._rx = True
-        self.session.receive(data)
+        session = self.session
+        session.receive(data)
+        # Slowloris: time the partial frame the parser holds, if any (see _frame_check).
+        if session.parser.in_frame:
+            if session.frames_in != self._frame_mark and not self._closing:
+                self._frame_mark = session.frames_in
+                self._frame_started = self.flusher.loop.time()
+                if self._frame_timer is None and self.broker.limits.frame_timeout > 0:
+                    self._frame_timer = self.flusher.loop.call_later(
+                        self.broker.limits.frame_timeout, self._frame_check
+                    )
+        elif self._frame_timer is not None:
+            self._frame_timer.cancel()
+            self._frame_timer = None
+            self._frame_mark = -1
 
     def eof_received(self) -> bool:
         self.flush()
@@ -142,6 +181,11 @@ class StompConnection(asyncio.Protocol):
         self.paused = True  # nobody delivers to a dead connection
         self.out.clear()
         self._cancel_timers()
+        self._cancel_frame_timer()
+        if not self._admitted:
+            return  # refused at accept: there is no session
+        self._admitted = False
+        self.broker.admission.release(self.peer_host)
         reason = "connection closed by client" if exc is None else f"connection lost: {exc}"
         self.session.connection_lost(reason)
 
@@ -171,18 +215,37 @@ class StompConnection(asyncio.Protocol):
             self.flusher.add(self)
         out.append(data)
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
+        """Write what is queued; False when the connection is closing (or this aborted it)."""
         out = self.out
         if not out:
-            return
+            return not self._closing
         if self._closing:
             out.clear()
-            return
+            return False
         data = b"".join(out)
         out.clear()
         self._tx = True
-        assert self.transport is not None
-        self.transport.write(data)
+        transport = self.transport
+        assert transport is not None
+        transport.write(data)
+        if self.paused and transport.get_write_buffer_size() > self.broker.limits.write_buffer_max:
+            self._overflow(transport)
+            return False
+        return True
+
+    def _overflow(self, transport: asyncio.Transport) -> None:
+        """The client let more than ``write_buffer_max`` bytes pile up: abort, do not wait for it."""
+        limit = self.broker.limits.write_buffer_max
+        log.warning(
+            "session %s: closed: more than write_buffer_max (%d bytes) unsent", self.session.describe(), limit
+        )
+        self._closing = True
+        self.paused = True
+        self._cancel_timers()
+        self._cancel_frame_timer()
+        self.session.close(f"write buffer over write_buffer_max ({limit} bytes)")
+        transport.abort()  # close() would wait for a client that does not read
 
     # -- Link: lifecycle ------------------------------------------------------------------
 
@@ -200,10 +263,12 @@ class StompConnection(asyncio.Protocol):
     def close(self, linger: bool) -> None:
         if self._closing:
             return
-        self.flush()
+        if not self.flush():
+            return  # flush() found the write buffer over write_buffer_max and aborted
         self._closing = True
         self.paused = True
         self._cancel_timers()
+        self._cancel_frame_timer()
         self._shutdown(linger)
 
     def _shutdown(self, linger: bool) -> None:
@@ -243,6 +308,30 @@ class StompConnection(asyncio.Protocol):
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
+
+    def _cancel_frame_timer(self) -> None:
+        if self._frame_timer is not None:
+            self._frame_timer.cancel()
+            self._frame_timer = None
+
+    def _frame_check(self) -> None:
+        """Close a client still sending the same frame ``frame_timeout`` after its first byte.
+
+        Armed when a partial frame first appears; if that frame completed and a newer one
+        is now partial, the timer is re-armed for what is left of the newer one's time.
+        """
+        self._frame_timer = None
+        if self._closing or not self.session.parser.in_frame:
+            self._frame_mark = -1
+            return
+        loop = self.flusher.loop
+        timeout = self.broker.limits.frame_timeout
+        remaining = self._frame_started + timeout - loop.time()
+        if remaining > 0:
+            self._frame_timer = loop.call_later(remaining, self._frame_check)
+            return
+        log.info("session %s: a frame took longer than frame_timeout (%gs)", self.session.describe(), timeout)
+        self.session.fail(XtompError(f"timeout - frame not completed within frame_timeout ({timeout:g}s)"))
 
     def _connect_timeout(self) -> None:
         self._read_timer = None

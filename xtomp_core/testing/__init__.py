@@ -5,6 +5,7 @@ fixtures built on these pieces; plugin test suites get them by installing xtomp-
 """
 
 from .client import RawClient, frame_bytes
+from .pki import Pem, TestPKI
 from .runner import BASE_CONFIG, BrokerProcess, BrokerThread, start_broker, write_config
 from .stomppy import Recorder, stomp_py_connection
 
@@ -12,8 +13,10 @@ __all__ = [
     "BASE_CONFIG",
     "BrokerProcess",
     "BrokerThread",
+    "Pem",
     "RawClient",
     "Recorder",
+    "TestPKI",
     "frame_bytes",
     "start_broker",
     "stomp_py_connection",

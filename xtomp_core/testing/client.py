@@ -6,11 +6,15 @@ import select
 import socket
 import time
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ..protocol.constants import SERVER_COMMANDS, V1_0, V1_2, VERSION_BY_TEXT
 from ..protocol.encoder import encode_frame
 from ..protocol.frame import Frame
 from ..protocol.parser import FrameParser
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["RawClient", "frame_bytes"]
 
@@ -34,14 +38,34 @@ def frame_bytes(command: str, headers: HeadersLike | None = None, body: bytes | 
 class RawClient:
     """A blocking client over a real socket; every wait has a timeout so tests cannot hang."""
 
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float = 5.0,
+        source: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """``source``: a local address to connect from (``"127.0.0.2"``: loopback tests of
+        per-address limits, as if from another machine). ``tls``: a client context to speak
+        TLS with (the handshake happens here)."""
+        sock = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0) if source else None)
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
+        self.tls = tls is not None
         self.timeout = timeout
         self.version = V1_0
         self.parser = FrameParser(commands=SERVER_COMMANDS, max_frame_size=64 * 1024 * 1024)
         self.frames: list[Frame] = []
         self.received = bytearray()  # every byte, for heart-beat and framing checks
         self.eof = False
+        #: The TLS error that ended the connection, if one did.
+        self.error: OSError | None = None
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -82,12 +106,19 @@ class RawClient:
         """Read what is available within ``timeout``; False on timeout, True otherwise."""
         if self.eof:
             return True
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
-            return False
+        # TLS may hold decrypted bytes that select() cannot see
+        if not (self.tls and self.sock.pending()):  # type: ignore[attr-defined]
+            ready, _, _ = select.select([self.sock], [], [], timeout)
+            if not ready:
+                return False
         try:
             data = self.sock.recv(1 << 20)
-        except ConnectionResetError:
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        except OSError as error:  # a TLS alert (the peer refused the handshake) ends it too
+            if not self.tls:
+                raise
+            self.error = error
             data = b""
         if not data:
             self.eof = True

@@ -4,7 +4,8 @@
   ``base`` + ``extra`` TOML (``plugins`` are in-process ``(name, object)`` pairs) and
   stops it after the test;
 * ``xtomp`` is a broker with the default test config (topics under ``/topic/``);
-* ``raw_client(broker=None)`` opens a :class:`RawClient` to a broker (default ``xtomp``);
+* ``raw_client(broker=None, timeout=5.0, source=None)`` opens a :class:`RawClient` to a broker
+  (default ``xtomp``), optionally from another loopback address (``source="127.0.0.2"``);
 * ``stomp_py(broker=None, version="1.2")`` gives a stomp.py connection and its recorder,
   disconnected after the test.
 """
@@ -51,9 +52,9 @@ def xtomp(xtomp_factory: Callable[..., BrokerThread]) -> BrokerThread:
 def raw_client(request: pytest.FixtureRequest) -> Iterator[Callable[..., RawClient]]:
     opened: list[RawClient] = []
 
-    def open_client(broker: BrokerThread | None = None, timeout: float = 5.0) -> RawClient:
+    def open_client(broker: BrokerThread | None = None, timeout: float = 5.0, source: str | None = None) -> RawClient:
         target = broker if broker is not None else request.getfixturevalue("xtomp")
-        client = RawClient(target.host, target.port, timeout)
+        client = RawClient(target.host, target.port, timeout, source)
         opened.append(client)
         return client
 

@@ -1,0 +1,1 @@
+"""JWT bearer tokens in CONNECT's passcode for xtomp: the ``jwt`` authenticator (PyJWT)."""
