@@ -130,6 +130,18 @@ class HookPlugin:
         registry.register("async_token", TokenAuth)
 
     @hookimpl
+    def xtomp_register_session_destinations(self, registry):
+        # /mine/NAME: a topic private to each connection
+        registry.register("/mine/", lambda session, name: session.broker.destination(
+            b"/topic/private-" + session.id + b"-" + name[len(b"/mine/"):]
+        ))
+
+    @hookimpl
+    def xtomp_register_send_headers(self, registry):
+        # x-stamp: the sender's session id is appended, unless the value is "keep"
+        registry.register("x-stamp", lambda session, value: None if value == b"keep" else value + b"@" + session.id)
+
+    @hookimpl
     def xtomp_configure(self, config, broker):
         self.events.append(("configure",))
         if config.plugins["hooks"]["refuse"]:
@@ -203,7 +215,7 @@ def test_every_hook_has_a_test():
     """Each hook is named by a test function of this module (as datasette does)."""
     tests = " ".join(re.findall(r"^def (test_\w+)", Path(__file__).read_text(), re.MULTILINE))
     hooks = [name for name in dir(hookspecs) if name.startswith("xtomp_")]
-    assert len(hooks) == 12
+    assert len(hooks) == 14
     untested = [name for name in hooks if name not in tests]
     assert not untested, f"hooks without a test in {__file__}: {untested}"
 
@@ -288,6 +300,33 @@ def test_xtomp_resolve_destination(broker, raw_client, plugin):
     assert plugin.events.count(("resolve", b"/dyn/made-up")) == 1  # memoized
     client.send_frame("SEND", {"destination": "/elsewhere"}, "x")
     client.expect_error("destination unknown")
+
+
+def test_xtomp_register_session_destinations(broker, raw_client):
+    alice, bob = raw_client(broker), raw_client(broker)
+    for client in (alice, bob):
+        client.connect(passcode="token-ok")
+        client.subscribe("/mine/inbox", id="in")
+    alice.send_frame("SEND", {"destination": "/mine/inbox", "receipt": "sent"}, "for alice")
+    message = alice.expect("MESSAGE")
+    alice.expect_receipt("sent")
+    assert message.body == b"for alice" and message.headers[b"destination"].startswith(b"/topic/private-")
+    bob.expect_nothing(0.1)  # the same name meant bob's own destination
+
+
+def test_xtomp_register_send_headers(broker, raw_client):
+    subscriber, sender = raw_client(broker), raw_client(broker)
+    subscriber.connect(passcode="token-ok")
+    subscriber.subscribe("/topic/stamped")
+    connected = sender.connect(passcode="token-ok")
+    session_id = connected.headers[b"session"]
+    sender.send_frame("SEND", {"destination": "/topic/stamped", "x-stamp": "a"}, "1")
+    sender.send_frame("SEND", {"destination": "/topic/stamped", "x-stamp": "keep"}, "2")
+    sender.send_frame("SEND", {"destination": "/topic/stamped"}, "3")
+    first, second, third = subscriber.messages(3)
+    assert first.headers[b"x-stamp"] == b"a@" + session_id
+    assert second.headers[b"x-stamp"] == b"keep"
+    assert b"x-stamp" not in third.headers
 
 
 def test_xtomp_startup_xtomp_shutdown_xtomp_session_opened_xtomp_session_closed(xtomp_factory, plugin, raw_client):

@@ -86,6 +86,27 @@ def xtomp_register_authenticators(registry: Registrar[Any]) -> None:
 
 
 @hookspec
+def xtomp_register_session_destinations(registry: Registrar[Any]) -> None:
+    """Register names that mean something different on each connection, by prefix.
+
+    ``registry.register("/temp-queue/", resolve)``: a SEND or SUBSCRIBE whose destination
+    starts with the prefix is given ``resolve(session, name) -> Destination`` instead of
+    the broker's shared lookup (a temporary queue private to that connection). Called once
+    per SUBSCRIBE and on the first SEND of a connection to that name (then memoized).
+    """
+
+
+@hookspec
+def xtomp_register_send_headers(registry: Registrar[Any]) -> None:
+    """Register SEND headers whose value the broker rewrites before the message is published.
+
+    ``registry.register("reply-to", rewrite)``: for a SEND carrying that header,
+    ``rewrite(session, value) -> bytes | None`` returns the value subscribers will see
+    (None keeps it). Costs one dict lookup per SEND and header registered; keep it rare.
+    """
+
+
+@hookspec
 def xtomp_configure(config: Config, broker: Broker) -> None:
     """Check the frozen configuration as a whole; raise ``ConfigError`` naming file and key.
 

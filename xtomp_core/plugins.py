@@ -60,6 +60,8 @@ class Registries:
     filter_engines: Registry[Any]
     transports: Registry[Any]
     authenticators: Registry[Any]
+    session_destinations: Registry[Any]
+    send_headers: Registry[Any]
 
 
 class PluginHost:
@@ -128,12 +130,16 @@ class PluginHost:
             filter_engines=Registry("filter engine"),
             transports=Registry("transport"),
             authenticators=Registry("authenticator"),
+            session_destinations=Registry("session destination prefix"),
+            send_headers=Registry("SEND header"),
         )
         for hook_name, registry in (
             ("xtomp_register_destination_types", registries.destination_types),
             ("xtomp_register_filter_engines", registries.filter_engines),
             ("xtomp_register_transports", registries.transports),
             ("xtomp_register_authenticators", registries.authenticators),
+            ("xtomp_register_session_destinations", registries.session_destinations),
+            ("xtomp_register_send_headers", registries.send_headers),
         ):
             self._each_impl(hook_name, _registrar_argument(registry))
             registry.freeze()

@@ -72,7 +72,8 @@ def test_defaults_only(tmp_path: Path) -> None:
     assert config.server.origin("max_frame_size") == "default"
     assert config.server["timeout"] == 30.0
     assert config.server["pid_file"] is None
-    assert config.destination_defaults["type"] == "topic"
+    assert config.destination_defaults["type"] is None  # topic, or queue when min_delivery = 1
+    assert config.destination_defaults["min_delivery"] == 0
     assert config.destination_defaults.origin("type") == "default"
     assert dict(config.destinations) == {}
     assert config.prefixes == ()
@@ -263,7 +264,8 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
     memq = config.destinations["memq"]
     assert memq.path == 'destinations."memq"'
     assert dict(memq) == {
-        "type": "topic",
+        "type": None,
+        "min_delivery": 0,
         "max_connections": 5,
         "max_messages": 50,
         "max_message_size": 1024 * 1024,
@@ -276,6 +278,7 @@ def test_destination_merges_over_defaults_over_directive_defaults(tmp_path: Path
     }
     assert {key: memq.origin(key) for key in memq} == {
         "type": "default",
+        "min_delivery": "default",
         "max_connections": b,
         "max_messages": a,
         "max_message_size": "default",
@@ -483,3 +486,27 @@ def test_directive_shape_is_checked(kwargs: dict[str, str], message: str) -> Non
     with pytest.raises(ValueError) as raised:
         Directive("x", kwargs["kind"], None, "server", "help")
     assert str(raised.value) == message
+
+
+# -- type and xtomp's min_delivery -----------------------------------------------------------
+
+
+def test_min_delivery_makes_an_untyped_destination_a_queue(tmp_path: Path) -> None:
+    from xtomp_core.broker.broker import destination_type
+
+    config = build(
+        tmp_path,
+        LISTEN,
+        '[destinations."memq"]\nmin_delivery = 1\n[destinations."memtop"]\n'
+        '[destinations."typed"]\ntype = "queue"\n[destinations."both"]\ntype = "topic"\nmin_delivery = 1\n',
+    )
+    kinds = {name: destination_type(config.destinations[name]) for name in ("memq", "memtop", "typed")}
+    assert kinds == {"memq": "queue", "memtop": "topic", "typed": "queue"}
+    with pytest.raises(ConfigError) as refused:
+        destination_type(config.destinations["both"])
+    assert str(refused.value).startswith(f'{file(tmp_path, 1)}: destinations."both".min_delivery: 1 makes')
+
+
+def test_min_delivery_above_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"min_delivery"):
+        build(tmp_path, LISTEN, '[destinations."memq"]\nmin_delivery = 2\n')

@@ -206,8 +206,9 @@ def test_show_config_of_the_bundled_config() -> None:
     assert result.returncode == 0, result.stderr
     data = tomllib.loads(strip_comments(result.stdout))
     assert data["server"]["listen"] == ["127.0.0.1:61613"]
-    assert set(data["destinations"]) == {"memtop", "/topic/*"}
-    assert "topics" in data["plugins"]
+    assert set(data["destinations"]) == {"memtop", "/topic/*", "memq", "/queue/*"}
+    assert data["destinations"]["memq"]["min_delivery"] == 1
+    assert {"topics", "queues"} <= set(data["plugins"])
 
 
 # -- --plugins and --directives ------------------------------------------------------------

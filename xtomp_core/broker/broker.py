@@ -48,6 +48,21 @@ def logfmt(fields: tuple[tuple[str, object], ...]) -> str:
     return " ".join(parts)
 
 
+def destination_type(section: Section) -> str:
+    """The ``type`` of a destination section; unset, xtomp's ``min_delivery`` decides
+    (0: a topic, 1: a queue, as the original broker declared its queues)."""
+    kind: str | None = section["type"]
+    min_delivery: int = section["min_delivery"]
+    if kind is None:
+        return "queue" if min_delivery else "topic"
+    if min_delivery and kind == "topic":
+        raise ConfigError(
+            f"{section.where('min_delivery')}: {section.path}.min_delivery: {min_delivery} makes the destination "
+            "a queue (xtomp's way to declare one), but its type is \"topic\": remove one of the two"
+        )
+    return kind
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Server settings read per connection, converted once (milliseconds, bytes)."""
@@ -128,6 +143,14 @@ class Broker:
             for engine in self.filter_engines.values()
             if (check := getattr(engine, "check_unfiltered", None)) is not None
         )
+        #: ``(prefix, resolve)`` of names private to each connection (``/temp-queue/``).
+        self.session_destinations: tuple[tuple[bytes, Callable[[Session, bytes], Destination]], ...] = tuple(
+            (prefix.encode(), resolve) for prefix, resolve in self.registries.session_destinations.items()
+        )
+        #: SEND header name -> ``rewrite(session, value)``; empty unless a plugin registers one.
+        self.send_header_rewrites: dict[bytes, Callable[[Session, bytes], bytes | None]] = {
+            name.encode(): rewrite for name, rewrite in self.registries.send_headers.items()
+        }
         self.users = UserDirectory(config.users)
         self.auth = self._build_auth_chain()
         access = AccessControl(config)
@@ -211,7 +234,7 @@ class Broker:
 
     def _factory(self, section: Section) -> Any:
         registry = self.registries.destination_types
-        kind = section["type"]
+        kind = destination_type(section)
         if kind not in registry:
             raise ConfigError(f"{section.where('type')}: {section.path}.type: {registry.missing(kind)}")
         return registry.get(kind)
@@ -254,6 +277,14 @@ class Broker:
             return resolved
         shown = name[:80].decode("utf-8", "replace")
         raise DestinationUnknown(f"no destination {shown!r} is configured")
+
+    def destination_for(self, session: Session, name: bytes) -> Destination:
+        """The destination a session means by ``name``: its private one for a registered
+        prefix (``/temp-queue/NAME``), else the shared one, created when the rules allow."""
+        for prefix, resolve in self.session_destinations:
+            if name.startswith(prefix):
+                return resolve(session, name)
+        return self.destination(name, session.principal)
 
     def _purge_idle(self) -> bool:
         """Forget auto-created destinations that hold nothing; True if room was made."""

@@ -80,14 +80,19 @@ class Destination:
             )
         self.index.add(subscription)
 
+    def started(self, subscription: Subscription) -> None:
+        """The SUBSCRIBE is complete and its RECEIPT written: deliver what was waiting
+        (queues). Called right after ``subscribe``, before any other frame is handled."""
+
     def unsubscribe(self, subscription: Subscription) -> None:
         self.index.remove(subscription)
 
     def ack(self, subscription: Subscription, message_id: int) -> None:
         """ACK of a delivery in client modes; types without acknowledgements accept any."""
 
-    def nack(self, subscription: Subscription, message_id: int) -> None:
-        """NACK of a delivery; types without acknowledgements accept any."""
+    def nack(self, subscription: Subscription, message_id: int, headers: Mapping[bytes, bytes]) -> None:
+        """NACK of a delivery (``headers`` are the NACK's: ``requeue:false``...); types
+        without acknowledgements accept any."""
 
     def owns(self, subscription: Subscription, message_id: int) -> bool:
         """True when the message is awaiting an ACK from this subscription (1.0 ACKs)."""

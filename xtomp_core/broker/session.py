@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import (
@@ -50,7 +50,7 @@ from .message import Message
 from .subscription import Subscription
 
 if TYPE_CHECKING:
-    from ..interfaces import Link
+    from ..interfaces import Filter, Link
     from .broker import Broker
     from .destination import Destination
 
@@ -340,6 +340,9 @@ class Session:
         destination = memo.get(name) if memo is not None else None
         if destination is None or destination.closed:
             destination = self._writable_destination(name)
+        rewrites = self.broker.send_header_rewrites
+        if rewrites:
+            self._rewrite_headers(headers, rewrites)
         body = frame.body
         if len(body) > destination.max_message_size:
             raise LimitExceeded(
@@ -349,10 +352,21 @@ class Session:
             )
         destination.publish(Message(next(self.broker.message_ids), destination.name, headers, body), self)
 
+    def _rewrite_headers(
+        self, headers: dict[bytes, bytes], rewrites: dict[bytes, Callable[[Session, bytes], bytes | None]]
+    ) -> None:
+        """Let plugins replace header values subscribers must see differently (``reply-to``)."""
+        for name, rewrite in rewrites.items():
+            value = headers.get(name)
+            if value is not None:
+                replaced = rewrite(self, value)
+                if replaced is not None:
+                    headers[name] = replaced
+
     def _writable_destination(self, name: bytes) -> Destination:
         """Resolve a SEND destination and check it once (web block, access rules); later SENDs hit the memo."""
         broker = self.broker
-        destination = broker.destination(name, self.principal)
+        destination = broker.destination_for(self, name)
         if destination.web_write_block and self.link.web:
             raise Blocked(f"web sessions may not send to {_show(name)}")
         if broker.access is not None:
@@ -385,7 +399,7 @@ class Session:
         ack = headers.get(c.H_ACK, c.ACK_AUTO)
         if ack not in c.ACK_MODES:
             raise FrameRejected(f"invalid ack mode {_show(ack)!r}: use auto, client or client-individual")
-        destination = self.broker.destination(name, self.principal)
+        destination = self.broker.destination_for(self, name)
         if destination.web_read_block and self.link.web:
             raise Blocked(f"web sessions may not subscribe to {_show(name)}")
         if self.broker.access is not None:
@@ -410,10 +424,31 @@ class Session:
                     f"{header.decode()} headers are not supported here: the filters plugin "
                     "(xtomp-filters) is not enabled"
                 )
+        subscription = self.add_subscription(subscription_id, destination, headers, ack, subscription_filter, start=False)
+        self._receipt(frame)
+        destination.started(subscription)
+
+    def add_subscription(
+        self,
+        subscription_id: bytes,
+        destination: Destination,
+        headers: Mapping[bytes, bytes],
+        ack: bytes = c.ACK_AUTO,
+        subscription_filter: Filter | None = None,
+        start: bool = True,
+    ) -> Subscription:
+        """Subscribe this session (SUBSCRIBE, or a plugin subscribing on the client's behalf,
+        as the queues plugin does for a ``reply-to:/temp-queue/NAME``).
+
+        With ``start`` False the caller calls ``destination.started`` itself: SUBSCRIBE does
+        so after its RECEIPT, so the RECEIPT comes before any message already waiting.
+        """
         subscription = Subscription(self, subscription_id, destination, ack, subscription_filter)
         destination.subscribe(subscription, headers)
         self.subscriptions[subscription_id] = subscription
-        self._receipt(frame)
+        if start:
+            destination.started(subscription)
+        return subscription
 
     def _on_unsubscribe(self, frame: Frame) -> None:
         headers = frame.headers
@@ -450,7 +485,7 @@ class Session:
         if frame.command == c.ACK:
             subscription.destination.ack(subscription, message_id)
         else:
-            subscription.destination.nack(subscription, message_id)
+            subscription.destination.nack(subscription, message_id, frame.headers)
 
     def _find_delivery(self, frame: Frame) -> tuple[Subscription, int]:
         """Which subscription and message an ACK/NACK names, in any version's style.

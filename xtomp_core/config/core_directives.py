@@ -79,8 +79,13 @@ def declare_core_directives(directives: DirectiveSet) -> None:
       "Outgoing bytes below which a slow consumer counts as caught up again. Unset: a quarter of "
       "write_buffer_high.", minimum=0)
     # -- destinations (valid in [destination_defaults] and [destinations."NAME"]) ---------
-    d("type", "str", "topic", DESTINATION,
-      "Destination type, registered by a plugin: \"topic\" (xtomp-topics), \"queue\" (xtomp-queues).")
+    d("type", "str", None, DESTINATION,
+      "Destination type, registered by a plugin: \"topic\" (xtomp-topics), \"queue\" (xtomp-queues). "
+      "Unset: \"topic\", or \"queue\" when min_delivery is 1.")
+    d("min_delivery", "int", 0, DESTINATION,
+      "xtomp's way to declare a queue: 1 makes a destination without a type a queue (each message kept "
+      "until one consumer has taken it); 0 a topic. xtomp's values above 1 re-sent a message to several "
+      "consumers (duplicates) and are refused.", minimum=0, maximum=1)
     d("max_connections", "int", 1000, DESTINATION,
       "Most subscriptions on this destination (xtomp's name; \"dest flup\" beyond it).", minimum=1)
     d("max_messages", "int", 100, DESTINATION,

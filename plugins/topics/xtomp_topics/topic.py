@@ -36,7 +36,7 @@ class Topic(Destination):
         super().__init__(name, settings, broker)
         self.disconnect_slow = settings["slow_consumer"] == "disconnect"
 
-    def publish(self, message: Message, sender: Session) -> None:
+    def publish(self, message: Message, sender: Session | None) -> None:
         self.enqueued += 1
         index = self.index
         targets = index.matching(message.headers) if (index.keyed or index.residual) else index.plain
