@@ -64,6 +64,7 @@ XTOMP_QUEUES = """
 
 [destinations."/queue/*"]
 type = "queue"
+max_messages = 1000000      # RabbitMQ's queues are unbounded: measure speed, not the limit
 """
 
 XTOMP_WEBSOCKET = f"""

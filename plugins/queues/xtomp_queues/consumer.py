@@ -1,0 +1,100 @@
+"""What a queue keeps per held message and per consumer: delivery counts, deadlines, unacked windows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from xtomp_core import FrameRejected
+
+if TYPE_CHECKING:
+    from xtomp_core import Filter, Message, Subscription
+
+__all__ = ["Held", "Consumer", "prefetch_of", "READY", "IN_FLIGHT", "GONE"]
+
+#: Where a held message is: waiting in the queue, delivered and awaiting an ACK, or done.
+READY = 0
+IN_FLIGHT = 1
+GONE = 2
+
+#: SUBSCRIBE headers that set a consumer's window: RabbitMQ's, then ActiveMQ's.
+PREFETCH_HEADERS = (b"prefetch-count", b"activemq.prefetchSize")
+
+
+class Held:
+    """One message in a queue, with what the queue needs to know beyond the message itself."""
+
+    __slots__ = ("message", "expires", "deliveries", "where")
+
+    def __init__(self, message: Message, expires: float) -> None:
+        self.message = message
+        #: Wall-clock deadline (seconds since the epoch); 0.0 = never.
+        self.expires = expires
+        #: How many times the message has been delivered (a redelivery has 1 or more).
+        self.deliveries = 0
+        self.where = READY
+
+    def __repr__(self) -> str:
+        return f"Held({self.message.id}, deliveries={self.deliveries}, where={self.where})"
+
+
+class Consumer:
+    """A subscription to a queue: its ack mode, window and unacknowledged deliveries.
+
+    ``unacked`` maps message id to the held message in delivery order, which is the order
+    a cumulative (``client`` mode) ACK covers. In ``auto`` mode a delivery is final as soon
+    as it is written, so nothing is kept and only the connection's write buffer (the
+    ``paused`` flag of its link) limits what it is given.
+    """
+
+    __slots__ = ("subscription", "link", "filter", "auto", "window", "unacked")
+
+    def __init__(self, subscription: Subscription, window: int) -> None:
+        self.subscription = subscription
+        self.link = subscription.link
+        self.filter: Filter | None = subscription.filter
+        self.auto = not subscription.client_ack
+        #: Most unacknowledged messages at once (client modes); 0 = no limit.
+        self.window = window
+        self.unacked: dict[int, Held] = {}
+
+    @property
+    def has_room(self) -> bool:
+        if self.link.paused:
+            return False
+        return self.auto or not self.window or len(self.unacked) < self.window
+
+    def take(self, message_id: int, cumulative: bool) -> list[Held]:
+        """Remove and return what an ACK or NACK of ``message_id`` settles (in delivery order)."""
+        unacked = self.unacked
+        if message_id not in unacked:
+            return []
+        if not cumulative:
+            return [unacked.pop(message_id)]
+        settled = []
+        for key in list(unacked):
+            settled.append(unacked.pop(key))
+            if key == message_id:
+                break
+        return settled
+
+    def __repr__(self) -> str:
+        return f"Consumer({self.subscription!r}, window={self.window}, unacked={len(self.unacked)})"
+
+
+def prefetch_of(headers: Mapping[bytes, bytes], default: int) -> int:
+    """The window a SUBSCRIBE asks for (``prefetch-count`` or ``activemq.prefetchSize``).
+
+    0 means no limit, as in RabbitMQ; ActiveMQ's 0 (pull one at a time) has no STOMP
+    equivalent here and is read the same way.
+    """
+    for name in PREFETCH_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            if not value.isdigit() or len(value) > 9:
+                shown = value[:20].decode("utf-8", "replace")
+                raise FrameRejected(
+                    f"{name.decode()} must be a whole number of messages (0 = no limit), not {shown!r}"
+                )
+            return int(value)
+    return default

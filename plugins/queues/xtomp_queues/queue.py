@@ -1,0 +1,405 @@
+"""Queue: each message to exactly one consumer, kept in order until a consumer has taken it.
+
+Theory of operation
+-------------------
+Waiting messages sit in ``ready`` (a deque, oldest first). Consumers take turns
+(round-robin from ``cursor``); a consumer is skipped while its connection is a slow
+consumer (``link.paused``), while its window of unacknowledged messages is full (client
+modes), or when its filter does not match the message.
+
+Invariant: after every change, no waiting message matches a consumer that has room. So
+``publish`` may hand a new message straight to a consumer, and with no filtered consumer
+a non-empty ``ready`` means nobody has room: the message is appended without a search.
+Whatever frees room (ACK, NACK, a new consumer, a drained connection) calls ``_drain``.
+
+In client modes a delivery stays in the consumer's ``unacked`` until ACK. NACK, and the
+unacked messages of a consumer that unsubscribes or disconnects, go back to the head of
+the queue in their original order, to be delivered again with ``redelivered:true`` and
+``x-delivery-count``; past ``max_redeliveries`` they go to ``dead_letter`` (or are
+dropped and counted). Expired messages are never delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from xtomp_core import Destination, DestinationFull, FrameRejected, Message, XtompError
+from xtomp_core.protocol import V1_2
+
+from .consumer import GONE, IN_FLIGHT, READY, Consumer, Held, prefetch_of
+from .expiry import EXPIRATION, EXPIRES, ExpiryTimer, deadline
+
+if TYPE_CHECKING:
+    from xtomp_core import Session, Subscription
+    from xtomp_core.broker.broker import Broker
+    from xtomp_core.config import Section
+
+__all__ = ["Queue"]
+
+log = logging.getLogger("xtomp.queues")
+
+#: Headers a dead-lettered copy gets (ActiveMQ's DLQ keeps the original destination too).
+ORIGINAL_DESTINATION = b"x-original-destination"
+DEAD_LETTER_REASON = b"x-dead-letter-reason"
+
+
+class Queue(Destination):
+    """Competing consumers with acknowledgements, redelivery, expiry and dead letters."""
+
+    __slots__ = (
+        "ready",
+        "consumers",
+        "cursor",
+        "filtered",
+        "in_flight",
+        "acked",
+        "nacked",
+        "redelivered",
+        "expired",
+        "dead_lettered",
+        "prefetch",
+        "max_redeliveries",
+        "dead_letter",
+        "pause_when_full",
+        "ttl",
+        "owner",
+        "_timer",
+        "_paused",
+    )
+
+    type_name = "queue"
+
+    def __init__(self, name: bytes, settings: Section, broker: Broker) -> None:
+        super().__init__(name, settings, broker)
+        self.ready: deque[Held] = deque()
+        self.consumers: list[Consumer] = []
+        self.cursor = 0
+        self.filtered = 0  # consumers with a filter
+        self.in_flight = 0
+        self.acked = 0
+        self.nacked = 0
+        self.redelivered = 0
+        self.expired = 0
+        self.dead_lettered = 0
+        self.prefetch: int = settings["prefetch"]
+        self.max_redeliveries: int = settings["max_redeliveries"]
+        dead_letter: str | None = settings["dead_letter"]
+        self.dead_letter = dead_letter.encode() if dead_letter else None
+        self.pause_when_full = settings["when_full"] == "pause"
+        self.ttl: float = settings["expiry"]
+        #: The session a temporary queue belongs to (only it may consume); None for shared queues.
+        self.owner: Session | None = None
+        self._timer = ExpiryTimer(self._expire_due, broker.loop)
+        #: Producers whose reading is paused until the queue has room again (``when_full = "pause"``).
+        self._paused: dict[Session, None] = {}
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self, message: Message, sender: Session | None) -> None:
+        ready = self.ready
+        if len(ready) >= self.max_messages:
+            self._full(sender)
+        headers = message.headers
+        expires = 0.0
+        if self.ttl or EXPIRES in headers or EXPIRATION in headers:
+            expires = deadline(headers, self.ttl, time.time())
+        held = Held(message, expires)
+        self.enqueued += 1
+        if expires and expires <= time.time():
+            self._expire(held)
+            return
+        if (not ready or self.filtered) and self._give(held):
+            return
+        ready.append(held)
+        if expires:
+            self._timer.watch(held)
+
+    def _full(self, sender: Session | None) -> None:
+        """The queue holds max_messages: refuse (``q flup``), or stop reading from the producer.
+
+        A producer that itself holds unacknowledged messages is never paused: its ACKs
+        travel on the connection that would stop being read, so pausing it could wait forever.
+        """
+        if self.pause_when_full and sender is not None and sender.connected and not _holds_unacked(sender):
+            # Paused again even when known: another full queue's resume may have resumed it.
+            self._paused[sender] = None
+            sender.link.pause_reading()
+            return  # accepted: frames of the read already under way may exceed the limit a little
+        raise DestinationFull(
+            f"{self.name.decode('utf-8', 'replace')} already holds max_messages ({self.max_messages}) messages"
+        )
+
+    # -- delivering -------------------------------------------------------------------------
+
+    def _give(self, held: Held) -> bool:
+        """Deliver to the next consumer (round-robin) with room whose filter matches; False if none."""
+        consumers = self.consumers
+        count = len(consumers)
+        if not count:
+            return False
+        start = self.cursor
+        headers = held.message.headers
+        for step in range(count):
+            index = start + step
+            if index >= count:
+                index -= count
+            consumer = consumers[index]
+            if consumer.link.paused:
+                continue
+            if not consumer.auto and consumer.window and len(consumer.unacked) >= consumer.window:
+                continue
+            flt = consumer.filter
+            if flt is not None and not flt(headers):
+                continue
+            self.cursor = index + 1
+            self._deliver(consumer, held)
+            return True
+        return False
+
+    def _deliver(self, consumer: Consumer, held: Held) -> None:
+        message = held.message
+        subscription = consumer.subscription
+        prefix = subscription.delivery_prefix(message.id) if subscription.ack_prefix else subscription.prefix
+        if held.deliveries:
+            # A redelivery: RabbitMQ's flag, and how many times it was delivered before.
+            prefix += b"redelivered:true\nx-delivery-count:%d\n" % held.deliveries
+            self.redelivered += 1
+        held.deliveries += 1
+        tail = message.tail()
+        if not message.uniform and subscription.version != V1_2:
+            tail = message.tail_for(subscription.version)
+        consumer.link.push(prefix, tail)
+        self.delivered += 1
+        if consumer.auto:
+            held.where = GONE
+        else:
+            held.where = IN_FLIGHT
+            consumer.unacked[message.id] = held
+            self.in_flight += 1
+
+    def _drain(self) -> None:
+        """Deliver waiting messages while some consumer has room (restores the invariant)."""
+        ready = self.ready
+        if ready and self.consumers:
+            now = time.time()
+            if not self.filtered:
+                while ready:
+                    held = ready[0]
+                    if held.expires and held.expires <= now:
+                        ready.popleft()
+                        self._expire(held)
+                    elif self._give(held):
+                        ready.popleft()
+                    else:
+                        break  # nobody has room
+            else:
+                kept: deque[Held] = deque()
+                while ready:
+                    held = ready.popleft()
+                    if held.expires and held.expires <= now:
+                        self._expire(held)
+                    elif not self._give(held):
+                        kept.append(held)
+                        if not self._anyone_has_room():
+                            break
+                kept.extend(ready)
+                self.ready = ready = kept
+        if not ready:
+            self._timer.cancel()  # nothing waits, so nothing can expire while waiting
+        if self._paused and len(ready) < self.max_messages:
+            self._resume_producers()
+
+    def _anyone_has_room(self) -> bool:
+        return any(consumer.has_room for consumer in self.consumers)
+
+    def _resume_producers(self) -> None:
+        paused, self._paused = self._paused, {}
+        for session in paused:
+            if session.connected:
+                session.link.resume_reading()
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:
+        owner = self.owner
+        if owner is not None and subscription.session is not owner:
+            raise FrameRejected(
+                f"{self.name.decode('utf-8', 'replace')} is a temporary queue of another connection: "
+                "only its owner may subscribe"
+            )
+        window = prefetch_of(headers, self.prefetch)
+        super().subscribe(subscription, headers)
+        consumer = Consumer(subscription, window)
+        subscription.state = consumer
+        self.consumers = self.consumers + [consumer]
+        if consumer.filter is not None:
+            self.filtered += 1
+
+    def started(self, subscription: Subscription) -> None:
+        self._drain()  # what waited goes out after the SUBSCRIBE's RECEIPT
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        super().unsubscribe(subscription)
+        consumer = subscription.state
+        if not isinstance(consumer, Consumer) or consumer not in self.consumers:
+            return
+        subscription.state = None
+        index = self.consumers.index(consumer)
+        self.consumers = self.consumers[:index] + self.consumers[index + 1 :]
+        if index < self.cursor:
+            self.cursor -= 1
+        if consumer.filter is not None:
+            self.filtered -= 1
+        unacked = list(consumer.unacked.values())
+        consumer.unacked.clear()
+        if unacked:
+            self.in_flight -= len(unacked)
+            self._requeue(unacked, "delivery-failed")
+        if not self.closed:
+            self._drain()
+
+    def writable(self, subscription: Subscription) -> None:
+        self._drain()
+
+    # -- acknowledgements ---------------------------------------------------------------------
+
+    def _consumer(self, subscription: Subscription) -> Consumer | None:
+        consumer = subscription.state
+        return consumer if isinstance(consumer, Consumer) and not consumer.auto else None
+
+    def _settle(self, subscription: Subscription, message_id: int, verb: str) -> list[Held]:
+        consumer = self._consumer(subscription)
+        if consumer is None:
+            return []  # auto mode: every delivery is already final, so there is nothing to settle
+        settled = consumer.take(message_id, subscription.cumulative)
+        if not settled:
+            raise FrameRejected(
+                f"{verb} of message {message_id}: subscription {subscription.id.decode('utf-8', 'replace')!r} "
+                "is not awaiting it (already acknowledged, or never delivered to it)"
+            )
+        self.in_flight -= len(settled)
+        return settled
+
+    def ack(self, subscription: Subscription, message_id: int) -> None:
+        settled = self._settle(subscription, message_id, "ACK")
+        if settled:
+            for held in settled:
+                held.where = GONE
+            self.acked += len(settled)
+            self._drain()
+
+    def nack(self, subscription: Subscription, message_id: int, headers: Mapping[bytes, bytes]) -> None:
+        settled = self._settle(subscription, message_id, "NACK")
+        if settled:
+            self.nacked += len(settled)
+            if headers.get(b"requeue") == b"false":
+                # RabbitMQ's NACK requeue:false: reject for good (dead letter, or drop).
+                for held in settled:
+                    self._dead_letter(held, "rejected")
+            else:
+                self._requeue(settled, "rejected")
+            self._drain()
+
+    def owns(self, subscription: Subscription, message_id: int) -> bool:
+        consumer = self._consumer(subscription)
+        return consumer is not None and message_id in consumer.unacked
+
+    def _requeue(self, returned: Iterable[Held], reason: str) -> None:
+        """Put messages back at the head of the queue, oldest first; the over-delivered go to dead letters."""
+        again = []
+        for held in sorted(returned, key=lambda h: h.message.id):
+            if held.deliveries > self.max_redeliveries:
+                self._dead_letter(held, reason)
+            else:
+                held.where = READY
+                again.append(held)
+                if held.expires:
+                    self._timer.watch(held)
+        self.ready.extendleft(reversed(again))
+
+    # -- expiry and dead letters ----------------------------------------------------------------
+
+    def _expire_due(self, due: list[Held]) -> None:
+        """Timer callback: drop the waiting messages whose deadline passed."""
+        gone = {id(held) for held in due if held.where == READY}
+        if not gone:
+            return
+        kept: deque[Held] = deque()
+        for held in self.ready:
+            if id(held) in gone:
+                self._expire(held)
+            else:
+                kept.append(held)
+        self.ready = kept
+        if self._paused and len(kept) < self.max_messages:
+            self._resume_producers()
+
+    def _expire(self, held: Held) -> None:
+        self.expired += 1
+        self._dead_letter(held, "expired", counted=True)
+
+    def _dead_letter(self, held: Held, reason: str, counted: bool = False) -> None:
+        """Send a message that cannot be delivered to ``dead_letter``, or drop it (counted)."""
+        held.where = GONE
+        target_name = self.dead_letter
+        if target_name is None:
+            if not counted:
+                self.dropped += 1
+            return
+        message = held.message
+        headers = {
+            name: value for name, value in message.headers.items() if name != EXPIRES and name != EXPIRATION
+        }
+        headers[ORIGINAL_DESTINATION] = self.name
+        headers[DEAD_LETTER_REASON] = reason.encode()
+        broker = self.broker
+        try:
+            target = broker.destination(target_name)
+            target.publish(Message(next(broker.message_ids), target.name, headers, message.body), None)
+        except XtompError as error:
+            self.dropped += 1
+            log.warning(
+                "%s: dead letter to %s lost: %s",
+                self.name.decode("utf-8", "replace"), target_name.decode("utf-8", "replace"), error,
+            )
+            return
+        self.dead_lettered += 1
+
+    # -- lifecycle and figures ------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        return len(self.ready)
+
+    def close(self) -> None:
+        super().close()
+        self._timer.cancel()
+        self.dropped += len(self.ready)
+        self.ready.clear()
+        if self._paused:
+            self._resume_producers()
+
+    def stats(self) -> dict[str, Any]:
+        figures = super().stats()
+        figures.update(
+            in_flight=self.in_flight,
+            acked=self.acked,
+            nacked=self.nacked,
+            redelivered=self.redelivered,
+            expired=self.expired,
+            dead_lettered=self.dead_lettered,
+            consumers=len(self.consumers),
+        )
+        return figures
+
+
+def _holds_unacked(session: Session) -> bool:
+    for subscription in session.subscriptions.values():
+        consumer = subscription.state
+        if isinstance(consumer, Consumer) and consumer.unacked:
+            return True
+    return False
