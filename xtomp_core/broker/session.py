@@ -342,7 +342,12 @@ class Session:
             destination = self._writable_destination(name)
         rewrites = self.broker.send_header_rewrites
         if rewrites:
-            self._rewrite_headers(headers, rewrites)
+            for header, rewrite in rewrites.items():
+                value = headers.get(header)
+                if value is not None:
+                    replaced = rewrite(self, value)
+                    if replaced is not None:
+                        headers[header] = replaced
         body = frame.body
         if len(body) > destination.max_message_size:
             raise LimitExceeded(
@@ -351,17 +356,6 @@ class Session:
                 f"({destination.max_message_size}) of {_show(name)}",
             )
         destination.publish(Message(next(self.broker.message_ids), destination.name, headers, body), self)
-
-    def _rewrite_headers(
-        self, headers: dict[bytes, bytes], rewrites: dict[bytes, Callable[[Session, bytes], bytes | None]]
-    ) -> None:
-        """Let plugins replace header values subscribers must see differently (``reply-to``)."""
-        for name, rewrite in rewrites.items():
-            value = headers.get(name)
-            if value is not None:
-                replaced = rewrite(self, value)
-                if replaced is not None:
-                    headers[name] = replaced
 
     def _writable_destination(self, name: bytes) -> Destination:
         """Resolve a SEND destination and check it once (web block, access rules); later SENDs hit the memo."""

@@ -47,13 +47,15 @@ class Consumer:
     ``paused`` flag of its link) limits what it is given.
     """
 
-    __slots__ = ("subscription", "link", "filter", "auto", "window", "unacked")
+    __slots__ = ("subscription", "link", "filter", "auto", "cumulative", "window", "unacked")
 
     def __init__(self, subscription: Subscription, window: int) -> None:
         self.subscription = subscription
         self.link = subscription.link
         self.filter: Filter | None = subscription.filter
         self.auto = not subscription.client_ack
+        #: ``client`` mode: an ACK or NACK covers every earlier delivery too.
+        self.cumulative = subscription.cumulative
         #: Most unacknowledged messages at once (client modes); 0 = no limit.
         self.window = window
         self.unacked: dict[int, Held] = {}

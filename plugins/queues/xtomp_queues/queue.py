@@ -285,6 +285,17 @@ class Queue(Destination):
         return settled
 
     def ack(self, subscription: Subscription, message_id: int) -> None:
+        consumer = subscription.state
+        if type(consumer) is Consumer and not consumer.cumulative:
+            # The common case (client-individual) without building lists: one dict pop.
+            held = consumer.unacked.pop(message_id, None)
+            if held is not None:
+                held.where = GONE
+                self.in_flight -= 1
+                self.acked += 1
+                if self.ready or self._paused:
+                    self._drain()
+                return
         settled = self._settle(subscription, message_id, "ACK")
         if settled:
             for held in settled:
