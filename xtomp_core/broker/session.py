@@ -97,6 +97,7 @@ class Session:
         "_handlers",
         "_frames",
         "_stash",
+        "_held",
         "_send_memo",
     )
 
@@ -126,6 +127,8 @@ class Session:
         self._handlers: dict[bytes, Handler] = _BEFORE_CONNECT
         self._frames: Iterator[Frame] | None = None
         self._stash: list[bytes] | None = None
+        #: Frame handling is on hold (flow control: a full queue with ``when_full = "pause"``).
+        self._held = False
         self._send_memo: dict[bytes, Destination] | None = None
 
     # -- input ----------------------------------------------------------------------------
@@ -133,10 +136,10 @@ class Session:
     def receive(self, data: bytes) -> None:
         """Bytes from the transport, in order."""
         state = self.state
-        if state == CONNECTED or state == AWAITING_CONNECT:
+        if (state == CONNECTED and not self._held) or state == AWAITING_CONNECT:
             self._frames = self.parser.feed(data)
             self._dispatch()
-        elif state == AUTHENTICATING:
+        elif state == AUTHENTICATING or state == CONNECTED:
             # Reading is paused, but bytes already read may still arrive: keep them in order.
             if self._stash is None:
                 self._stash = []
@@ -153,6 +156,8 @@ class Session:
                 self.frames_in += 1
                 handlers[frame.command](self, frame)
                 frame = None
+                if self._held:
+                    return  # resumed by release(), with the rest of this read
                 if self.state != CONNECTED:
                     if self.state == AWAITING_CONNECT:
                         continue
@@ -220,6 +225,31 @@ class Session:
             except Exception:  # one destination's failure must not keep the others' state
                 log.exception("session %s: unsubscribe from %r failed", self.describe(), subscription.destination)
         self.broker.session_ended(self, reason, was_connected)
+
+    def hold(self) -> None:
+        """Stop handling this client's frames after the current one, and stop reading, until
+        :meth:`release`: flow control for a producer (frames already read wait, in order)."""
+        if self.state == CONNECTED and not self._held:
+            self._held = True
+            self.link.pause_reading()
+
+    def release(self) -> None:
+        """Handle the frames that waited since :meth:`hold`, then read again."""
+        if not self._held:
+            return
+        self._held = False
+        if self.state != CONNECTED:
+            return
+        self.link.resume_reading()
+        if self._frames is not None:
+            self._dispatch()
+        stash, self._stash = self._stash, None
+        for data in stash or ():
+            self.receive(data)
+
+    @property
+    def held(self) -> bool:
+        return self._held
 
     def writable(self) -> None:
         """The transport drained below ``write_buffer_low``: destinations may deliver again."""

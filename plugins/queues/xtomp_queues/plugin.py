@@ -29,9 +29,9 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
       "Queues: where messages go that expired or were redelivered max_redeliveries times (a destination "
       "name, e.g. \"/queue/DLQ\"); unset, they are dropped and counted.")
     d("when_full", "choice", "error", DESTINATION,
-      "Queues: a SEND to a queue holding max_messages gets ERROR \"q flup\" (\"error\", xtomp's way) or the "
-      "producer's connection stops being read until there is room (\"pause\"; a producer that holds "
-      "unacknowledged messages gets \"q flup\" instead, as pausing it could wait forever).",
+      "Queues: a SEND to a queue holding max_messages gets ERROR \"q flup\" (\"error\", xtomp's way) or is "
+      "accepted and the producer's next frames wait, unread, until there is room (\"pause\"; a producer that "
+      "holds unacknowledged messages gets \"q flup\" instead, as pausing it could wait forever).",
       choices=("error", "pause"))
     d("expiry", "duration", 0.0, DESTINATION,
       "Queues: discard messages not delivered within this time (or to dead_letter); 0 = never. A SEND's "
@@ -64,12 +64,13 @@ def _reply_to(session: Session, value: bytes) -> bytes | None:
 
 @hookimpl
 def xtomp_configure(config: Config, broker: Broker) -> None:
-    sections = [*config.destinations.items(), *config.prefixes]
-    for name, section in sections:
+    # A prefix rule may name a queue it covers itself ("/queue/*" -> "/queue/DLQ"): that
+    # queue's own dead letters are then dropped and counted (see Queue._dead_letter).
+    for name, section in [*config.destinations.items(), *config.prefixes]:
         dead_letter = section["dead_letter"]
         if dead_letter is None:
             continue
-        if dead_letter == name or (name.endswith("*") and dead_letter.startswith(name[:-1])):
+        if dead_letter == name:
             raise ConfigError(
                 f"{section.where('dead_letter')}: {section.path}.dead_letter: {dead_letter!r} is the destination "
                 "itself: a message that cannot be delivered would come back forever"

@@ -94,7 +94,7 @@ class Queue(Destination):
         #: The session a temporary queue belongs to (only it may consume); None for shared queues.
         self.owner: Session | None = None
         self._timer = ExpiryTimer(self._expire_due, broker.loop)
-        #: Producers whose reading is paused until the queue has room again (``when_full = "pause"``).
+        #: Producers on hold until the queue has room again (``when_full = "pause"``).
         self._paused: dict[Session, None] = {}
 
     # -- publishing -------------------------------------------------------------------------
@@ -125,10 +125,12 @@ class Queue(Destination):
         travel on the connection that would stop being read, so pausing it could wait forever.
         """
         if self.pause_when_full and sender is not None and sender.connected and not _holds_unacked(sender):
-            # Paused again even when known: another full queue's resume may have resumed it.
+            # This SEND is accepted (one over the limit); the producer's next frames wait,
+            # unread or unhandled, until the queue has room. Held again even when known:
+            # another full queue's release may have let it go.
             self._paused[sender] = None
-            sender.link.pause_reading()
-            return  # accepted: frames of the read already under way may exceed the limit a little
+            sender.hold()
+            return
         raise DestinationFull(
             f"{self.name.decode('utf-8', 'replace')} already holds max_messages ({self.max_messages}) messages"
         )
@@ -218,9 +220,14 @@ class Queue(Destination):
 
     def _resume_producers(self) -> None:
         paused, self._paused = self._paused, {}
+        loop = self.broker.loop
         for session in paused:
-            if session.connected:
-                session.link.resume_reading()
+            if loop is not None:
+                # Not from inside this queue's own bookkeeping: the producer's waiting
+                # frames publish here again, so they run on the next loop pass.
+                loop.call_soon(session.release)
+            else:
+                session.release()
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -357,7 +364,7 @@ class Queue(Destination):
         """Send a message that cannot be delivered to ``dead_letter``, or drop it (counted)."""
         held.where = GONE
         target_name = self.dead_letter
-        if target_name is None:
+        if target_name is None or target_name == self.name:  # the dead-letter queue's own dead letters
             if not counted:
                 self.dropped += 1
             return
