@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from xtomp_core import FrameRejected
+from xtomp_core.broker.session import CONNECTED
 
 if TYPE_CHECKING:
     from xtomp_core import Filter, Message, Subscription
@@ -47,10 +48,11 @@ class Consumer:
     ``paused`` flag of its link) limits what it is given.
     """
 
-    __slots__ = ("subscription", "link", "filter", "auto", "cumulative", "window", "unacked")
+    __slots__ = ("subscription", "session", "link", "filter", "auto", "cumulative", "window", "unacked")
 
     def __init__(self, subscription: Subscription, window: int) -> None:
         self.subscription = subscription
+        self.session = subscription.session
         self.link = subscription.link
         self.filter: Filter | None = subscription.filter
         self.auto = not subscription.client_ack
@@ -62,7 +64,7 @@ class Consumer:
 
     @property
     def has_room(self) -> bool:
-        if self.link.paused:
+        if self.link.paused or self.session.state != CONNECTED:
             return False
         return self.auto or not self.window or len(self.unacked) < self.window
 

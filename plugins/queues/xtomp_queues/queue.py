@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from xtomp_core import Destination, DestinationFull, FrameRejected, Message, XtompError
+from xtomp_core.broker.session import CONNECTED
 from xtomp_core.protocol import V1_2
 
 from .consumer import GONE, IN_FLIGHT, READY, Consumer, Held, prefetch_of
@@ -150,7 +151,9 @@ class Queue(Destination):
             if index >= count:
                 index -= count
             consumer = consumers[index]
-            if consumer.link.paused:
+            if consumer.link.paused or consumer.session.state != CONNECTED:
+                # A closing session's other subscriptions must not take back what its
+                # first unsubscribe returned: that would go to a dead connection.
                 continue
             if not consumer.auto and consumer.window and len(consumer.unacked) >= consumer.window:
                 continue

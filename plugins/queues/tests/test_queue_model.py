@@ -1,0 +1,345 @@
+"""A stateful property test: random clients send, subscribe, ack, nack, transact and vanish
+on one queue, and every MESSAGE the broker writes is checked against a small model.
+
+The broker is the real one (Broker, Session, the queues plugin) driven in-process through
+recording links, with frames fed as bytes, so hypothesis can run many sequences quickly.
+Checked at every step: no message lost (each committed message is waiting, in flight to
+one consumer, settled, or dropped after too many deliveries, and the queue's figures agree);
+never delivered to two consumers at once; ``redelivered`` exactly on redeliveries; no
+consumer over its prefetch window; no message waits while an auto consumer could take it;
+and, per consumer, messages never delivered before arrive in each producer's order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from xtomp_core.bootstrap import load_config
+from xtomp_core.broker import Broker, Session
+from xtomp_core.protocol.constants import SERVER_COMMANDS
+from xtomp_core.protocol.parser import FrameParser
+from xtomp_core.testing import frame_bytes, write_config
+
+QUEUE = b"/queue/q"
+MAX_REDELIVERIES = 2
+CONFIG = (
+    "[plugins.queues]\n"
+    '[destinations."/queue/*"]\ntype = "queue"\n'
+    f"max_messages = 100000\nmax_redeliveries = {MAX_REDELIVERIES}\n"
+)
+
+
+_loaded: list = []
+
+
+def loaded_config():
+    """The configuration and plugin host, loaded once: each example builds a fresh Broker from them."""
+    if not _loaded:
+        directory = Path(tempfile.mkdtemp(prefix="xtomp-model-"))
+        _loaded.extend(load_config(write_config(directory, CONFIG)))
+    return _loaded
+
+
+class RecordingLink:
+    """The transport side of one in-process session: keeps what the broker writes."""
+
+    transport_name = "model"
+    peer = "model"
+    web = False
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.frames_out = 0
+        self.out = bytearray()
+        self.closed = False
+
+    def push(self, prefix: bytes, tail: bytes) -> None:
+        self.out += prefix
+        self.out += tail
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def close(self, linger: bool) -> None:
+        self.closed = True
+
+    def connected(self, send_interval: float, receive_interval: float) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class Client:
+    def __init__(self, broker: Broker, name: int) -> None:
+        self.name = name
+        self.link = RecordingLink()
+        self.session = Session(broker, self.link)
+        broker.session_created(self.session)
+        self.parser = FrameParser(commands=SERVER_COMMANDS)
+        self.subscriptions: dict[str, tuple[str, int]] = {}  # id -> (ack mode, prefetch or 0)
+        self.transaction: str | None = None
+        self.buffered: list[tuple[str, object]] = []  # what the open transaction holds
+        self.claimed: set[str] = set()  # bodies an ACK/NACK in the open transaction covers
+
+    def send(self, command: str, headers: dict[str, str], body: str = "") -> None:
+        self.session.receive(frame_bytes(command, headers, body))
+
+
+class QueueModel(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.broker = Broker(*loaded_config())
+        self.clients: dict[int, Client] = {}
+        self.names = itertools.count()
+        self.bodies = itertools.count()
+        self.sub_ids = itertools.count()
+        #: body -> ("waiting",) | ("flight", client, subscription) | ("done",) | ("dropped",)
+        self.status: dict[str, tuple] = {}
+        self.deliveries: dict[str, int] = {}
+        self.producer: dict[str, tuple[int, int]] = {}  # body -> (producer, sequence at enqueue)
+        self.sequence = itertools.count()
+        #: (client, subscription) -> bodies in flight there, in delivery order
+        self.unacked: dict[tuple[int, str], list[str]] = {}
+        self.last_fresh: dict[tuple[int, str, int], int] = {}
+
+    # -- observing the broker -----------------------------------------------------------------
+
+    def observe(self) -> None:
+        for client in list(self.clients.values()):
+            data, client.link.out = bytes(client.link.out), bytearray()
+            for frame in client.parser.feed(data):
+                assert frame.command != b"ERROR", frame
+                if frame.command == b"MESSAGE":
+                    self.delivered(client, frame)
+
+    def delivered(self, client: Client, frame) -> None:
+        body = frame.body.decode()
+        subscription = frame.headers[b"subscription"].decode()
+        assert self.status.get(body) == ("waiting",), f"{body} delivered while {self.status.get(body)}"
+        redelivered = frame.headers.get(b"redelivered") == b"true"
+        assert redelivered == (self.deliveries[body] > 0), (body, self.deliveries[body], frame.headers)
+        if not redelivered:
+            producer, sequence = self.producer[body]
+            key = (client.name, subscription, producer)
+            assert sequence > self.last_fresh.get(key, -1), f"{body} out of order for {key}"
+            self.last_fresh[key] = sequence
+        self.deliveries[body] += 1
+        mode, window = client.subscriptions[subscription]
+        if mode == "auto":
+            self.status[body] = ("done",)
+            return
+        self.status[body] = ("flight", client.name, subscription)
+        unacked = self.unacked.setdefault((client.name, subscription), [])
+        unacked.append(body)
+        assert not window or len(unacked) <= window, f"{len(unacked)} unacked over prefetch {window}"
+
+    def returned(self, bodies) -> None:
+        for body in bodies:
+            self.status[body] = ("dropped",) if self.deliveries[body] > MAX_REDELIVERIES else ("waiting",)
+
+    def forget_subscription(self, client: Client, subscription: str) -> None:
+        self.returned(self.unacked.pop((client.name, subscription), []))
+
+    # -- rules ------------------------------------------------------------------------------------
+
+    @rule()
+    def connect(self) -> None:
+        if len(self.clients) >= 5:
+            return
+        client = Client(self.broker, next(self.names))
+        self.clients[client.name] = client
+        client.send("CONNECT", {"accept-version": "1.2", "host": "localhost"})
+        frames = list(client.parser.feed(bytes(client.link.out)))
+        client.link.out.clear()
+        assert frames[0].command == b"CONNECTED"
+
+    def pick(self, data, clients):
+        return data.draw(st.sampled_from(sorted(clients, key=lambda c: c.name)))
+
+    @precondition(lambda self: self.clients)
+    @rule(data=st.data(), mode=st.sampled_from(["auto", "client", "client-individual"]),
+          window=st.sampled_from([0, 1, 2, 5]))
+    def subscribe(self, data, mode, window) -> None:
+        client = self.pick(data, self.clients.values())
+        if len(client.subscriptions) >= 2:
+            return
+        subscription = f"s{next(self.sub_ids)}"
+        client.subscriptions[subscription] = (mode, window if mode != "auto" else 0)
+        headers = {"destination": QUEUE.decode(), "id": subscription, "ack": mode}
+        if window and mode != "auto":
+            headers["prefetch-count"] = str(window)
+        client.send("SUBSCRIBE", headers)
+        self.observe()
+
+    @precondition(lambda self: any(c.subscriptions and c.transaction is None for c in self.clients.values()))
+    @rule(data=st.data())
+    def unsubscribe(self, data) -> None:
+        client = self.pick(data, [c for c in self.clients.values() if c.subscriptions and c.transaction is None])
+        subscription = data.draw(st.sampled_from(sorted(client.subscriptions)))
+        del client.subscriptions[subscription]
+        client.send("UNSUBSCRIBE", {"id": subscription})
+        self.forget_subscription(client, subscription)
+        self.observe()
+
+    @precondition(lambda self: self.clients)
+    @rule(data=st.data(), in_transaction=st.booleans())
+    def send(self, data, in_transaction) -> None:
+        client = self.pick(data, self.clients.values())
+        body = f"m{next(self.bodies)}"
+        headers = {"destination": QUEUE.decode()}
+        if in_transaction and client.transaction is not None:
+            headers["transaction"] = client.transaction
+            client.buffered.append(("send", body))
+            client.send("SEND", headers, body)
+            return
+        self.enqueued(client, body)
+        client.send("SEND", headers, body)
+        self.observe()
+
+    def enqueued(self, client: Client, body: str) -> None:
+        self.status[body] = ("waiting",)
+        self.deliveries[body] = 0
+        self.producer[body] = (client.name, next(self.sequence))
+
+    def settle_choices(self):
+        return [
+            (client, subscription)
+            for client in self.clients.values()
+            for (name, subscription), bodies in self.unacked.items()
+            if name == client.name and [b for b in bodies if b not in client.claimed]
+        ]
+
+    @precondition(lambda self: self.settle_choices())
+    @rule(data=st.data(), nack=st.booleans())
+    def settle(self, data, nack) -> None:
+        client, subscription = data.draw(st.sampled_from(
+            sorted(self.settle_choices(), key=lambda pair: (pair[0].name, pair[1]))))
+        bodies = [b for b in self.unacked[(client.name, subscription)] if b not in client.claimed]
+        body = data.draw(st.sampled_from(bodies))
+        mode = client.subscriptions[subscription][0]
+        every = self.unacked[(client.name, subscription)]
+        covered = every[: every.index(body) + 1] if mode == "client" else [body]
+        covered = [b for b in covered if b not in client.claimed]  # an earlier one in this transaction took those
+        ack_id = f"{subscription}.{self.message_id(client, subscription, body)}"
+        headers = {"id": ack_id}
+        command = "NACK" if nack else "ACK"
+        if client.transaction is not None:
+            headers["transaction"] = client.transaction
+            client.buffered.append((command.lower(), (subscription, covered)))
+            client.claimed.update(covered)
+            client.send(command, headers)
+            return
+        client.send(command, headers)
+        self.apply_settle(client, subscription, covered, nack)
+        self.observe()
+
+    def message_id(self, client: Client, subscription: str, body: str) -> int:
+        queue = self.broker.destinations[QUEUE]
+        consumer = client.session.subscriptions[subscription.encode()].state
+        for message_id, held in consumer.unacked.items():
+            if held.message.body == body.encode():
+                return message_id
+        raise AssertionError(f"{body} is not unacked at {subscription} in the broker ({queue!r})")
+
+    def apply_settle(self, client: Client, subscription: str, covered, nack: bool) -> None:
+        unacked = self.unacked[(client.name, subscription)]
+        for body in covered:
+            unacked.remove(body)
+            if nack:
+                self.returned([body])
+            else:
+                self.status[body] = ("done",)
+
+    @precondition(lambda self: any(c.transaction is None for c in self.clients.values()))
+    @rule(data=st.data())
+    def begin(self, data) -> None:
+        client = self.pick(data, [c for c in self.clients.values() if c.transaction is None])
+        client.transaction = f"t{next(self.bodies)}"
+        client.send("BEGIN", {"transaction": client.transaction})
+
+    @precondition(lambda self: any(c.transaction is not None for c in self.clients.values()))
+    @rule(data=st.data(), commit=st.booleans())
+    def end_transaction(self, data, commit) -> None:
+        client = self.pick(data, [c for c in self.clients.values() if c.transaction is not None])
+        transaction, client.transaction = client.transaction, None
+        buffered, client.buffered = client.buffered, []
+        client.claimed = set()
+        if commit:
+            for kind, item in buffered:  # the model first: COMMIT delivers as it replays
+                if kind == "send":
+                    self.enqueued(client, item)
+        client.send("COMMIT" if commit else "ABORT", {"transaction": transaction})
+        if commit:
+            for kind, item in buffered:
+                if kind != "send":
+                    subscription, covered = item
+                    self.apply_settle(client, subscription, covered, kind == "nack")
+        self.observe()
+
+    @precondition(lambda self: self.clients)
+    @rule(data=st.data(), abrupt=st.booleans())
+    def leave(self, data, abrupt) -> None:
+        client = self.pick(data, self.clients.values())
+        if abrupt:
+            client.session.connection_lost("EOF")
+        else:
+            client.send("DISCONNECT", {})
+        del self.clients[client.name]
+        for subscription in list(client.subscriptions):
+            self.forget_subscription(client, subscription)
+        self.observe()
+
+    # -- invariants ---------------------------------------------------------------------------------
+
+    @invariant()
+    def nothing_lost_and_figures_agree(self) -> None:
+        queue = self.broker.destinations.get(QUEUE)
+        if queue is None:
+            return
+        kinds = [state[0] for state in self.status.values()]
+        assert kinds.count("waiting") == queue.depth
+        assert kinds.count("flight") == queue.in_flight
+        assert kinds.count("dropped") == queue.dropped
+        assert sum(len(bodies) for bodies in self.unacked.values()) == queue.in_flight
+
+    @invariant()
+    def nothing_waits_while_an_auto_consumer_could_take_it(self) -> None:
+        auto = any(mode == "auto" for c in self.clients.values() for mode, _ in c.subscriptions.values())
+        if auto:
+            assert not any(state == ("waiting",) for state in self.status.values())
+
+    def teardown(self) -> None:
+        """Everyone leaves; one auto consumer then receives every message not dropped."""
+        for client in list(self.clients.values()):
+            client.session.connection_lost("teardown")
+            for subscription in list(client.subscriptions):
+                self.forget_subscription(client, subscription)
+            del self.clients[client.name]
+            self.observe()  # what the others were given meanwhile (auto: settled on delivery)
+        last = Client(self.broker, next(self.names))
+        self.clients[last.name] = last
+        last.send("CONNECT", {"accept-version": "1.2", "host": "localhost"})
+        list(last.parser.feed(bytes(last.link.out)))
+        last.link.out.clear()
+        last.subscriptions["final"] = ("auto", 0)
+        last.send("SUBSCRIBE", {"destination": QUEUE.decode(), "id": "final"})
+        self.observe()
+        left = {body for body, state in self.status.items() if state[0] not in ("done", "dropped")}
+        assert not left, f"never delivered: {sorted(left)}"
+
+
+QueueModel.TestCase.settings = settings(
+    max_examples=200, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+TestQueueModel = QueueModel.TestCase
+
