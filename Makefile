@@ -62,7 +62,7 @@ test: install install-browser js-deps typecheck
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core plugins/topics/xtomp_topics plugins/queues/xtomp_queues plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt
+	$(BIN)/mypy xtomp_core plugins/topics/xtomp_topics plugins/queues/xtomp_queues plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt bench
 
 # Coverage-guided fuzzing of the parser and Session with atheris (libFuzzer ships in its
 # wheel) for FUZZ_SECONDS; the corpus grows in .cache/fuzz, seeds come from fuzz/seeds.

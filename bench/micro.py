@@ -13,6 +13,7 @@ import cProfile
 import pstats
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from xtomp_core.bootstrap import build_broker
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--filter", choices=["none", "filter", "selector", "selector-like"], default="none")
     args = parser.parse_args()
 
-    filters = {
+    filters: Callable[[int], bytes] = {
         "none": lambda i: b"",
         "filter": lambda i: b"filter:k=v%d\n" % i,
         "selector": lambda i: b"selector:k = 'v%d'\n" % i,

@@ -3,6 +3,7 @@
     python -m bench.run                        # xtomp only (make bench)
     python -m bench.run --brokers xtomp,rabbitmq   # side by side (make bench-compare)
     python -m bench.run --quick                # shorter runs, for a smoke test
+    python -m bench.run --pin                  # the load generator and xtomp on cores of their own
 
 Each scenario prints one JSON line (parameters, results, the broker's and the load
 generator's CPU); a summary table follows, with xtomp/RabbitMQ ratios when both ran. The
@@ -155,6 +156,11 @@ class Broker:
     #: A slow broker sends this share of each load scenario's messages, so that a scenario
     #: ends in seconds rather than minutes: the figures are rates, so they stay comparable.
     message_scale: float = 1.0
+    #: One process, one thread (xtomp, the sink): ``--pin`` gives it a core of its own.
+    single_threaded: bool = True
+    #: With ``--pin``: the cores of the broker (None: all) and of the load generator.
+    cpus: set[int] | None = None
+    loadgen_cpus: set[int] | None = None
     process: subprocess.Popen[bytes] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -164,9 +170,26 @@ class Broker:
 
     def __enter__(self) -> Broker:
         self.process = self.start()
+        if self.cpus is not None:
+            os.sched_setaffinity(self.process.pid, self.cpus)
         wait_port(self.port)
         time.sleep(1.0)
         return self
+
+    def loadgen_affinity(self) -> Callable[[], None] | None:
+        """A ``preexec_fn`` that keeps a load generator process on its cores (``--pin``)."""
+        cpus = self.loadgen_cpus
+        if cpus is None:
+            return None
+        return lambda: os.sched_setaffinity(0, cpus)
+
+    def pin(self) -> None:
+        """Load generator on the last core; a single-threaded broker on the first (RabbitMQ
+        keeps every core: it runs a scheduler thread per core and would lose one)."""
+        last = max(os.sched_getaffinity(0))
+        self.loadgen_cpus = {last}
+        if self.single_threaded:
+            self.cpus = {min(os.sched_getaffinity(0))}
 
     def __exit__(self, *exc: object) -> None:
         if self.stop_command:
@@ -262,6 +285,7 @@ def rabbitmq_broker(work: Path) -> Broker:
         ws_port=RABBIT_WS_PORT,
         # At ~20k deliveries/s a full fan-out (3M deliveries) outlasts the 120 s timeout.
         message_scale=0.1,
+        single_threaded=False,
     )
 
 
@@ -324,11 +348,12 @@ def scenarios(quick: bool) -> list[Scenario]:
 def loadgen(args: list[str], broker: Broker, timeout: float = 300, port: int | None = None) -> dict[str, Any]:
     result = subprocess.run(
         [str(LOADGEN), *args, *broker.client_args, "--port", str(port or broker.port), "--timeout", "120"],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, preexec_fn=broker.loadgen_affinity(),
     )
     if result.returncode != 0:
         return {"error": result.stderr.strip()[-300:] or f"exit {result.returncode}"}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return parsed
 
 
 def scaled(args: list[str], scale: float) -> list[str]:
@@ -349,6 +374,7 @@ def idle_connections(broker: Broker, count: int) -> Iterator[dict[str, Any]]:
         [str(LOADGEN), "connections", "--count", str(count), "--destination", "/topic/idle", "--port", str(broker.port),
          "--timeout", "120", *broker.client_args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=broker.loadgen_affinity(),
     )
     assert process.stdout is not None and process.stdin is not None
     line = process.stdout.readline()
@@ -366,6 +392,8 @@ def idle_connections(broker: Broker, count: int) -> Iterator[dict[str, Any]]:
 def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, Any]:
     pids = broker.pids()
     record: dict[str, Any] = {"broker": broker.name, "scenario": scenario.name, "kind": scenario.kind}
+    if broker.loadgen_cpus is not None:
+        record["pinned"] = {"broker": sorted(broker.cpus) if broker.cpus else "all", "loadgen": sorted(broker.loadgen_cpus)}
     if scenario.kind == "connections":
         count = int(scenario.args[0])
         time.sleep(1.0)
@@ -439,9 +467,10 @@ HEADLINE = {
 
 
 def _kind(record: dict[str, Any]) -> str:
-    if record["kind"] != "load":
-        return record["kind"]
-    words = record["scenario"].split()
+    kind = str(record["kind"])
+    if kind != "load":
+        return kind
+    words = str(record["scenario"]).split()
     return words[1] if words[0] == "ws" else words[0]
 
 
@@ -497,6 +526,8 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
     x, y = a.get(key), b.get(key)
     if not isinstance(x, (int, float)) or not isinstance(y, (int, float)) or y == 0:
         return "-"
+    if x and x / y < 0.1:
+        return f"1/{y / x:,.0f}"  # lower is better (latency, memory): 0.00 would hide how much
     return f"{x / y:.2f}"
 
 
@@ -519,6 +550,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--only", default="", help="run scenarios whose name contains this text")
     parser.add_argument("--json", type=Path, help="also append the JSON lines to this file")
+    parser.add_argument("--pin", action="store_true",
+                        help="load generator on the last core, a single-threaded broker on the first")
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -537,6 +570,8 @@ def main() -> int:
             broker = xtomp_broker(work, "asyncio")
         else:
             broker = xtomp_broker(work)
+        if args.pin:
+            broker.pin()
         for scenario in scenarios(args.quick):
             if args.only and args.only not in scenario.name:
                 continue

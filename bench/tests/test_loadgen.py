@@ -17,11 +17,13 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from xtomp_core.testing import BrokerThread
 
 SOURCE = Path(__file__).resolve().parents[1] / "loadgen.c"
 
@@ -244,10 +246,10 @@ listen = ["ws://127.0.0.1:0/ws"]
 
 
 @pytest.fixture
-def ws_port(xtomp_factory) -> int:
+def ws_port(xtomp_factory: Callable[..., BrokerThread]) -> int:
     pytest.importorskip("xtomp_websocket", reason="needs the websocket plugin (plugins/websocket)")
     broker = xtomp_factory(WS_CONFIG)
-    return broker.addresses("ws")[0][1]
+    return int(broker.addresses("ws")[0][1])
 
 
 def test_websocket_fanout_latency_and_connections(loadgen: Path, ws_port: int) -> None:

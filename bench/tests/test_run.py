@@ -1,0 +1,74 @@
+"""bench/run.py: core pinning (--pin), ratio formatting, and one real pinned scenario against the sink."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.run import Broker, _ratio
+
+ROOT = Path(__file__).resolve().parents[2]
+CORES = sorted(os.sched_getaffinity(0))
+
+
+def never_started() -> subprocess.Popen[bytes]:
+    raise AssertionError("not started in this test")
+
+
+def test_pin_gives_a_single_threaded_broker_the_first_core_and_the_load_generator_the_last() -> None:
+    broker = Broker("xtomp", 1, never_started)
+    broker.pin()
+    assert broker.cpus == {CORES[0]} and broker.loadgen_cpus == {CORES[-1]}
+
+
+def test_pin_leaves_a_multi_threaded_broker_every_core() -> None:
+    broker = Broker("rabbitmq", 1, never_started, single_threaded=False)
+    broker.pin()
+    assert broker.cpus is None and broker.loadgen_cpus == {CORES[-1]}
+
+
+def test_the_load_generator_runs_on_its_core_only_when_pinned() -> None:
+    probe = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+    broker = Broker("xtomp", 1, never_started)
+    assert broker.loadgen_affinity() is None
+    broker.pin()
+    result = subprocess.run(probe, capture_output=True, text=True, check=True, preexec_fn=broker.loadgen_affinity())
+    assert json.loads(result.stdout) == [CORES[-1]]
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "xtomp", "rabbitmq", "shown"),
+    [
+        ("load", "deliveries_per_s", 999_136, 22_810, "43.80"),
+        ("load", "p99_ms", 1.04, 38_548.4, "1/37,066"),  # lower is better: a ratio, not 0.00
+        ("connections", "kb_per_connection", 2.24, 202.02, "1/90"),
+        ("idle", "cpu_s_per_min", 0.0, 0.5, "0.00"),
+        ("idle", "cpu_s_per_min", 0.0, 0.0, "-"),
+    ],
+)
+def test_ratios_stay_readable_when_xtomp_is_far_lower(kind: str, key: str, xtomp: float, rabbitmq: float,
+                                                       shown: str) -> None:
+    scenario = "latency 10k/s" if key == "p99_ms" else "fanout 1→10" if kind == "load" else kind
+    a = {"kind": kind, "scenario": scenario, key: xtomp}
+    b = {"kind": kind, "scenario": scenario, key: rabbitmq}
+    assert _ratio(a, b) == shown
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the load generator")
+def test_a_pinned_run_records_its_cores(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "bench.run", "--brokers", "sink", "--quick", "--pin", "--only", "fanout 1→10 100B",
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+    )
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["pinned"] == {"broker": [CORES[0]], "loadgen": [CORES[-1]]}
+    assert record["lost"] == record["duplicated"] == record["reordered"] == 0
+    assert record["delivered"] == record["expected"] > 0
