@@ -24,7 +24,8 @@ Theory of operation
   ``write_buffer_max`` (it stopped reading but keeps asking for receipts) is aborted: only
   checked while the connection is paused, so a reader pays nothing. A partial frame must
   complete within ``frame_timeout`` (slowloris): the timer exists only while the parser
-  holds part of a frame, and is armed once per frame, not per read.
+  (or, over WebSocket, the WebSocket framing) holds part of a frame, and is armed once per
+  frame, not per read.
 """
 
 from __future__ import annotations
@@ -158,8 +159,12 @@ class StompConnection(asyncio.Protocol):
         self._rx = True
         session = self.session
         session.receive(data)
-        # Slowloris: time the partial frame the parser holds, if any (see _frame_check).
-        if session.parser.in_frame:
+        self._time_partial_frame(session.parser.in_frame)
+
+    def _time_partial_frame(self, partial: bool) -> None:
+        """Slowloris: time the partial frame the client is sending, if any (see _frame_check)."""
+        if partial:
+            session = self.session
             if session.frames_in != self._frame_mark and not self._closing:
                 self._frame_mark = session.frames_in
                 self._frame_started = self.flusher.loop.time()
@@ -321,7 +326,7 @@ class StompConnection(asyncio.Protocol):
         is now partial, the timer is re-armed for what is left of the newer one's time.
         """
         self._frame_timer = None
-        if self._closing or not self.session.parser.in_frame:
+        if self._closing or not self._holds_partial_frame():
             self._frame_mark = -1
             return
         loop = self.flusher.loop
@@ -332,6 +337,10 @@ class StompConnection(asyncio.Protocol):
             return
         log.info("session %s: a frame took longer than frame_timeout (%gs)", self.session.describe(), timeout)
         self.session.fail(XtompError(f"timeout - frame not completed within frame_timeout ({timeout:g}s)"))
+
+    def _holds_partial_frame(self) -> bool:
+        """Part of a frame is buffered (a framing subclass adds its own partial frames)."""
+        return self.session.parser.in_frame
 
     def _connect_timeout(self) -> None:
         self._read_timer = None

@@ -4,7 +4,9 @@ ping/pong, both closing handshakes, bad frames (each with its close code), web b
 
 from __future__ import annotations
 
+import select
 import struct
+import time
 
 import pytest
 from wsraw import BINARY, CLOSE, CONT, PING, PONG, TEXT, WsClient, encode_frame, still_served, wait_until, ws_config
@@ -226,6 +228,79 @@ def test_a_stomp_error_inside_a_websocket(broker, ws_client, bystanders):
     assert b"unknown command" in web.expect("ERROR").headers[b"message"]
     web.expect_close(1000)
     still_served(broker, *bystanders)
+
+
+# -- slowloris inside WebSocket frames: frame_timeout applies as over TCP -----------------------------
+
+
+@pytest.fixture
+def strict(ws_broker):
+    return ws_broker(server='frame_timeout = "1s"\nlinger = "300ms"')
+
+
+def calm_pair(broker, ws_client, raw_client):
+    web = connected(broker, ws_client)
+    web.subscribe("/topic/calm")
+    tcp = raw_client(broker)
+    tcp.connect()
+    tcp.subscribe("/topic/calm", id="calm")
+    return web, tcp
+
+
+def dribble(client: WsClient, data: bytes, pause: float) -> int:
+    """Send ``data`` a byte every ``pause`` seconds until the broker says something; bytes sent."""
+    for index in range(len(data)):
+        if select.select([client.sock], [], [], pause)[0]:
+            return index
+        client.send(data[index : index + 1])
+    return len(data)
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [2, 4, 6, 9],  # inside the 2-byte header, the mask key, right after it, inside the payload
+    ids=["header", "mask", "after-mask", "payload"],
+)
+def test_a_websocket_frame_dribbled_a_byte_at_a_time_is_cut_off(strict, ws_client, raw_client, cut):
+    bystanders = calm_pair(strict, ws_client, raw_client)
+    web = connected(strict, ws_client)
+    started = time.monotonic()
+    frame = encode_frame(TEXT, b"SEND\ndestination:/topic/calm\n\nslow\x00")
+    web.send(frame[:cut])  # then one byte every 0.15 s: the frame would take over 5 s
+    assert dribble(web, frame[cut:], pause=0.15) < len(frame) - cut  # the broker spoke up midway
+    assert 0.9 < time.monotonic() - started < 3.5
+    error = web.expect("ERROR")
+    assert b"frame_timeout (1s)" in error.headers[b"message"]
+    web.expect_close(1000)
+    still_served(strict, *bystanders)
+
+
+def test_a_stomp_frame_dribbled_in_websocket_messages_is_cut_off(strict, ws_client, raw_client):
+    """Every WebSocket message complete, the STOMP frame they carry never: timed all the same."""
+    bystanders = calm_pair(strict, ws_client, raw_client)
+    web = connected(strict, ws_client)
+    for piece in (b"SEND\n", b"destination:", b"/topic/calm\n", b"\n", b"body"):
+        web.send_ws(TEXT, piece)
+        time.sleep(0.3)
+    error = web.expect("ERROR", timeout=3)
+    assert b"frame_timeout (1s)" in error.headers[b"message"]
+    web.expect_close(1000)
+    still_served(strict, *bystanders)
+
+
+def test_slow_but_complete_frames_and_silence_are_not_cut_off(strict, ws_client, raw_client):
+    """Each frame gets its own second, and a connection holding no partial frame has no timer at all."""
+    web = connected(strict, ws_client)
+    web.subscribe("/topic/slow")
+    for index in range(3):
+        frame = encode_frame(TEXT, f"SEND\ndestination:/topic/slow\n\nm{index}\x00".encode())
+        for start in range(0, len(frame), 12):
+            web.send(frame[start : start + 12])
+            time.sleep(0.1)
+    assert [web.expect("MESSAGE").body for _ in range(3)] == [b"m0", b"m1", b"m2"]
+    time.sleep(1.5)  # silent, with nothing partial: well past frame_timeout
+    web.send_stomp("SEND", {"destination": "/topic/slow"}, "after the silence")
+    assert web.expect("MESSAGE").body == b"after the silence"
 
 
 # -- web_read_block / web_write_block -----------------------------------------------------------------

@@ -103,7 +103,7 @@ def _close_reason(text: str) -> str:
 class WebSocketConnection(StompConnection):
     """A STOMP session over one WebSocket: the :class:`~xtomp_core.interfaces.Link` with WS framing."""
 
-    __slots__ = ("settings", "ws", "subprotocol", "_open", "_headers", "_ws_reason")
+    __slots__ = ("settings", "ws", "subprotocol", "_open", "_headers", "_ws_reason", "_ws_partial")
 
     def __init__(self, broker: Broker, settings: WebSocketSettings) -> None:
         super().__init__(broker, settings.transport_name, web=True)
@@ -118,16 +118,21 @@ class WebSocketConnection(StompConnection):
         self._open = False
         self._headers = BINARY_HEADERS if settings.binary else TEXT_HEADERS
         self._ws_reason = ""
+        #: The last read left a WebSocket frame incomplete (timed like a partial STOMP frame).
+        self._ws_partial = False
 
     # -- input ----------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         self._rx = True
         ws = self.ws
+        was_open = self._open
         ws.receive_data(data)
         payloads: list[bytes] = []
+        framed = False
         for event in ws.events_received():
             if isinstance(event, Frame):
+                framed = True
                 opcode = event.opcode
                 if opcode is TEXT or opcode is BINARY or opcode is CONT:
                     payloads.append(event.data)  # type: ignore[arg-type]  # parsed frames hold bytes
@@ -139,6 +144,15 @@ class WebSocketConnection(StompConnection):
             # One STOMP parser pass for a publisher's burst of WebSocket messages.
             self.session.receive(payloads[0] if len(payloads) == 1 else b"".join(payloads))
         self._write_protocol_output()
+        if was_open:
+            # Slowloris, one byte at a time inside a WebSocket frame: bytes that completed no
+            # frame, or the start of one left in the library's buffer, are a partial frame and
+            # get frame_timeout like a partial STOMP frame (the STOMP parser never sees them).
+            self._ws_partial = not framed or bool(ws.reader.buffer)
+            self._time_partial_frame(self._ws_partial or self.session.parser.in_frame)
+
+    def _holds_partial_frame(self) -> bool:
+        return self._ws_partial or self.session.parser.in_frame
 
     def _close_received(self) -> None:
         close = self.ws.close_rcvd
