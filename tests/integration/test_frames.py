@@ -273,6 +273,31 @@ class TestTransactions:
         assert [m.body for m in subscriber.messages(1)] == [b"b1"]
         subscriber.expect_nothing()
 
+    @pytest.mark.parametrize(
+        ("headers", "body", "error"),
+        [
+            ({"destination": "/topic/small"}, "x" * 11, "msg flup"),
+            ({}, "x", "SEND needs a destination header"),
+            ({"destination": "/queue/none"}, "x", "no destination '/queue/none' is configured"),
+        ],
+        ids=["too-big", "no-destination", "no-such-destination"],
+    )
+    def test_a_send_that_would_fail_at_commit_is_refused_when_sent(self, xtomp_factory, raw_client, headers, body,
+                                                                   error):
+        """Otherwise COMMIT would deliver the frames before it and then fail: half a transaction."""
+        broker = xtomp_factory('[destinations."/topic/small"]\ntype = "topic"\nmax_message_size = 10\n')
+        subscriber = raw_client(broker)
+        subscriber.connect()
+        subscriber.subscribe("/topic/small")
+        publisher = raw_client(broker)
+        publisher.connect()
+        publisher.send_frame("BEGIN", {"transaction": "t"})
+        publisher.send_frame("SEND", {"destination": "/topic/small", "transaction": "t"}, "fits")
+        publisher.send_frame("SEND", {**headers, "transaction": "t", "receipt": "bad"}, body)
+        refused = publisher.expect_error(error)
+        assert refused.headers[b"receipt-id"] == b"bad"
+        subscriber.expect_nothing()  # the transaction ended with its connection, nothing of it out
+
     def test_send_to_unknown_transaction(self, raw_client):
         client = raw_client()
         client.connect()

@@ -354,6 +354,9 @@ class Session:
         headers = frame.headers
         transaction = headers.get(c.H_TRANSACTION)
         if transaction is not None:
+            # Refused now rather than at COMMIT, where the frames before it would already be
+            # out: what stays for COMMIT to fail on is only a destination's state (a full queue).
+            self._checked_destination(frame)
             self._buffer(transaction, frame)
         else:
             self._publish(frame)
@@ -362,14 +365,8 @@ class Session:
             self.link.write(receipt_frame(receipt, self.version))
 
     def _publish(self, frame: Frame) -> None:
+        destination = self._checked_destination(frame)
         headers = frame.headers
-        name = headers.get(c.H_DESTINATION)
-        if name is None:
-            raise FrameRejected("destination unknown - SEND needs a destination header")
-        memo = self._send_memo
-        destination = memo.get(name) if memo is not None else None
-        if destination is None or destination.closed:
-            destination = self._writable_destination(name)
         rewrites = self.broker.send_header_rewrites
         if rewrites:
             for header, rewrite in rewrites.items():
@@ -378,14 +375,26 @@ class Session:
                     replaced = rewrite(self, value)
                     if replaced is not None:
                         headers[header] = replaced
-        body = frame.body
-        if len(body) > destination.max_message_size:
+        destination.publish(Message(next(self.broker.message_ids), destination.name, headers, frame.body), self)
+
+    def _checked_destination(self, frame: Frame) -> Destination:
+        """A SEND's destination, once every check that does not depend on its state has passed:
+        the header, web block, access rules (memoized per destination) and the body's size."""
+        name = frame.headers.get(c.H_DESTINATION)
+        if name is None:
+            raise FrameRejected("destination unknown - SEND needs a destination header")
+        memo = self._send_memo
+        destination = memo.get(name) if memo is not None else None
+        if destination is None or destination.closed:
+            destination = self._writable_destination(name)
+        size = len(frame.body)
+        if size > destination.max_message_size:
             raise LimitExceeded(
                 "msg flup",
-                f"body of {len(body)} bytes is larger than max_message_size "
+                f"body of {size} bytes is larger than max_message_size "
                 f"({destination.max_message_size}) of {_show(name)}",
             )
-        destination.publish(Message(next(self.broker.message_ids), destination.name, headers, body), self)
+        return destination
 
     def _writable_destination(self, name: bytes) -> Destination:
         """Resolve a SEND destination and check it once (web block, access rules); later SENDs hit the memo."""
