@@ -101,6 +101,13 @@ class Destination:
     def writable(self, subscription: Subscription) -> None:
         """The subscriber's connection drained below ``write_buffer_low`` (queues resume here)."""
 
+    def room(self, sender: Session) -> int | None:
+        """How many more messages from ``sender`` ``publish`` would take before refusing one
+        (``q flup``); None when it never refuses (a topic, a queue that pauses producers).
+        COMMIT asks every destination of a transaction first, so that it delivers all of
+        the transaction's SENDs or none."""
+        return None
+
     # -- lifecycle and figures ------------------------------------------------------------
 
     @property

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ..errors import (
     AuthRejected,
     Blocked,
+    DestinationFull,
     FrameRejected,
     LimitExceeded,
     ProtocolError,
@@ -596,12 +597,29 @@ class Session:
         frames.append(frame)
 
     def _on_commit(self, frame: Frame) -> None:
-        for buffered in self._take_transaction(frame):
+        frames = self._take_transaction(frame)
+        self._check_room(frames)
+        for buffered in frames:
             if buffered.command == c.SEND:
                 self._publish(buffered)
             else:
                 self._acknowledge(buffered)
         self._receipt(frame)
+
+    def _check_room(self, frames: list[Frame]) -> None:
+        """Refuse a COMMIT whose SENDs a destination could not all take, before any is delivered."""
+        counts: dict[Destination, int] = {}
+        for buffered in frames:
+            if buffered.command == c.SEND:
+                destination = self._checked_destination(buffered)
+                counts[destination] = counts.get(destination, 0) + 1
+        for destination, count in counts.items():
+            room = destination.room(self)
+            if room is not None and count > room:
+                raise DestinationFull(
+                    f"{_show(destination.name)} has room for {room} more messages and the transaction "
+                    f"sends it {count}: nothing of the transaction was delivered"
+                )
 
     def _on_abort(self, frame: Frame) -> None:
         self._take_transaction(frame)

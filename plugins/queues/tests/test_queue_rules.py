@@ -409,6 +409,67 @@ def test_sends_in_a_transaction_are_enqueued_on_commit_only(broker, raw_client):
     assert queue_stats(broker, "/queue/txsend")["q"] == 2
 
 
+def commit(producer: RawClient, destination: str, bodies_sent, **headers: str) -> None:
+    producer.send_frame("BEGIN", {"transaction": "t"})
+    for body in bodies_sent:
+        producer.send_frame("SEND", {"destination": destination, "transaction": "t", **headers}, body)
+    producer.send_frame("COMMIT", {"transaction": "t", "receipt": "commit"})
+
+
+def test_a_commit_a_queue_cannot_take_whole_delivers_nothing(queues, raw_client):
+    """All of a transaction's SENDs or none: q flup before the first is enqueued."""
+    broker = queues(queue_settings="max_messages = 3\n")
+    producer = connected(broker, raw_client)
+    send_all(producer, "/queue/atomic", ["before"])
+    commit(producer, "/queue/atomic", ["t1", "t2", "t3"])  # 1 + 3 > 3
+    error = producer.expect_error("q flup")
+    assert error.headers[b"receipt-id"] == b"commit"
+    assert "has room for 2 more messages and the transaction sends it 3" in error.headers[b"message"].decode()
+    assert queue_stats(broker, "/queue/atomic")["q"] == 1  # only what was sent outside it
+    consumer = connected(broker, raw_client)
+    consumer.subscribe("/queue/atomic")
+    assert bodies(consumer.messages(1)) == [b"before"]
+    consumer.expect_nothing(0.1)
+
+
+def test_a_commit_that_fits_is_delivered_whole(queues, raw_client):
+    broker = queues(queue_settings="max_messages = 3\n")
+    producer = connected(broker, raw_client)
+    commit(producer, "/queue/fits", ["t1", "t2", "t3"])
+    producer.expect_receipt("commit")
+    assert queue_stats(broker, "/queue/fits")["q"] == 3
+
+
+@pytest.mark.parametrize(("ack", "prefetch", "fits"), [("auto", None, 10), ("client", "4", 7)])
+def test_consumers_with_room_count_towards_what_a_commit_may_send(queues, raw_client, ack, prefetch, fits):
+    """Messages a consumer takes at once never wait in the queue: an auto consumer takes all,
+    a client one as many as its window has room for, on top of max_messages."""
+    broker = queues(queue_settings="max_messages = 3\n")
+    consumer = connected(broker, raw_client)
+    headers = {"ack": ack} | ({"prefetch-count": prefetch} if prefetch else {})
+    consumer.subscribe("/queue/taken", **headers)
+    producer = connected(broker, raw_client)
+    commit(producer, "/queue/taken", [f"m{index}" for index in range(fits)])
+    producer.expect_receipt("commit")
+    taken = consumer.messages(fits if ack == "auto" else 4)
+    assert bodies(taken) == [f"m{index}".encode() for index in range(len(taken))]
+    if ack == "client":
+        producer.send_frame("BEGIN", {"transaction": "u"})
+        producer.send_frame("SEND", {"destination": "/queue/taken", "transaction": "u"}, "over")
+        producer.send_frame("COMMIT", {"transaction": "u", "receipt": "full"})
+        producer.expect_error("has room for 0 more messages")
+
+
+def test_a_commit_to_a_queue_that_pauses_producers_is_never_refused(queues, raw_client):
+    broker = queues(queue_settings='max_messages = 2\nwhen_full = "pause"\n')
+    producer = connected(broker, raw_client)
+    commit(producer, "/queue/paused", ["t1", "t2", "t3"])
+    producer.expect_receipt("commit")
+    consumer = connected(broker, raw_client)
+    consumer.subscribe("/queue/paused")
+    assert bodies(consumer.messages(3)) == [b"t1", b"t2", b"t3"]
+
+
 # -- expiry -----------------------------------------------------------------------------------
 
 

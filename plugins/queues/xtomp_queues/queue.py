@@ -119,6 +119,23 @@ class Queue(Destination):
         if expires:
             self._timer.watch(held)
 
+    def room(self, sender: Session) -> int | None:
+        """What a COMMIT may send here before ``q flup``: the free places below max_messages
+        and, when nothing waits, what unfiltered consumers take at once (all, for one
+        in ``auto`` mode or without a window). None: a full queue pauses this producer."""
+        if self.pause_when_full and sender.connected and not _holds_unacked(sender):
+            return None
+        ready = self.ready
+        room = max(self.max_messages - len(ready), 0)
+        if ready or self.filtered:
+            return room  # new messages queue behind the waiting ones (filters: counted as taking none)
+        for consumer in self.consumers:
+            if consumer.has_room:
+                if consumer.auto or not consumer.window:
+                    return None
+                room += consumer.window - len(consumer.unacked)
+        return room
+
     def _full(self, sender: Session | None) -> None:
         """The queue holds max_messages: refuse (``q flup``), or stop reading from the producer.
 
