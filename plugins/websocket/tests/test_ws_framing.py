@@ -21,11 +21,16 @@ def broker(ws_broker):
     return ws_broker('max_message_size = "16k"', server='linger = "300ms"\nmax_frame_size = "64k"')
 
 
-@pytest.fixture
-def bystanders(broker, ws_client, raw_client):
-    web = ws_client(broker)
-    web.handshake()
-    web.connect()
+def connected(broker, ws_client, **handshake) -> WsClient:
+    client = ws_client(broker)
+    client.handshake(**handshake)
+    client.connect()
+    return client
+
+
+def calm_pair(broker, ws_client, raw_client):
+    """A WebSocket and a TCP subscriber of /topic/calm, for ``still_served`` to check."""
+    web = connected(broker, ws_client)
     web.subscribe("/topic/calm")
     tcp = raw_client(broker)
     tcp.connect()
@@ -33,11 +38,9 @@ def bystanders(broker, ws_client, raw_client):
     return web, tcp
 
 
-def connected(broker, ws_client, **handshake) -> WsClient:
-    client = ws_client(broker)
-    client.handshake(**handshake)
-    client.connect()
-    return client
+@pytest.fixture
+def bystanders(broker, ws_client, raw_client):
+    return calm_pair(broker, ws_client, raw_client)
 
 
 # -- messages both ways -------------------------------------------------------------------------------
@@ -236,15 +239,6 @@ def test_a_stomp_error_inside_a_websocket(broker, ws_client, bystanders):
 @pytest.fixture
 def strict(ws_broker):
     return ws_broker(server='frame_timeout = "1s"\nlinger = "300ms"')
-
-
-def calm_pair(broker, ws_client, raw_client):
-    web = connected(broker, ws_client)
-    web.subscribe("/topic/calm")
-    tcp = raw_client(broker)
-    tcp.connect()
-    tcp.subscribe("/topic/calm", id="calm")
-    return web, tcp
 
 
 def dribble(client: WsClient, data: bytes, pause: float) -> int:
