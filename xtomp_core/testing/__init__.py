@@ -8,6 +8,7 @@ from .client import RawClient, frame_bytes
 from .pki import Pem, TestPKI
 from .runner import BASE_CONFIG, BrokerProcess, BrokerThread, start_broker, write_config
 from .stomppy import Recorder, stomp_py_connection
+from .waiting import reserved_port, wait_until
 
 __all__ = [
     "BASE_CONFIG",
@@ -18,7 +19,9 @@ __all__ = [
     "Recorder",
     "TestPKI",
     "frame_bytes",
+    "reserved_port",
     "start_broker",
     "stomp_py_connection",
+    "wait_until",
     "write_config",
 ]
