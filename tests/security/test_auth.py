@@ -13,10 +13,10 @@ import pytest
 
 from xtomp_core import ConfigError
 from xtomp_core.bootstrap import build_broker
-from xtomp_core.security.passwords import hash_password
+from xtomp_core.security.passwords import PasswordHash, hash_password
 from xtomp_core.security.ratelimit import FailureTable, client_address
 from xtomp_core.security.token import make_token
-from xtomp_core.testing import RawClient, frame_bytes, write_config
+from xtomp_core.testing import RawClient, frame_bytes, wait_until, write_config
 
 # cheap hashes keep the suite fast; the default cost is tested in test_passwords.py
 ALICE = hash_password("alice-pw", cost=4)
@@ -239,35 +239,51 @@ def round_trip(broker, label: str) -> float:
 
 
 def test_failure_delay_holds_the_client_not_the_broker(xtomp_factory):
-    broker = xtomp_factory(USERS.replace('auth_failure_delay = "0ms"', 'auth_failure_delay = "800ms"'))
+    broker = xtomp_factory(USERS.replace('auth_failure_delay = "0ms"', 'auth_failure_delay = "1500ms"'))
     outcome: dict[str, float] = {}
+    refusal_arrived = threading.Event()
 
     def bad_login() -> None:
         started = time.monotonic()
         assert refused(broker, "alice", "guess") == "auth err - wrong login or passcode"
         outcome["refused_after"] = time.monotonic() - started
+        refusal_arrived.set()
 
     thread = threading.Thread(target=bad_login)
     thread.start()
-    time.sleep(0.1)
-    outcome["round_trip"] = round_trip(broker, "during-delay")  # served while the refusal waits
+    # the broker has decided to refuse (it counts first) and is now holding the answer back
+    wait_until(lambda: broker.stats()["security"]["refused_logins"] == 1, what="the refusal decided")
+    round_trip(broker, "during-delay")  # served while the refusal waits
+    assert not refusal_arrived.is_set(), "the broker answered nobody else while it held the refusal"
     thread.join()
-    assert outcome["refused_after"] >= 0.75
-    assert outcome["round_trip"] < 0.6
+    assert outcome["refused_after"] >= 1.5  # never before the configured delay
 
 
-def test_password_checks_run_off_the_event_loop(xtomp_factory):
-    slow = hash_password("slow-pw", "pbkdf2-sha256", cost=1_500_000)  # about half a second per check
+def test_password_checks_run_off_the_event_loop(xtomp_factory, monkeypatch):
+    """A password check held in its worker thread does not hold anyone else's round trip."""
+    entered, release = threading.Event(), threading.Event()
+    compute = PasswordHash.compute
+
+    def held(self, password):
+        if password == "slow-pw":
+            entered.set()
+            release.wait(30)  # if this ran on the event loop, the round trip below would time out
+        return compute(self, password)
+
+    monkeypatch.setattr(PasswordHash, "compute", held)
+    slow = hash_password("slow-pw", "pbkdf2-sha256", cost=1000)
     broker = xtomp_factory(USERS + f'[users.slow]\npassword = "{slow}"\n')
     result: list[str] = []
     thread = threading.Thread(target=lambda: result.append(accepted(broker, "slow", "slow-pw")[0]))
-    started = time.monotonic()
     thread.start()
-    time.sleep(0.15)
-    took = round_trip(broker, "during-hash")
-    thread.join()
+    try:
+        assert entered.wait(10), "the slow check never started"
+        round_trip(broker, "during-hash")
+        assert result == []  # the check was still held when the round trip completed
+    finally:
+        release.set()
+        thread.join()
     assert result == ["slow"]
-    assert took < 0.4 < time.monotonic() - started
 
 
 def test_repeated_failures_lock_out_that_address_only(xtomp_factory):
