@@ -1,7 +1,9 @@
 """Zero work at idle: a broker with idle connections makes no wakeups (no timers, no polling).
 
 A behaviour test, not a timing test: it counts the broker process's context switches and
-CPU ticks over a quiet period, read from /proc, with and without idle connections, with
+CPU ticks, read from /proc, over a quiet period measured by a configured timer (the
+``clock``: another broker's ``/xtomp/stat`` ticks, counted as they arrive), with and without
+idle connections, with
 the admin plugin disabled (not even imported) and enabled (after it served requests), and
 with per-destination stats flags but no ``/xtomp/stat`` sink. The controls show the
 measurement sees timers: heart-beats, and the ``/xtomp/stat`` ticks once it is declared.
@@ -14,14 +16,59 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from xtomp_core.testing import BrokerProcess, write_config
+from xtomp_core.testing import BrokerProcess, RawClient, wait_until, write_config
 
-QUIET_SECONDS = 3.0
+#: The clock's timer, and how many of its ticks a quiet period lasts (so at least 2.9 s).
+CLOCK_INTERVAL = 0.1
+QUIET_TICKS = 30
+
+
+class Clock:
+    """Another broker's ``/xtomp/stat`` topic, ticking every CLOCK_INTERVAL: a test waits for
+    ticks of a configured timer rather than sleeping a duration of its own."""
+
+    def __init__(self, client: RawClient) -> None:
+        self.client = client
+
+    def wait(self, ticks: int) -> None:
+        """Return after ``ticks`` ticks: at least (ticks - 1) * CLOCK_INTERVAL from now."""
+        for _ in range(ticks):
+            self.client.expect("MESSAGE", timeout=10)
+
+
+@pytest.fixture(scope="module")
+def clock(tmp_path_factory):
+    config = write_config(
+        tmp_path_factory.mktemp("clock"),
+        f'[server]\nstats_interval = "{int(CLOCK_INTERVAL * 1000)}ms"\n[destinations."/xtomp/stat"]\ntype = "topic"\n',
+    )
+    with BrokerProcess(config) as broker, RawClient("127.0.0.1", broker.port) as client:
+        client.connect()
+        client.subscribe("/xtomp/stat")
+        yield Clock(client)
+
+
+def settle(pid: int, clock: Clock) -> None:
+    """Wait until the process has done nothing for two clock ticks (start-up work is over)."""
+    def quiet() -> bool:
+        before = activity(pid)
+        clock.wait(2)
+        return activity(pid) == before
+
+    wait_until(quiet, timeout=30, what="a quiet broker")
+
+
+def quiet_period(pid: int, clock: Clock) -> tuple[int, int]:
+    """(context switches, CPU ticks) of the settled process over QUIET_TICKS clock ticks."""
+    settle(pid, clock)
+    before = activity(pid)
+    clock.wait(QUIET_TICKS)
+    after = activity(pid)
+    return after[0] - before[0], after[1] - before[1]
 
 
 def activity(pid: int) -> tuple[int, int]:
@@ -81,19 +128,15 @@ def use_admin(port: int) -> None:
     "config, connections",
     [("core", 0), ("core", 200), ("stats flags, no /xtomp/stat", 200), ("admin enabled", 200)],
 )
-def test_idle_broker_makes_no_wakeups(tmp_path, config, connections):
+def test_idle_broker_makes_no_wakeups(tmp_path, clock, config, connections):
     directory = write_config(tmp_path / "conf", CONFIGS[config])
     with BrokerProcess(directory) as broker:
         sockets = idle_connections(broker.port, connections)
         if config == "admin enabled":
             use_admin(admin_port(broker))
-        time.sleep(0.5)  # let start-up and connection work settle
-        before = activity(broker.pid)
-        time.sleep(QUIET_SECONDS)
-        after = activity(broker.pid)
-        wakeups, ticks = after[0] - before[0], after[1] - before[1]
-        assert wakeups <= 2, f"{wakeups} context switches in {QUIET_SECONDS}s of idleness"
-        assert ticks <= 1, f"{ticks} CPU ticks in {QUIET_SECONDS}s of idleness"
+        wakeups, ticks = quiet_period(broker.pid, clock)
+        assert wakeups <= 2, f"{wakeups} context switches in {QUIET_TICKS} clock ticks of idleness"
+        assert ticks <= 1, f"{ticks} CPU ticks in {QUIET_TICKS} clock ticks of idleness"
         for sock in sockets:
             sock.close()
 
@@ -113,27 +156,26 @@ def test_a_disabled_admin_plugin_is_not_imported(tmp_path):
         assert result.stdout.startswith(expected)
 
 
-def test_the_stat_topic_is_the_one_timer(tmp_path):
+def test_the_stat_topic_is_the_one_timer(tmp_path, clock):
     """Control: declared, /xtomp/stat ticks every stats_interval, even with nobody listening."""
     config = write_config(
         tmp_path / "conf", '[server]\nstats_interval = "250ms"\n[destinations."/xtomp/stat"]\ntype = "topic"\n'
     )
     with BrokerProcess(config) as broker:
-        time.sleep(0.5)
         before = activity(broker.pid)
-        time.sleep(1.5)
+        clock.wait(QUIET_TICKS)  # at least 2.9 s: 11 or more ticks of a 250 ms timer
         after = activity(broker.pid)
-        assert after[0] - before[0] >= 4
+        assert after[0] - before[0] >= 6
 
 
-def test_the_measurement_sees_timers(tmp_path):
+def test_the_measurement_sees_timers(tmp_path, clock):
     """Control: heart-beating connections do wake the broker, so the test above can fail."""
     config = write_config(tmp_path / "conf", '[server]\nheart_beat_write_min = "200ms"\n')
     with BrokerProcess(config) as broker:
         sockets = idle_connections(broker.port, 5, heart_beat=b"0,200")
         before = activity(broker.pid)
-        time.sleep(1.0)
+        clock.wait(QUIET_TICKS)  # at least 2.9 s: 14 or more heart-beat intervals
         after = activity(broker.pid)
-        assert after[0] - before[0] >= 5
+        assert after[0] - before[0] >= 7
         for sock in sockets:
             sock.close()
