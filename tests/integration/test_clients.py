@@ -51,13 +51,17 @@ def test_stomp_py_sees_error_frame(stomp_py):
 
 
 def test_stomp_py_heart_beats(xtomp_factory, stomp_py):
+    """Both ways: stomp.py hears the broker's beats, and its own keep it connected for longer
+    than the broker lets a silent client live (1.5 x 200 ms, checked every 100 ms)."""
     broker = xtomp_factory('[server]\nheart_beat_read = "200ms"\nheart_beat_write_min = "200ms"\n')
     connection, recorder = stomp_py(broker, heartbeats=(200, 200))
     connection.connect(wait=True)
     connection.subscribe("/topic/hb", id="s")
-    import time
-
-    time.sleep(1.5)  # several intervals in both directions without other traffic
+    # the broker beats every 100 ms while idle, so 10 beats span at least 0.9 s of silence
+    # apart from stomp.py's own beats: more than twice what the broker allows a silent client
+    recorder.wait_for(lambda: recorder.heartbeats >= 10 or recorder.disconnected.is_set())
+    assert not recorder.disconnected.is_set()
+    assert broker.call(lambda: len(broker.broker.sessions)) == 1
     connection.send("/topic/hb", "alive")
     recorder.wait_messages(1)
     assert recorder.heartbeat_timeouts == 0

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from xtomp_core.testing import wait_until
+
 FAST = '[server]\nheart_beat_read = "200ms"\nheart_beat_write_min = "100ms"\nheart_beat_write_max = "1s"\n'
 
 
@@ -15,13 +17,23 @@ def broker(xtomp_factory):
 
 
 def test_broker_sends_eols_when_idle(broker, raw_client):
-    client = raw_client(broker)
-    assert client.connect(heart_beat="0,200").headers[b"heart-beat"] == b"200,0"
-    start = len(client.received)
-    client.expect_nothing(1.0)
-    beats = client.received[start:]
-    assert set(beats) == {ord("\n")}
-    assert 3 <= len(beats) <= 8  # every ~200 ms over one second
+    """Each connection at the interval it asked for: in the time a connection asking for
+    800 ms got two beats, one asking for 200 ms got about four times as many."""
+    fast, slow = raw_client(broker), raw_client(broker)
+    assert fast.connect(heart_beat="0,200").headers[b"heart-beat"] == b"200,0"
+    assert slow.connect(heart_beat="0,800").headers[b"heart-beat"] == b"800,0"
+    fast_start, slow_start = len(fast.received), len(slow.received)
+
+    def slow_beats() -> int:
+        fast.expect_nothing(0.01)
+        slow.expect_nothing(0.01)
+        return len(slow.received) - slow_start
+
+    wait_until(lambda: slow_beats() >= 2, what="two beats at 800 ms")
+    fast.expect_nothing(0)
+    beats, slow_ones = fast.received[fast_start:], slow.received[slow_start:]
+    assert set(beats) == set(slow_ones) == {ord("\n")}
+    assert len(beats) >= 2 * len(slow_ones)
 
 
 def test_no_beats_while_traffic_flows(broker, raw_client):
@@ -31,31 +43,44 @@ def test_no_beats_while_traffic_flows(broker, raw_client):
     publisher = raw_client(broker)
     publisher.connect()
     start = len(client.received)
-    for index in range(10):
+    sent_at = []
+    for index in range(20):  # a MESSAGE every 30 ms, five times as often as the broker checks
         publisher.send_frame("SEND", {"destination": "/topic/busy"}, str(index))
-        time.sleep(0.05)
-    client.messages(10)
+        sent_at.append(time.monotonic())
+        time.sleep(0.03)
+    client.messages(20)
     during = bytes(client.received[start:])
-    assert during.count(b"MESSAGE") == 10
-    assert b"\x00\n" not in during and not during.startswith(b"\n")  # no EOL between frames
+    assert during.count(b"MESSAGE") == 20
+    if max(b - a for a, b in zip(sent_at, sent_at[1:])) < 0.15:  # traffic never paused for half the interval
+        assert b"\x00\n" not in during and not during.startswith(b"\n")  # no EOL between frames
 
 
 def test_silent_client_is_closed_with_grace(broker, raw_client):
+    """Closed no sooner than 1.5 read intervals, while a client beating in time stays."""
+    beating = raw_client(broker)
+    beating.connect(heart_beat="200,0")
     client = raw_client(broker)
-    assert client.connect(heart_beat="200,0").headers[b"heart-beat"] == b"0,200"
     started = time.monotonic()
-    client.expect_closed(timeout=3)
+    assert client.connect(heart_beat="200,0").headers[b"heart-beat"] == b"0,200"
+    deadline = started + 5
+    while not client.eof:
+        assert time.monotonic() < deadline, "the silent client was not closed"
+        beating.send(b"\n")
+        client.expect_nothing(0.03)
     silent_for = time.monotonic() - started
-    assert 0.25 <= silent_for <= 1.0  # grace 1.5: closed between 1.5x and 2x the interval
+    client.expect_closed()
+    assert silent_for >= 1.5 * 0.2  # never before the grace
+    beating.send_frame("SUBSCRIBE", {"destination": "/topic/x", "id": "1", "receipt": "alive"})
+    beating.expect_receipt("alive")
 
 
 @pytest.mark.parametrize("beat", [b"\n", b"\r\n"])
 def test_client_beats_keep_the_connection(broker, raw_client, beat):
     client = raw_client(broker)
     client.connect(heart_beat="200,0")
-    for _ in range(8):
+    for _ in range(16):  # 0.8 s or more, every 50 ms: six times as often as needed
         client.send(beat)
-        time.sleep(0.1)
+        time.sleep(0.05)
     client.send_frame("SUBSCRIBE", {"destination": "/topic/x", "id": "1", "receipt": "alive"})
     client.expect_receipt("alive")
 
@@ -63,9 +88,9 @@ def test_client_beats_keep_the_connection(broker, raw_client, beat):
 def test_any_frame_counts_as_a_beat(broker, raw_client):
     client = raw_client(broker)
     client.connect(heart_beat="200,0")
-    for index in range(8):
+    for index in range(16):
         client.send_frame("SEND", {"destination": "/topic/x"}, str(index))
-        time.sleep(0.1)
+        time.sleep(0.05)
     client.send_frame("BEGIN", {"transaction": "t", "receipt": "alive"})
     client.expect_receipt("alive")
 

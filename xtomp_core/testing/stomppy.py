@@ -19,6 +19,8 @@ class Recorder:
         self.receipts: list[str] = []
         self.disconnected = threading.Event()
         self.heartbeat_timeouts = 0
+        #: Heart-beats received from the broker.
+        self.heartbeats = 0
         self._changed = threading.Condition()
 
     def _record(self, bucket: list[Any], item: Any) -> None:
@@ -43,6 +45,11 @@ class Recorder:
 
     def on_heartbeat_timeout(self) -> None:
         self.heartbeat_timeouts += 1
+
+    def on_heartbeat(self) -> None:
+        with self._changed:
+            self.heartbeats += 1
+            self._changed.notify_all()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
