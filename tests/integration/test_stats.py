@@ -8,7 +8,10 @@ import re
 import time
 
 from xtomp_core.broker.stats import STAT_DESTINATION, xtomp_json
-from xtomp_core.testing import BrokerProcess, write_config
+from xtomp_core.testing import BrokerProcess, wait_until, write_config
+
+#: Wall-clock time before any broker of this module started.
+IMPORTED = time.time()
 
 STAT_CONFIG = """
 [server]
@@ -36,6 +39,7 @@ def test_xtomp_json_is_xtomps_layout():
 
 
 def test_stat_topic_read_by_a_stomp_py_subscriber(xtomp_factory, stomp_py):
+    before = time.time()
     broker = xtomp_factory(STAT_CONFIG)
     started = time.time()
     subscriber, heard = stomp_py(broker)
@@ -75,7 +79,7 @@ def test_stat_topic_read_by_a_stomp_py_subscriber(xtomp_factory, stomp_py):
     cc = cc_messages[-1]["cc"]
     assert list(cc) == ["sz", "up", "Σ", "Σµ", "m"]
     assert cc["sz"] == 2 and cc["Σ"] == 2  # two connections, two accepted
-    assert started - 30 < cc["up"] <= started  # xtomp's meaning: the start time (epoch seconds)
+    assert int(before) <= cc["up"] <= started  # xtomp's meaning: the start time (epoch seconds)
     assert cc["m"] > 1_000_000  # resident memory in bytes (xtomp always sent 0)
     assert cc["Σµ"] >= 3  # includes the stats messages themselves, as in xtomp
     figures = cc_messages[-1]["broker"]
@@ -102,8 +106,7 @@ def test_a_failing_tick_keeps_ticking(xtomp_factory):
             raise RuntimeError("a plugin's figures failed")
 
     xtomp_factory(STAT_CONFIG, plugins=[("broken", Broken())])
-    time.sleep(0.7)
-    assert Broken.calls >= 2  # logged, and the timer still runs
+    wait_until(lambda: Broken.calls >= 2, what="a second stats tick")  # logged, and the timer still runs
 
 
 def test_broker_figures_count_connections_sessions_and_frames(xtomp, raw_client):
@@ -117,7 +120,7 @@ def test_broker_figures_count_connections_sessions_and_frames(xtomp, raw_client)
     subscriber.expect("MESSAGE")
     idle = raw_client()  # connected at TCP level only
     idle.send(b"\n")
-    time.sleep(0.05)
+    wait_until(lambda: xtomp.stats()["broker"]["connections"] == 3)
     figures = xtomp.stats()["broker"]
     assert figures["connections"] == 3 and figures["sessions"] == 2
     assert figures["transports"] == {"tcp": 3}
@@ -126,14 +129,12 @@ def test_broker_figures_count_connections_sessions_and_frames(xtomp, raw_client)
     assert figures["frames_out"] == 5  # CONNECTED, RECEIPT, CONNECTED, RECEIPT, MESSAGE
     assert figures["messages"] == 1 and figures["destinations"] >= 1
     assert figures["rss"] > 1_000_000 and figures["cpu_user"] > 0
-    assert 0 <= figures["uptime"] < 60
+    assert 0 <= figures["uptime"] <= round(time.time() - IMPORTED, 3)  # the broker started after this module
     # Totals survive the sessions that made them; counts of open things go back down.
     subscriber.send_frame("DISCONNECT", {"receipt": "bye"})
     subscriber.expect_receipt("bye")
     idle.close()
-    deadline = time.monotonic() + 5
-    while xtomp.stats()["broker"]["connections"] != 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: xtomp.stats()["broker"]["connections"] == 1)
     figures = xtomp.stats()["broker"]
     assert figures["connections"] == 1 and figures["sessions"] == 1 and figures["transports"] == {"tcp": 1}
     assert figures["frames_in"] == 5 and figures["frames_out"] == 6
@@ -164,9 +165,7 @@ def test_one_log_line_per_connection_open_and_close(tmp_path):
         with RawClient("127.0.0.1", broker.port) as refused:
             refused.send_frame("CONNECT", {"accept-version": "1.2", "login": "x\ny", "passcode": "no"})
             refused.expect_error("auth err")
-        deadline = time.monotonic() + 5
-        while sum("xtomp.connections: closed" in line for line in broker.log) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: sum("xtomp.connections: closed" in line for line in broker.log) >= 2)
     lines = [line for line in broker.log if "INFO xtomp.connections: " in line]
     assert len(lines) == 3, lines
     opened, closed, refused_line = (fields(line.split("xtomp.connections: ", 1)[1]) for line in lines)

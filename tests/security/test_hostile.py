@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from xtomp_core.testing import RawClient, frame_bytes
+from xtomp_core.testing import RawClient, frame_bytes, wait_until
 
 HOSTILE = """
 [server]
@@ -37,14 +37,6 @@ def still_served(broker) -> None:
         publisher.connect()
         publisher.send_frame("SEND", {"destination": "/topic/calm"}, "calm")
         assert subscriber.expect("MESSAGE").body == b"calm"
-
-
-def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def sessions(broker) -> int:
@@ -114,7 +106,8 @@ def test_slow_reader_below_the_cap_is_kept(broker, raw_client):
     client.connect()
     for index in range(20):
         client.send_frame("SEND", {"destination": "/topic/nobody", "receipt": f"r{index}"}, "x")
-    time.sleep(0.3)
+    # the broker has read all 20 (and queued their receipts) before any is read here
+    wait_until(lambda: broker.stats()["broker"]["frames_in"] >= 21)
     for index in range(20):
         client.expect_receipt(f"r{index}")
 
@@ -169,16 +162,18 @@ def test_default_connection_limit_follows_the_open_file_limit(xtomp):
     assert xtomp.broker.admission.per_address == 1000
 
 
-def dribble(client: RawClient, data: bytes, pause: float) -> None:
-    """Send ``data`` one byte at a time until it is all sent or the broker answers."""
+def dribble(client: RawClient, data: bytes, pause: float) -> int:
+    """Send ``data`` one byte at a time until it is all sent or the broker answers; return
+    how many bytes were sent."""
     for index in range(len(data)):
         try:
             client.send(data[index : index + 1])
         except (BrokenPipeError, ConnectionResetError):
-            return
+            return index
         client._read(pause)
         if client.frames or client.eof:
-            return
+            return index + 1
+    return len(data)
 
 
 # -- slowloris ------------------------------------------------------------------------------------
@@ -188,10 +183,12 @@ def test_slowloris_is_cut_off(broker, raw_client):
     client = raw_client(broker)
     client.connect()
     started = time.monotonic()
-    dribble(client, b"SEND\ndestination:/topic/x\n\nbody", pause=0.2)
+    frame = b"SEND\ndestination:/topic/x\n\n" + b"body" * 20  # 6 s or more at 5 bytes a second
+    sent = dribble(client, frame, pause=0.2)
     error = client.expect("ERROR", timeout=3)
     assert "frame_timeout (1s)" in error.headers[b"message"].decode()
-    assert 0.9 < time.monotonic() - started < 2.5
+    assert time.monotonic() - started >= 1.0  # not before frame_timeout ...
+    assert sent < len(frame)  # ... and while the client was still sending
     still_served(broker)
 
 
@@ -221,12 +218,12 @@ def test_no_frame_timer_at_idle(broker, raw_client):
     client = raw_client(broker)
     client.connect()
     client.send(b"SEND\ndestination:/topic/x\n")  # a partial frame arms the timer ...
-    time.sleep(0.1)
     links = lambda: [s.link for s in broker.broker.sessions]  # noqa: E731
-    assert broker.call(lambda: [link._frame_timer is not None for link in links()]) == [True]
+    armed = lambda: broker.call(lambda: [link._frame_timer is not None for link in links()])  # noqa: E731
+    wait_until(lambda: armed() == [True])
     client.send(b"\nrest\x00\n\n\n")  # ... completing it (and heart-beat EOLs) disarms it
-    time.sleep(0.1)
-    assert broker.call(lambda: [link._frame_timer for link in links()]) == [None]
+    wait_until(lambda: broker.stats()["broker"]["frames_in"] >= 2)  # CONNECT, SEND
+    assert armed() == [False]
 
 
 # -- header floods --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from xtomp_admin.http import http_date
+from xtomp_core.testing import wait_until
 
 
 def raw(admin, data: bytes, wait_close: bool = True, timeout: float = 5.0) -> bytes:
@@ -112,7 +113,7 @@ def test_slow_or_idle_clients_are_timed_out(admin_factory):
     started = time.monotonic()
     partial = raw(admin, b"GET /health HTTP/1.1\r\nHost: loc")
     assert [answer[0] for answer in responses(partial)] == [408]
-    assert 0.25 < time.monotonic() - started < 3
+    assert time.monotonic() - started >= 0.3  # not before request_timeout
     idle = raw(admin, b"GET /health HTTP/1.1\r\n\r\n")  # answered, then closed when idle
     assert [answer[0] for answer in responses(idle)] == [200]
     assert admin.broker.call(lambda: len(admin.admin.connections)) == 0
@@ -121,12 +122,12 @@ def test_slow_or_idle_clients_are_timed_out(admin_factory):
 def test_connection_limit(admin_factory):
     admin = admin_factory(admin='[plugins.admin]\nlisten = "127.0.0.1:0"\nmax_connections = 2\n')
     held = [socket.create_connection((admin.host, admin.port)) for _ in range(2)]
-    time.sleep(0.1)
+    wait_until(lambda: admin.broker.call(lambda: len(admin.admin.connections)) == 2)
     refused = raw(admin, b"")
     assert refused.startswith(b"HTTP/1.1 503 ")
     for sock in held:
         sock.close()
-    time.sleep(0.1)
+    wait_until(lambda: admin.broker.call(lambda: len(admin.admin.connections)) == 0)
     assert admin.request("/health")[0] == 200
 
 

@@ -10,7 +10,7 @@ import pytest
 from xtomp_core import ConfigError
 from xtomp_core.bootstrap import load_config
 from xtomp_core.broker import Broker
-from xtomp_core.testing import RawClient, frame_bytes, write_config
+from xtomp_core.testing import RawClient, frame_bytes, wait_until, write_config
 
 
 def connected(broker, raw_client, version: str = "1.2") -> RawClient:
@@ -482,7 +482,8 @@ def test_expired_messages_are_never_delivered_and_go_to_the_dead_letter_queue(qu
     send_all(producer, "/queue/ttl", ["rabbit"], expiration="150")
     send_all(producer, "/queue/ttl", ["never"], expires="0")
     send_all(producer, "/queue/ttl", ["later"], expires=str(now_ms + 60_000))
-    time.sleep(0.4)  # the queue's timer removes the waiting ones when due
+    # the queue's timer removes the waiting ones when due
+    wait_until(lambda: queue_stats(broker, "/queue/ttl")["expired"] == 3, what="three expired")
     figures = queue_stats(broker, "/queue/ttl")
     assert (figures["expired"], figures["q"]) == (3, 2)
     consumer = connected(broker, raw_client)
@@ -500,7 +501,7 @@ def test_the_expiry_directive_discards_waiting_messages(queues, raw_client):
     broker = queues(queue_settings='expiry = "150ms"\n')
     producer = connected(broker, raw_client)
     send_all(producer, "/queue/short", ["a", "b"])
-    time.sleep(0.35)
+    wait_until(lambda: queue_stats(broker, "/queue/short")["expired"] == 2, what="two expired")
     figures = queue_stats(broker, "/queue/short")
     assert (figures["expired"], figures["dropped"], figures["q"]) == (2, 0, 0)
     consumer = connected(broker, raw_client)

@@ -15,7 +15,7 @@ from wsraw import WsClient, ws_config
 from xtomp_core import ConfigError
 from xtomp_core.bootstrap import load_config
 from xtomp_core.broker import Broker
-from xtomp_core.testing import RawClient, write_config
+from xtomp_core.testing import RawClient, wait_until, write_config
 
 
 # -- plain_stomp: STOMP and WebSocket on the same port -------------------------------------------------
@@ -38,8 +38,9 @@ def test_plain_stomp_and_websocket_on_one_port(shared_port, ws_client):
         web.send_stomp("SEND", {"destination": "/topic/shared", "receipt": "r"}, "same port")
         web.expect("RECEIPT")
         assert tcp.expect("MESSAGE").body == b"same port"
-    sessions = {session.link.transport_name for session in shared_port.call(lambda: list(shared_port.broker.sessions))}
-    assert sessions <= {"ws", "tcp"}
+        # both open now, each told apart by its first bytes
+        names = shared_port.call(lambda: sorted(s.link.transport_name for s in shared_port.broker.sessions))
+        assert names == ["tcp", "ws"]
 
 
 def test_plain_stomp_told_apart_byte_by_byte(shared_port):
@@ -125,6 +126,7 @@ def test_wss(ws_broker, ws_client, certificate):
     web.handshake()
     web.connect()
     web.subscribe("/topic/secure")
+    assert broker.call(lambda: [s.link.transport_name for s in broker.broker.sessions]) == ["wss"]
     with RawClient(*broker.addresses("tcp")[0]) as tcp:
         tcp.connect()
         tcp.send_frame("SEND", {"destination": "/topic/secure", "receipt": "r"}, "encrypted")
@@ -133,7 +135,7 @@ def test_wss(ws_broker, ws_client, certificate):
     web.send_stomp("DISCONNECT", {"receipt": "bye"})
     web.expect("RECEIPT")
     web.expect_close(1000)
-    assert broker.call(lambda: sorted({s.link.transport_name for s in broker.broker.sessions})) in ([], ["wss"])
+    wait_until(lambda: broker.call(lambda: len(broker.broker.sessions)) == 0, what="the wss session gone")
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
