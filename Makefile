@@ -18,7 +18,7 @@ BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.installed
 JS := plugins/websocket/js
 JS_STAMP := $(JS)/node_modules/.installed
 
-.PHONY: install install-browser chromium js-deps run test typecheck docs fuzz bench bench-compare rabbitmq clean
+.PHONY: install install-browser chromium js-deps test-tools run test typecheck docs fuzz bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,16 +29,30 @@ $(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c $(wildcard plug
 	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r requirements/slim.txt
 	touch $@
 
-# npm ci writes node_modules/.package-lock.json. Without npm the stompjs test fails with a
-# hint; without node it is skipped.
+# npm ci writes node_modules/.package-lock.json (make test-tools has checked for npm).
 $(STOMPJS_STAMP): $(STOMPJS)/package-lock.json
-	if command -v npm >/dev/null 2>&1; then npm ci --prefix $(STOMPJS) --no-audit --no-fund --loglevel=error; fi
+	npm ci --prefix $(STOMPJS) --no-audit --no-fund --loglevel=error
 
-install: $(STAMP) $(STOMPJS_STAMP)
+install: $(STAMP)
+
+# What `make test` needs besides Python: it stops here, naming what to install, rather than
+# letting the tests that need a tool skip (XTOMP_REQUIRE_TOOLS=1 turns such skips into failures).
+test-tools:
+	@missing=""; packages=""; \
+	command -v node >/dev/null 2>&1 || { missing="$$missing node"; packages="$$packages nodejs"; }; \
+	command -v npm >/dev/null 2>&1 || { missing="$$missing npm"; packages="$$packages npm"; }; \
+	command -v gcc >/dev/null 2>&1 || { missing="$$missing gcc"; packages="$$packages gcc"; }; \
+	test -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" || \
+	  { missing="$$missing Python.h"; packages="$$packages python3-dev"; }; \
+	if [ -n "$$missing" ]; then \
+	  echo "make test: missing$$missing; install them (Debian: apt-get install$$packages) and run make test again." >&2; \
+	  exit 1; \
+	fi
 
 chromium:
 	test -x /usr/bin/chromium || \
-	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) || \
+	  (echo "make test: /usr/bin/chromium is missing and could not be installed: install Debian's chromium (apt-get install chromium) and run make test again." >&2; exit 1)
 
 install-browser: chromium $(BROWSER_STAMP)
 
@@ -55,9 +69,9 @@ $(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
 run: install
 	$(BIN)/xtomp -c conf.d
 
-test: install install-browser js-deps typecheck
+test: test-tools install $(STOMPJS_STAMP) install-browser js-deps typecheck
 	rm -f .coverage .coverage.*
-	XTOMP_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	XTOMP_REQUIRE_TOOLS=1 XTOMP_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 

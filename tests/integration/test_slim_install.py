@@ -25,6 +25,7 @@ BROKER_SCRIPT = r"""
 import json, sys
 from xtomp_core.bootstrap import build_broker
 from xtomp_core.testing.runner import BrokerThread
+from xtomp_core.testing.tools import missing_tool
 
 broker = BrokerThread(build_broker(sys.argv[1])).start()
 print(json.dumps({"port": broker.port, "loop": type(broker.loop).__module__}), flush=True)
@@ -65,9 +66,7 @@ def _copy_source(source: Path, target: Path) -> Path:
 def slim_python(tmp_path_factory) -> Path:
     wheelhouse = os.environ.get("XTOMP_WHEELHOUSE")
     if not wheelhouse or not Path(wheelhouse).is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("XTOMP_WHEELHOUSE is not set: run the suite with `make test`")
-        pytest.skip("needs XTOMP_WHEELHOUSE (set by `make test`)")
+        missing_tool("XTOMP_WHEELHOUSE, the wheels of requirements/slim.txt (`make install` downloads them, `make test` sets it)")
     base = tmp_path_factory.mktemp("slim")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

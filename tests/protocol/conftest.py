@@ -15,6 +15,7 @@ import pytest
 from splits import MODES, Feeder
 
 from xtomp_core.protocol import parser as parser_module
+from xtomp_core.testing.tools import missing_tool
 
 try:
     from xtomp_core.protocol._scanner import scan as c_scan
@@ -29,7 +30,8 @@ def implementation(request: pytest.FixtureRequest) -> Iterator[str]:
     """The parser implementation every protocol test runs against (session-scoped so that
     hypothesis tests may use it, and so pytest runs all of one before the other)."""
     if request.param == "c" and c_scan is None:
-        pytest.skip("the C scanner (xtomp_core.protocol._scanner) is not built")
+        missing_tool("the C scanner (xtomp_core.protocol._scanner): install a C compiler and Python's headers "
+                     "(Debian: apt-get install gcc python3-dev), then `pip install -e .` again")
     saved = parser_module._scan
     parser_module._scan = c_scan if request.param == "c" else None
     try:

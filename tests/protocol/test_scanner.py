@@ -37,6 +37,7 @@ from xtomp_core.protocol.parser import (
     DEFAULT_MAX_HEADERS,
     FrameParser,
 )
+from xtomp_core.testing.tools import missing_tool
 
 try:
     from xtomp_core.protocol import _scanner
@@ -56,7 +57,8 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     if _scanner is None:
         if request.node.name == "test_scanner_is_built_where_a_compiler_is":
             return "none"
-        pytest.skip("the C scanner (xtomp_core.protocol._scanner) is not built")
+        missing_tool("the C scanner (xtomp_core.protocol._scanner): install a C compiler and Python's headers "
+                     "(Debian: apt-get install gcc python3-dev), then `pip install -e .` again")
     monkeypatch.setattr(parser_module, "_scan", _scanner.scan)
     return "both"
 
@@ -76,8 +78,10 @@ def _compiler_available() -> bool:
 
 
 def test_scanner_is_built_where_a_compiler_is() -> None:
-    """``optional = true`` hides a failed build; here it shows (the other tests only skip)."""
-    assert _compiler_available() or _scanner is not None
+    """``optional = true`` hides a failed build; here it shows: a compiler and no scanner fails."""
+    if not _compiler_available():
+        missing_tool("a C compiler and Python's headers (Debian: apt-get install gcc python3-dev)")
+    assert _scanner is not None, "a compiler is here, yet the C scanner was not built: see `pip install -e . -v`"
 
 
 def _scan_in_fresh_interpreter(**environ: str) -> str:

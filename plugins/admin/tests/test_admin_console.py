@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from xtomp_core.testing.tools import missing_tool
+
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = ROOT / "tools" / "browser" / "node_modules"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,9 +29,7 @@ def browser_ready():
     if shutil.which("node") is None:
         missing.append("node")
     if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"missing {', '.join(missing)}: `make install-browser` installs them")
-        pytest.skip(f"missing {', '.join(missing)} (run `make install-browser`)")
+        missing_tool(f"{', '.join(missing)}: `make install-browser` installs them")
 
 
 def test_console_shows_the_broker_in_chromium(browser_ready, admin, stomp_py, tmp_path):

@@ -13,15 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from xtomp_core.testing.tools import missing_tool
+
 NODE = shutil.which("node")
 HERE = Path(__file__).resolve().parent / "stompjs"
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="needs node (with npm, for @stomp/stompjs)")
 
 
 def test_stompjs_subscribers_get_what_their_selectors_say(broker):
+    if NODE is None:
+        missing_tool("node (Debian: apt-get install nodejs npm)")
     if not (HERE / "node_modules" / "@stomp" / "stompjs").is_dir():
-        pytest.fail(f"@stomp/stompjs is not installed in {HERE}: run `make install` (npm ci there)")
+        missing_tool(f"@stomp/stompjs in {HERE}: `make test` runs npm ci there")
     assert NODE is not None
     run = subprocess.run([NODE, str(HERE / "filters.mjs"), str(broker.port)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import pytest
 
+from xtomp_core.testing.tools import missing_tool
+
 PLUGIN = Path(__file__).resolve().parents[1]
 JS = PLUGIN / "js"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,9 +45,7 @@ def _need_browser() -> str:
     if not CHROMIUM.exists():
         missing.append("/usr/bin/chromium (run `make chromium`)")
     if missing:
-        if os.environ.get("CI"):
-            pytest.fail("needs " + ", ".join(missing))
-        pytest.skip("needs " + ", ".join(missing))
+        missing_tool(", ".join(missing))
     assert node is not None
     return node
 

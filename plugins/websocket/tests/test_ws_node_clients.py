@@ -8,12 +8,13 @@ packages come from ``make js-deps`` (plugins/websocket/js, pinned by package-loc
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from xtomp_core.testing.tools import missing_tool
 
 JS = Path(__file__).resolve().parents[1] / "js"
 
@@ -24,9 +25,7 @@ def _need_node() -> str:
     if missing is None and not (JS / "node_modules" / "@stomp" / "stompjs").is_dir():
         missing = "plugins/websocket/js/node_modules (run `make js-deps`)"
     if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"needs {missing}")
-        pytest.skip(f"needs {missing}")
+        missing_tool(missing)
     assert node is not None
     return node
 
