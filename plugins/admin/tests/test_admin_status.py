@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -12,10 +13,11 @@ from xtomp_admin.status import admin_url, format_status
 from xtomp_core.testing import BrokerProcess, RawClient, write_config
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def admin_port(broker: BrokerProcess) -> int:
+    """The port the OS gave the admin listener (configured as port 0)."""
+    match = re.search(r"admin console on http://127\.0\.0\.1:(\d+)/", "".join(broker.log))
+    assert match, broker.log
+    return int(match.group(1))
 
 
 def xtomp(*args: str) -> subprocess.CompletedProcess[str]:
@@ -23,9 +25,11 @@ def xtomp(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_status_prints_the_figures_as_a_table(tmp_path):
-    port = free_port()
-    config = write_config(tmp_path / "conf", f'[plugins.admin]\nlisten = "127.0.0.1:{port}"\n[destinations."memtop"]\ntype = "topic"\n')
-    with BrokerProcess(config) as broker:
+    table = '[plugins.admin]\nlisten = "127.0.0.1:{port}"\n[destinations."memtop"]\ntype = "topic"\n'
+    with BrokerProcess(write_config(tmp_path / "broker", table.format(port=0))) as broker:
+        # `xtomp status -c` reads the admin address from a config: the same one, with the port taken
+        port = admin_port(broker)
+        config = write_config(tmp_path / "conf", table.format(port=port))
         with RawClient("127.0.0.1", broker.port) as subscriber, RawClient("127.0.0.1", broker.port) as publisher:
             subscriber.connect()
             subscriber.subscribe("/topic/status")
@@ -52,8 +56,10 @@ def test_status_prints_the_figures_as_a_table(tmp_path):
 
 
 def test_status_without_a_broker_or_without_the_plugin(tmp_path):
-    config = write_config(tmp_path / "on", f'[plugins.admin]\nlisten = "127.0.0.1:{free_port()}"\n')
-    result = xtomp("status", "-c", str(config))
+    with socket.socket() as bound:  # bound, not listening: nobody else gets the port, connecting is refused
+        bound.bind(("127.0.0.1", 0))
+        config = write_config(tmp_path / "on", f'[plugins.admin]\nlisten = "127.0.0.1:{bound.getsockname()[1]}"\n')
+        result = xtomp("status", "-c", str(config))
     assert result.returncode == 1
     assert "xtomp status: cannot reach the admin endpoint at http://127.0.0.1:" in result.stderr
     config = write_config(tmp_path / "off")

@@ -41,8 +41,8 @@ _loaded: list = []
 def loaded_config():
     """The configuration and plugin host, loaded once: each example builds a fresh Broker from them."""
     if not _loaded:
-        directory = Path(tempfile.mkdtemp(prefix="xtomp-model-"))
-        _loaded.extend(load_config(write_config(directory, CONFIG)))
+        with tempfile.TemporaryDirectory(prefix="xtomp-model-") as directory:  # read now, not needed after
+            _loaded.extend(load_config(write_config(Path(directory), CONFIG)))
     return _loaded
 
 
