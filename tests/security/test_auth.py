@@ -256,7 +256,7 @@ def test_failure_delay_holds_the_client_not_the_broker(xtomp_factory):
     round_trip(broker, "during-delay")  # served while the refusal waits
     assert not refusal_arrived.is_set(), "the broker answered nobody else while it held the refusal"
     thread.join()
-    assert outcome["refused_after"] >= 1.5  # never before the configured delay
+    assert outcome["refused_after"] >= 1.5 - 0.01  # never before the configured delay (uvloop's clock: whole ms)
 
 
 def test_password_checks_run_off_the_event_loop(xtomp_factory, monkeypatch):

@@ -187,7 +187,7 @@ def test_slowloris_is_cut_off(broker, raw_client):
     sent = dribble(client, frame, pause=0.2)
     error = client.expect("ERROR", timeout=3)
     assert "frame_timeout (1s)" in error.headers[b"message"].decode()
-    assert time.monotonic() - started >= 1.0  # not before frame_timeout ...
+    assert time.monotonic() - started >= 1.0 - 0.01  # not before frame_timeout (uvloop's clock: whole ms) ...
     assert sent < len(frame)  # ... and while the client was still sending
     still_served(broker)
 

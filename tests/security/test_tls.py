@@ -165,7 +165,7 @@ def test_handshake_must_finish_within_timeout(xtomp_factory, pki):
     started = time.monotonic()
     with socket.create_connection((host, port), timeout=5) as silent:
         assert silent.recv(100) == b""  # closed without a handshake (a hang times out the recv)
-        assert time.monotonic() - started >= 0.3  # not before the configured timeout
+        assert time.monotonic() - started >= 0.3 - 0.01  # not before the configured timeout (uvloop: whole ms)
     with socket.create_connection((host, port), timeout=5) as garbage:
         garbage.sendall(b"CONNECT\naccept-version:1.2\n\n\x00")  # STOMP on the TLS port
         try:
