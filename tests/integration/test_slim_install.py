@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from xtomp_core.testing import RawClient
+from xtomp_core.testing.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -25,7 +26,6 @@ BROKER_SCRIPT = r"""
 import json, sys
 from xtomp_core.bootstrap import build_broker
 from xtomp_core.testing.runner import BrokerThread
-from xtomp_core.testing.tools import missing_tool
 
 broker = BrokerThread(build_broker(sys.argv[1])).start()
 print(json.dumps({"port": broker.port, "loop": type(broker.loop).__module__}), flush=True)
