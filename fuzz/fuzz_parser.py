@@ -30,7 +30,7 @@ from xtomp_core.broker.session import Session
 from xtomp_core.errors import ProtocolError
 from xtomp_core.protocol.constants import V1_0, V1_1, V1_2
 from xtomp_core.protocol.parser import FrameParser
-from xtomp_core.testing import write_config
+from xtomp_core.testing import FakeLink, write_config
 
 VERSIONS = (V1_0, V1_1, V1_2)
 LIMITS = {"max_frame_size": 256, "max_headers": 8, "max_header_length": 64}
@@ -81,41 +81,6 @@ class _Tripwire(logging.Handler):
             raise InternalError(record.getMessage()) from (record.exc_info[1] if record.exc_info else None)
 
 
-class RecordingLink:
-    """A Link keeping what the session writes (bench/micro.py's CountingLink, plus close state)."""
-
-    transport_name = "fuzz"
-    peer = "127.0.0.1:1"
-    peer_host = "127.0.0.1"
-    web = False
-
-    def __init__(self) -> None:
-        self.paused = False
-        self.out: list[bytes] = []
-        self.frames: list[bytes] = []  # whole frames written (CONNECTED, RECEIPT, ERROR), not MESSAGEs
-        self.closed = False
-
-    def push(self, prefix: bytes, tail: bytes) -> None:
-        self.out.append(prefix)
-        self.out.append(tail)
-
-    def write(self, data: bytes) -> None:
-        self.out.append(data)
-        self.frames.append(data)
-
-    def close(self, linger: bool) -> None:
-        self.closed = True
-
-    def connected(self, send_interval: float, receive_interval: float) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
 _brokers: dict[bool, Any] = {}
 
 
@@ -160,18 +125,18 @@ def check_parser(version: int, data: bytes, points: list[int]) -> None:
             raise AssertionError(f"byte by byte changed the outcome:\n{whole}\n{bytewise}")
 
 
-def check_session(data: bytes, points: list[int], auth: bool = False) -> RecordingLink:
-    link = RecordingLink()
+def check_session(data: bytes, points: list[int], auth: bool = False) -> FakeLink:
+    link = FakeLink("fuzz")
     session = Session(_get_broker(auth), link)  # type: ignore[arg-type]
     try:
         for piece in split(data, points):
             session.receive(piece)
     finally:
         session.connection_lost("fuzz input ended")
-    errors = [frame for frame in link.frames if frame.startswith(b"ERROR\n")]
+    errors = [frame for frame in link.written if frame.startswith(b"ERROR\n")]
     if any(b"internal error" in frame for frame in errors):
         raise InternalError(errors[-1][:300].decode("latin-1"))
-    if errors and not link.closed:
+    if errors and link.closed is None:
         raise AssertionError("an ERROR was sent but the session did not close")
     if len(errors) > 1:
         raise AssertionError(f"{len(errors)} ERROR frames: a session sends one, then closes")

@@ -16,7 +16,6 @@ import xtomp_core.hookspecs as hookspecs
 from xtomp_core import ConfigError, Destination, FrameRejected, Principal, hookimpl, plugin_scope
 from xtomp_core.bootstrap import load_config
 from xtomp_core.broker import Broker
-from xtomp_core.server.connection import StompConnection
 from xtomp_core.testing import write_config
 
 
@@ -51,6 +50,9 @@ class PrefixEngine:
     def compile(self, value, destination):
         return PrefixFilter(value)
 
+    def check_unfiltered(self, destination):
+        pass
+
 
 class EqualsEngine:
     header = b"x-equals"
@@ -60,7 +62,7 @@ class EqualsEngine:
         return EqualsFilter(name, wanted)
 
     def check_unfiltered(self, destination):
-        """Optional: refuse a SUBSCRIBE that carries no filter header at all."""
+        """Refuse a SUBSCRIBE that carries no filter header at all, where it must."""
         if destination.name.startswith(b"/topic/strict"):
             raise FrameRejected("strict destinations need a filter")
 
@@ -68,10 +70,13 @@ class EqualsEngine:
 class WebTcp:
     """A transport whose sessions count as web sessions (for web_read/write_block)."""
 
-    async def listen(self, address, broker):
+    def prepare(self, address, context):
+        pass
+
+    async def listen(self, address, context):
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: StompConnection(broker, "webtcp", web=True), address.host or None, address.port
+            lambda: context.connection(transport_name="webtcp", web=True), address.host or None, address.port
         )
         return server, [sock.getsockname()[:2] for sock in server.sockets]
 
@@ -79,8 +84,8 @@ class WebTcp:
 class TokenAuth:
     """An asynchronous authenticator: accepts the passcode ``token-ok``, declines others."""
 
-    def __init__(self, broker) -> None:
-        self.broker = broker
+    def __init__(self, context) -> None:
+        self.context = context
 
     async def authenticate(self, login, passcode, session):
         await asyncio.sleep(0.05)
@@ -90,18 +95,21 @@ class TokenAuth:
 
 
 class Sink(Destination):
-    """Keeps every message body; delivers nothing."""
+    """Keeps every message body; delivers it to subscribers too when asked to."""
 
-    __slots__ = ("bodies",)
+    __slots__ = ("bodies", "deliver")
     type_name = "sink"
 
-    def __init__(self, name, settings, broker):
-        super().__init__(name, settings, broker)
+    def __init__(self, name, settings, context, deliver=False):
+        super().__init__(name, settings, context)
         self.bodies: list[bytes] = []
+        self.deliver = deliver
 
     def publish(self, message, sender):
         self.enqueued += 1
         self.bodies.append(message.body)
+        if self.deliver:
+            self.fan_out(message)
 
 
 class HookPlugin:
@@ -132,14 +140,16 @@ class HookPlugin:
     @hookimpl
     def xtomp_register_session_destinations(self, registry):
         # /mine/NAME: a topic private to each connection
-        registry.register("/mine/", lambda session, name: session.broker.destination(
+        registry.register("/mine/", lambda context, session, name: context.destination(
             b"/topic/private-" + session.id + b"-" + name[len(b"/mine/"):]
         ))
 
     @hookimpl
     def xtomp_register_send_headers(self, registry):
         # x-stamp: the sender's session id is appended, unless the value is "keep"
-        registry.register("x-stamp", lambda session, value: None if value == b"keep" else value + b"@" + session.id)
+        registry.register(
+            "x-stamp", lambda context, session, value: None if value == b"keep" else value + b"@" + session.id
+        )
 
     @hookimpl
     def xtomp_configure(self, config, broker):
@@ -148,11 +158,10 @@ class HookPlugin:
             raise ConfigError(f"{config.plugins['hooks'].origin('refuse')}: plugins.hooks.refuse: refused on purpose")
 
     @hookimpl
-    def xtomp_resolve_destination(self, name, broker):
+    def xtomp_resolve_destination(self, name, context):
         if name.startswith(b"/dyn/"):
             self.events.append(("resolve", name))
-            topic = broker.registries.destination_types.get("topic")
-            return topic(name, broker.config.destination_defaults, broker)
+            return Sink(name, context.destination_defaults, context, deliver=True)
         return None
 
     @hookimpl
@@ -167,7 +176,7 @@ class HookPlugin:
         self.events.append(("shutdown",))
 
     @hookimpl
-    def xtomp_session_opened(self, session):
+    def xtomp_session_opened(self, session, broker):
         self.events.append(("opened", session.login))
 
     @hookimpl

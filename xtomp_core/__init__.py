@@ -1,11 +1,17 @@
-"""xtomp: a small, fast, in-memory STOMP broker. The public API for plugin authors."""
+"""xtomp: a small, fast, in-memory STOMP broker. This module is the whole public API for plugin authors.
+
+Everything a plugin needs is importable from here (``from xtomp_core import ...``);
+``xtomp_core.testing`` adds pytest fixtures for its tests. Every other module is the
+broker's own and may change without notice. ``tests/test_public_api.py`` snapshots the
+names and signatures below, so a change to them is always deliberate.
+"""
 
 from ._version import __version__
-from .broker.destination import Destination
-from .broker.message import Message
-from .broker.session import Session
-from .broker.subscription import Subscription
 from .config.directives import DESTINATION, SERVER, Directive, DirectiveSet, plugin_scope
+from .config.listen import parse_listen
+from .config.loader import default_config_path, read_config
+from .config.model import Config, Section
+from .destination import Destination, DestinationContext, Session, Subscription
 from .errors import (
     AuthRejected,
     Blocked,
@@ -15,18 +21,49 @@ from .errors import (
     FrameRejected,
     LimitExceeded,
     ProtocolError,
+    StartupError,
     XtompError,
 )
 from .hookspecs import hookimpl
-from .interfaces import Authenticator, Filter, FilterEngine, Link, ListenAddress, Principal, Transport
+from .interfaces import (
+    AuthContext,
+    Authenticator,
+    AuthenticatorFactory,
+    BrokerView,
+    DestinationFactory,
+    FilterEngine,
+    FramedStream,
+    Framing,
+    SendHeaderRewrite,
+    SessionDestinationResolver,
+    Transport,
+    TransportContext,
+)
+from .limits import Limits
+from .message import Message
+from .primitives import Filter, Link, ListenAddress, Principal, Server, Stash, StashKey
+from .protocol.constants import NOT_FORWARDED, V1_0, V1_1, V1_2
+from .registry import Registrar
+from .routing import SubscriberIndex
 
 __all__ = [
+    "DESTINATION",
+    "NOT_FORWARDED",
+    "SERVER",
+    "V1_0",
+    "V1_1",
+    "V1_2",
+    "AuthContext",
     "AuthRejected",
     "Authenticator",
+    "AuthenticatorFactory",
     "Blocked",
+    "BrokerView",
+    "Config",
     "ConfigError",
-    "DESTINATION",
     "Destination",
+    "DestinationContext",
+    "DestinationFactory",
     "DestinationFull",
     "DestinationUnknown",
     "Directive",
@@ -34,18 +71,33 @@ __all__ = [
     "Filter",
     "FilterEngine",
     "FrameRejected",
+    "FramedStream",
+    "Framing",
     "LimitExceeded",
+    "Limits",
     "Link",
     "ListenAddress",
     "Message",
     "Principal",
     "ProtocolError",
-    "SERVER",
+    "Registrar",
+    "Section",
+    "SendHeaderRewrite",
+    "Server",
     "Session",
+    "SessionDestinationResolver",
+    "StartupError",
+    "Stash",
+    "StashKey",
+    "SubscriberIndex",
     "Subscription",
     "Transport",
+    "TransportContext",
     "XtompError",
     "__version__",
+    "default_config_path",
     "hookimpl",
+    "parse_listen",
     "plugin_scope",
+    "read_config",
 ]

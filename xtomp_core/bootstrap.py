@@ -7,6 +7,7 @@ from pathlib import Path
 from .broker.broker import Broker
 from .config import Config, build_config, enabled_plugins, read_config
 from .plugins import PluginHost
+from .server.connections import prepare_listeners
 
 __all__ = ["load_config", "build_broker"]
 
@@ -21,11 +22,15 @@ def load_config(path: str | Path, host: PluginHost | None = None) -> tuple[Confi
     host = host if host is not None else PluginHost()
     origins = {name: raw.origin(("plugins", name)) for name in names}
     host.load([name for name in names if name not in host.enabled], origins)
-    config = build_config(raw, host.directives(), names)
+    host.check_requirements(origins)
+    config = build_config(raw, host.directives(), names, hint=host.hints)
     return config, host
 
 
 def build_broker(path: str | Path, host: PluginHost | None = None) -> Broker:
-    """The whole start-up check: config, plugins, registries, destinations, configure hooks."""
+    """The whole start-up check: config, plugins, registries, configure hooks, destinations,
+    authenticators, listeners."""
     config, host = load_config(path, host)
-    return Broker(config, host)
+    broker = Broker(config, host)
+    prepare_listeners(broker)
+    return broker

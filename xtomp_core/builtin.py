@@ -1,4 +1,4 @@
-"""The core's own hook implementations: directives, the tcp and tls transports, authenticators, checks, stats."""
+"""The core's own hook implementations: its directives, the tcp and tls transports, its authenticators."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from .security.directives import declare_security_directives
 if TYPE_CHECKING:
     import asyncio
 
-    from .broker.broker import Broker
-    from .config import Config
-    from .interfaces import ListenAddress
+    from .interfaces import TransportContext
+    from .primitives import ListenAddress
 
 
 @hookimpl
@@ -26,14 +25,19 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
 
 class LazyTlsTransport:
     """Stands in for :class:`~xtomp_core.server.tls.TlsTransport` so that ``ssl`` is imported
-    only when a ``tls://`` listener actually starts."""
+    only when a ``tls://`` listener actually starts (its files are checked at start-up)."""
 
-    name = "tls"
-
-    async def listen(self, address: ListenAddress, broker: Broker) -> tuple[asyncio.AbstractServer, list[tuple[str, int]]]:
+    def prepare(self, address: ListenAddress, context: TransportContext) -> None:
         from .server.tls import TlsTransport
 
-        return await TlsTransport().listen(address, broker)
+        TlsTransport().prepare(address, context)
+
+    async def listen(
+        self, address: ListenAddress, context: TransportContext
+    ) -> tuple[asyncio.AbstractServer, list[tuple[str, int]]]:
+        from .server.tls import TlsTransport
+
+        return await TlsTransport().listen(address, context)
 
 
 @hookimpl
@@ -55,23 +59,3 @@ def xtomp_register_authenticators(registry: Registrar[Any]) -> None:
     registry.register("users", UsersAuthenticator)
     registry.register("token", TokenAuthenticator)
     registry.register("tls_client_auth", TlsClientAuthenticator)
-
-
-@hookimpl
-def xtomp_configure(config: Config, broker: Broker) -> None:
-    from .security.checks import check_security
-
-    check_security(broker)
-
-
-@hookimpl
-def xtomp_collect_stats(broker: Broker, stats: dict[str, Any]) -> None:
-    """Security figures: open and refused connections, refused logins, locked-out addresses."""
-    admission = broker.admission
-    failures = broker.auth.failures
-    stats["security"] = {
-        "connections": admission.total,
-        "refused_connections": admission.refused,
-        "refused_logins": broker.auth.refused,
-        "failing_addresses": len(failures) if failures is not None else 0,
-    }

@@ -10,26 +10,18 @@ asked for.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 from ._version import __version__
+from .config.loader import default_config_path
 from .errors import ConfigError, XtompError
 
 __all__ = ["main", "DEFAULT_CONFIG", "COMMAND_GROUP"]
 
 COMMAND_GROUP = "xtomp.commands"
 
-def _default_config() -> str:
-    """``$XTOMP_CONFIG``, else ``/etc/xtomp`` when it exists, else ``conf.d`` here."""
-    configured = os.environ.get("XTOMP_CONFIG")
-    if configured:
-        return configured
-    return "/etc/xtomp" if os.path.isdir("/etc/xtomp") else "conf.d"
-
-
-DEFAULT_CONFIG = _default_config()
+DEFAULT_CONFIG = default_config_path()
 
 
 def _parser() -> argparse.ArgumentParser:

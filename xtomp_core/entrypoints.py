@@ -21,6 +21,8 @@ __all__ = ["PluginEntryPoint", "entry_points"]
 class PluginEntryPoint:
     name: str
     value: str  # "package.module" or "package.module:attribute"
+    #: The distribution that declares it, as its metadata directory names it (``xtomp-queues``).
+    distribution: str = "?"
 
     def load(self) -> object:
         module_name, _, attribute = self.value.partition(":")
@@ -60,6 +62,7 @@ def entry_points(group: str) -> list[PluginEntryPoint]:
             continue
         for entry in entries:
             if entry.name.endswith((".dist-info", ".egg-info")) and entry.is_dir():
+                distribution = entry.name.rsplit(".", 1)[0].split("-", 1)[0].replace("_", "-")
                 for name, value in _read_group(os.path.join(entry.path, "entry_points.txt"), group):
-                    seen.setdefault(name, PluginEntryPoint(name, value))
+                    seen.setdefault(name, PluginEntryPoint(name, value, distribution))
     return list(seen.values())

@@ -12,6 +12,7 @@ __all__ = [
     "LimitExceeded",
     "Blocked",
     "AuthRejected",
+    "StartupError",
 ]
 
 
@@ -76,3 +77,7 @@ class Blocked(XtompError):
 
 class AuthRejected(XtompError):
     code = "auth err"
+
+
+class StartupError(XtompError):
+    """A listener could not be started (address in use, permission denied...)."""

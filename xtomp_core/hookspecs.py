@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .broker.broker import Broker
-    from .broker.destination import Destination
-    from .broker.session import Session
-    from .config import Config, DirectiveSet
+    from .config.directives import DirectiveSet
+    from .config.model import Config
+    from .destination import Destination, DestinationContext, Session
+    from .interfaces import BrokerView
     from .registry import Registrar
 
 PROJECT = "xtomp"
@@ -55,15 +55,17 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
 def xtomp_register_destination_types(registry: Registrar[Any]) -> None:
     """Register destination types: ``registry.register("queue", factory)``.
 
-    ``factory(name: bytes, settings: Section, broker: Broker) -> Destination`` is called
-    when a destination of that ``type`` is first needed (at start-up for names declared in
-    the config, on first use for names matched by a prefix rule).
+    ``factory(name: bytes, settings: Section, context: DestinationContext) -> Destination``
+    (a :class:`~xtomp_core.Destination` subclass) is called when a destination of that
+    ``type`` is first needed: at start-up for names declared in the config (after every
+    ``xtomp_configure``; an exception there is a config error naming the plugin), on first
+    use for names matched by a prefix rule.
     """
 
 
 @hookspec
 def xtomp_register_filter_engines(registry: Registrar[Any]) -> None:
-    """Register subscription filter engines (a :class:`~xtomp_core.interfaces.FilterEngine`).
+    """Register subscription filter engines (a :class:`~xtomp_core.FilterEngine`).
 
     An engine names the SUBSCRIBE header it reads (``filter``, ``selector``) and compiles
     its value once per SUBSCRIBE into a callable the destination calls per message.
@@ -74,15 +76,22 @@ def xtomp_register_filter_engines(registry: Registrar[Any]) -> None:
 def xtomp_register_transports(registry: Registrar[Any]) -> None:
     """Register listener transports by URL scheme (``tcp`` in the core, ``ws``, ``tls``...).
 
-    A transport is a :class:`~xtomp_core.interfaces.Transport`: ``await
-    transport.listen(address, broker)`` returns a server object with ``close()`` and
-    ``wait_closed()``.
+    A transport is a :class:`~xtomp_core.Transport`: ``transport.prepare(address, context)``
+    checks one listener's configuration (``xtomp -t`` too), ``await transport.listen(address,
+    context)`` returns a server object with ``close()`` and ``wait_closed()`` and the bound
+    addresses. ``context.connection(framing)`` makes the core's STOMP connection for each
+    accepted socket.
     """
 
 
 @hookspec
 def xtomp_register_authenticators(registry: Registrar[Any]) -> None:
-    """Register authenticators by name; ``[server] authenticators`` orders the chain."""
+    """Register authenticator factories by name; ``[server] authenticators`` orders the chain.
+
+    ``factory(context: AuthContext) -> Authenticator`` runs once, after every
+    ``xtomp_configure``, only for names in the chain; an exception there is a config error
+    naming the plugin.
+    """
 
 
 @hookspec
@@ -90,7 +99,7 @@ def xtomp_register_session_destinations(registry: Registrar[Any]) -> None:
     """Register names that mean something different on each connection, by prefix.
 
     ``registry.register("/temp-queue/", resolve)``: a SEND or SUBSCRIBE whose destination
-    starts with the prefix is given ``resolve(session, name) -> Destination`` instead of
+    starts with the prefix is given ``resolve(context, session, name) -> Destination`` instead of
     the broker's shared lookup (a temporary queue private to that connection). Called once
     per SUBSCRIBE and on the first SEND of a connection to that name (then memoized).
     """
@@ -101,16 +110,18 @@ def xtomp_register_send_headers(registry: Registrar[Any]) -> None:
     """Register SEND headers whose value the broker rewrites before the message is published.
 
     ``registry.register("reply-to", rewrite)``: for a SEND carrying that header,
-    ``rewrite(session, value) -> bytes | None`` returns the value subscribers will see
+    ``rewrite(context, session, value) -> bytes | None`` returns the value subscribers will see
     (None keeps it). Costs one dict lookup per SEND and header registered; keep it rare.
     """
 
 
 @hookspec
-def xtomp_configure(config: Config, broker: Broker) -> None:
+def xtomp_configure(config: Config, broker: BrokerView) -> None:
     """Check the frozen configuration as a whole; raise ``ConfigError`` naming file and key.
 
-    Called once after every registry is built and frozen (also by ``xtomp -t``).
+    Called once after every registry is built and frozen (also by ``xtomp -t``), before
+    any destination or authenticator is built. Any other exception is reported as a
+    config error naming the plugin.
     """
 
 
@@ -118,7 +129,7 @@ def xtomp_configure(config: Config, broker: Broker) -> None:
 
 
 @hookspec(firstresult=True)
-def xtomp_resolve_destination(name: bytes, broker: Broker) -> Destination | None:
+def xtomp_resolve_destination(name: bytes, context: DestinationContext) -> Destination | None:
     """Create a destination for an undeclared ``name``, or return None to decline.
 
     Called once per name: the answer is memoized by the broker (until the destination is
@@ -131,12 +142,12 @@ def xtomp_resolve_destination(name: bytes, broker: Broker) -> Destination | None
 
 
 @hookspec
-def xtomp_startup(broker: Broker) -> Any:
+def xtomp_startup(broker: BrokerView) -> Any:
     """The broker is about to accept connections; may return an awaitable (awaited in order)."""
 
 
 @hookspec
-def xtomp_shutdown(broker: Broker) -> Any:
+def xtomp_shutdown(broker: BrokerView) -> Any:
     """The broker stopped accepting and closed its sessions; may return an awaitable."""
 
 
@@ -144,18 +155,22 @@ def xtomp_shutdown(broker: Broker) -> Any:
 
 
 @hookspec
-def xtomp_session_opened(session: Session) -> None:
-    """A client completed CONNECT. Notification only: do not block."""
+def xtomp_session_opened(session: Session, broker: BrokerView) -> None:
+    """A client completed CONNECT. Notification only: do not block. An exception is
+    logged with the plugin's name and affects nobody else."""
 
 
 @hookspec
-def xtomp_session_closed(session: Session, reason: str) -> None:
-    """A connected session ended (``reason`` says why: DISCONNECT, ERROR text, EOF...)."""
+def xtomp_session_closed(session: Session, reason: str, broker: BrokerView) -> None:
+    """A connected session ended (``reason`` says why: DISCONNECT, ERROR text, EOF...).
+
+    Every implementation is called even when another raises; an exception is logged
+    with the plugin's name."""
 
 
 # -- statistics -----------------------------------------------------------------------------
 
 
 @hookspec
-def xtomp_collect_stats(broker: Broker, stats: dict[str, Any]) -> None:
+def xtomp_collect_stats(broker: BrokerView, stats: dict[str, Any]) -> None:
     """Add the plugin's figures to ``stats`` (a JSON-able dict) when statistics are taken."""

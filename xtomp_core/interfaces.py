@@ -1,111 +1,71 @@
-"""The interfaces between the core and plugins, as typing Protocols (structural, no base class needed)."""
+"""What plugins implement (filter engines, authenticators, transports, framings) and the contexts they are given."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .destination import Destination, DestinationContext, Session
+from .limits import Limits
+from .primitives import Filter, ListenAddress, Principal, Server, Stash
+
 if TYPE_CHECKING:
-    from .broker.broker import Broker
-    from .broker.destination import Destination
-    from .broker.session import Session
-    from .config import Section
+    import asyncio
+
+    from .config.model import Config, Section
 
 __all__ = [
-    "Link",
-    "Filter",
-    "FilterEngine",
-    "Principal",
+    "AuthContext",
     "Authenticator",
     "AuthenticatorFactory",
-    "ListenAddress",
-    "Transport",
-    "Server",
+    "BrokerView",
     "DestinationFactory",
+    "FilterEngine",
+    "FramedStream",
+    "Framing",
+    "SendHeaderRewrite",
+    "SessionDestinationResolver",
+    "Transport",
+    "TransportContext",
 ]
 
 
-class Link(Protocol):
-    """The I/O side of one session, implemented by each transport (TCP, WebSocket...).
-
-    Writes are queued and flushed once per event-loop pass, so many frames to one client
-    cost one system call. ``paused`` is True while the client's outgoing buffer is above
-    ``write_buffer_high`` (a slow consumer). ``frames_out`` counts the frames queued by
-    ``push`` and ``write`` (heart-beats excluded), for the logs and statistics.
-
-    Optional, read with ``getattr`` by the security code: ``peer_host`` (the client's IP
-    address, for per-address limits; else parsed from ``peer``) and ``peer_certificate()``
-    (the verified TLS client certificate as ``SSLSocket.getpeercert()`` gives it, or None).
-    """
-
-    paused: bool
-    web: bool
-    transport_name: str
-    frames_out: int
-
-    @property
-    def peer(self) -> str:
-        """The client's address, for logs."""
-
-    def push(self, prefix: bytes, tail: bytes) -> None:
-        """Queue a MESSAGE given as its per-subscription prefix and shared tail."""
-
-    def write(self, data: bytes) -> None:
-        """Queue one whole frame (or a heart-beat EOL)."""
-
-    def close(self, linger: bool) -> None:
-        """Flush and close; with ``linger``, half-close and let the client close first."""
-
-    def connected(self, send_interval: float, receive_interval: float) -> None:
-        """CONNECT succeeded: stop the connect timeout, start heart-beats (seconds; 0 = off)."""
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-
-class Filter(Protocol):
-    """A compiled subscription filter; called per candidate message, so keep it cheap.
-
-    ``index_key`` = ``(header, value)`` promises the filter matches only messages whose
-    header equals value, letting destinations select candidates with one dict lookup;
-    ``exact`` says the key alone decides (the call can be skipped).
-    """
-
-    index_key: tuple[bytes, bytes] | None
-    exact: bool
-
-    def __call__(self, headers: Mapping[bytes, bytes]) -> bool: ...
-
-
 class FilterEngine(Protocol):
-    """Compiles the value of one SUBSCRIBE header (``header``) into a Filter, once.
+    """Compiles the value of one SUBSCRIBE header (``header``) into a Filter, once per SUBSCRIBE."""
 
-    An engine may also define ``check_unfiltered(destination) -> None``: it is called for
-    each SUBSCRIBE that carries no engine's header, and raises (``FrameRejected``...) to
-    refuse it, for destinations that require a filter.
-    """
-
+    #: The SUBSCRIBE header it reads (``b"selector"``).
     header: bytes
 
     def compile(self, value: bytes, destination: Destination) -> Filter:
         """Raise ``FrameRejected`` with a clear message when the value is invalid."""
 
+    def check_unfiltered(self, destination: Destination) -> None:
+        """Called for each SUBSCRIBE that carries no engine's header: raise
+        (``FrameRejected``...) to refuse it on a destination that requires a filter."""
 
-@dataclass(frozen=True)
-class Principal:
-    """Who a session authenticated as."""
 
-    login: str
-    groups: tuple[str, ...] = ()
+class AuthContext(Protocol):
+    """What an authenticator factory may use: ``factory(context) -> Authenticator``."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def stash(self) -> Stash: ...
+
+    def groups(self, login: str) -> tuple[str, ...]:
+        """The groups of ``[users."LOGIN"]``, or ``()``."""
+
+    def principal(self, login: str) -> Principal:
+        """A principal for ``login`` (authenticated by other means) with its configured groups."""
 
 
 class Authenticator(Protocol):
     """One link of the authentication chain.
 
     Return a Principal to accept, None to let the next authenticator decide, or raise
-    ``AuthRejected`` to refuse at once. May return an awaitable of the same.
+    ``AuthRejected`` to refuse at once. May return an awaitable of the same (run on the
+    loop while the session waits; slow work belongs in a thread, as password hashing).
     """
 
     def authenticate(
@@ -114,37 +74,173 @@ class Authenticator(Protocol):
 
 
 class AuthenticatorFactory(Protocol):
-    def __call__(self, broker: Broker) -> Authenticator: ...
+    """What ``xtomp_register_authenticators`` registers (a class taking the context will do)."""
+
+    def __call__(self, context: AuthContext) -> Authenticator: ...
 
 
-@dataclass(frozen=True)
-class ListenAddress:
-    """One ``listen`` entry, parsed: ``ws://0.0.0.0:15674/ws`` → ("ws", "0.0.0.0", 15674, "/ws")."""
+class DestinationFactory(Protocol):
+    """What ``xtomp_register_destination_types`` registers (a Destination subclass will do)."""
 
-    scheme: str
-    host: str
-    port: int
-    path: str = ""
-    text: str = ""
+    def __call__(self, name: bytes, settings: Section, context: DestinationContext) -> Destination: ...
 
 
-class Server(Protocol):
-    def close(self) -> None: ...
+#: ``resolve(context, session, name)``: the destination a session-private name means (``/temp-queue/``).
+SessionDestinationResolver = Callable[[DestinationContext, Session, bytes], Destination]
+#: ``rewrite(context, session, value)``: the value subscribers see for a SEND header, or None to keep it.
+SendHeaderRewrite = Callable[[DestinationContext, Session, bytes], "bytes | None"]
 
-    async def wait_closed(self) -> None: ...
+
+class FramedStream(Protocol):
+    """What a :class:`Framing` may use of the connection it frames."""
+
+    @property
+    def peer(self) -> str: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def closing(self) -> bool:
+        """The connection is closing: deliver no more STOMP bytes."""
+
+    @property
+    def close_reason(self) -> str:
+        """Why the session ended (for a close frame's reason)."""
+
+    def receive(self, data: bytes) -> None:
+        """STOMP bytes unwrapped from the framing, in order, for the session's parser."""
+
+    def write_raw(self, data: bytes) -> None:
+        """Write framing bytes (a handshake response, a pong) after the STOMP frames already queued."""
+
+    def limit_version(self, version: int) -> None:
+        """The framing's handshake agreed on at most this STOMP version (``v11.stomp``)."""
+
+    def end(self, reason: str) -> None:
+        """The framing ended the connection (close handshake done, protocol error): end the
+        session now and close the socket."""
+
+
+class Framing(Protocol):
+    """How a transport carries STOMP frames (WebSocket...), given to the core's connection.
+
+    One object per connection; the core keeps the STOMP side (parser, session, write
+    coalescing, heart-beats, timeouts, flow control) and asks the framing only to unwrap
+    input, to put a header before each outgoing STOMP frame, and to close.
+    """
+
+    #: The transport name in logs and statistics (``ws``, ``wss``).
+    transport_name: str
+    #: A browser-facing transport: ``web_read_block`` / ``web_write_block`` apply.
+    web: bool
+
+    def attach(self, stream: FramedStream) -> None:
+        """The connection is admitted and its session exists."""
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the socket: pass the STOMP bytes inside them to ``stream.receive``."""
+
+    def holds_partial_frame(self) -> bool:
+        """Part of a framing-level frame is buffered (timed by ``frame_timeout``)."""
+
+    def header(self, length: int) -> bytes:
+        """The bytes that go before one outgoing STOMP frame of ``length`` bytes."""
+
+    def goodbye(self, reason: str) -> bytes | None:
+        """The session ended from the broker side and its last frames are queued: the bytes
+        that close the framing (a close frame), or None to just close the socket."""
+
+    def timed_out(self) -> bool:
+        """The connect timeout passed without CONNECT: True when the framing ended the
+        connection itself (its own handshake never completed)."""
+
+
+class TransportContext(Protocol):
+    """What a transport may use: the limits, its settings, and the core's connections."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def stash(self) -> Stash: ...
+
+    #: ``xtomp/VERSION``, for a transport's own responses (HTTP ``Server``).
+    server_header: str
+    #: A listen backlog for bursts of thousands of connects.
+    listen_backlog: int
+
+    def connection(
+        self, framing: Framing | None = None, transport_name: str = "tcp", web: bool = False
+    ) -> asyncio.Protocol:
+        """A new STOMP connection for an accepted socket (an ``asyncio.Protocol``); with a
+        framing, STOMP travels inside it and ``transport_name`` and ``web`` come from the
+        framing. ``web`` sessions are subject to ``web_read_block`` / ``web_write_block``."""
 
 
 class Transport(Protocol):
     """A listener kind, registered by URL scheme."""
 
-    async def listen(self, address: ListenAddress, broker: Broker) -> tuple[Server, list[tuple[str, int]]]:
+    def prepare(self, address: ListenAddress, context: TransportContext) -> None:
+        """Check the configuration for one listener (``xtomp -t`` runs this); raise ``ConfigError``."""
+
+    async def listen(self, address: ListenAddress, context: TransportContext) -> tuple[Server, list[tuple[str, int]]]:
         """Start listening; return the server and the bound (host, port) pairs."""
 
 
-class DestinationFactory(Protocol):
-    def __call__(self, name: bytes, settings: Section, broker: Broker) -> Destination: ...
+class BrokerView(Protocol):
+    """What the lifecycle, configuration and statistics hooks see of the broker."""
 
+    @property
+    def config(self) -> Config: ...
 
-def describe(obj: Any) -> str:
-    """A short name for log lines."""
-    return getattr(obj, "__qualname__", type(obj).__qualname__)
+    @property
+    def stash(self) -> Stash: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The running loop; None during configuration."""
+
+    @property
+    def destinations(self) -> Mapping[bytes, Destination]:
+        """The live destinations by name (read-only: change them through ``context``)."""
+
+    @property
+    def context(self) -> DestinationContext:
+        """The context destinations get (to create one in ``xtomp_resolve_destination``)."""
+
+    @property
+    def sessions(self) -> Collection[Session]:
+        """The open connections' sessions (connected or not yet): O(n) to walk, so not per message."""
+
+    @property
+    def listen_addresses(self) -> Sequence[ListenAddress]:
+        """Every configured listener."""
+
+    @property
+    def listening(self) -> Sequence[tuple[ListenAddress, list[tuple[str, int]]]]:
+        """The listeners started so far, with their bound (host, port) pairs."""
+
+    @property
+    def accepting(self) -> bool:
+        """Listening and not shutting down (what a health check asks)."""
+
+    @property
+    def started_at(self) -> float:
+        """When the broker started, in seconds since the epoch."""
+
+    def add_listener(self, address: ListenAddress) -> None:
+        """Add a listener (from ``xtomp_configure``: a plugin's own ``listen`` directive)."""
+
+    def registered(self, kind: str, name: str) -> Any:
+        """What a plugin registered: ``kind`` is ``"destination type"``, ``"filter engine"``,
+        ``"transport"``, ``"authenticator"``, ``"session destination prefix"`` or ``"SEND header"``."""
+
+    def stats(self, destinations: bool = True) -> dict[str, Any]:
+        """The broker's figures, as ``/xtomp/stat`` and the admin plugin show them."""
+
+    def stop(self) -> None:
+        """Ask the broker to shut down gracefully."""

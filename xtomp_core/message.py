@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..protocol.constants import BACKSLASH, COLON, CR, LF, NOT_FORWARDED, V1_0, V1_1, V1_2
-from ..protocol.encoder import message_tail
+from .protocol.constants import BACKSLASH, COLON, CR, LF, NOT_FORWARDED, V1_0, V1_1, V1_2
+from .protocol.encoder import message_tail
 
 __all__ = ["Message"]
 

@@ -1,7 +1,19 @@
-"""Plugin discovery and loading: entry points of group ``xtomp.plugins``, loaded only when enabled."""
+"""Plugin discovery and loading: entry points of group ``xtomp.plugins``, loaded only when enabled.
+
+Loading checks each plugin the way pluggy's ``check_pending`` would and more: a function
+named like a hook that is no hook (``xtomp_statup``) is a config error naming the plugin and
+the hook it probably meant, as is a hook implementation whose arguments the hook does not
+have; a plugin may declare the plugins it needs (``xtomp_requires = ["topics"]``), refused
+at config time when they are not enabled. An unknown destination type, transport scheme,
+authenticator or directive is looked up among the installed plugins that are not enabled,
+so the error says which ``[plugins.NAME]`` to add.
+"""
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,12 +24,25 @@ from . import hookspecs
 from .config.directives import DirectiveSet
 from .entrypoints import PluginEntryPoint, entry_points
 from .errors import ConfigError
-from .registry import KNOWN_PROVIDERS, Registry
+from .registry import Registry
 
-__all__ = ["ENTRY_POINT_GROUP", "CORE_PLUGIN", "PluginHost", "Registries", "InstalledPlugin", "installed_plugins"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CORE_PLUGIN",
+    "REQUIRES",
+    "PluginHost",
+    "Registries",
+    "InstalledPlugin",
+    "installed_plugins",
+]
 
 ENTRY_POINT_GROUP = "xtomp.plugins"
 CORE_PLUGIN = "core"
+#: The module attribute where a plugin lists the plugins it needs.
+REQUIRES = "xtomp_requires"
+_HOOK_PREFIX = "xtomp_"
+
+log = logging.getLogger("xtomp.plugins")
 
 
 @dataclass(frozen=True)
@@ -26,14 +51,6 @@ class InstalledPlugin:
     value: str
     distribution: str
     version: str
-
-
-def distribution_for(plugin: str) -> str:
-    """The distribution that provides a plugin name, for error messages."""
-    for (_, _), (distribution, name) in KNOWN_PROVIDERS.items():
-        if name == plugin:
-            return distribution
-    return f"xtomp-{plugin.split('_')[0]}"
 
 
 def installed_plugins() -> dict[str, InstalledPlugin]:
@@ -64,16 +81,29 @@ class Registries:
     send_headers: Registry[Any]
 
 
+#: Registration hook -> registry kind, in the order registries are built.
+REGISTRATIONS = (
+    ("xtomp_register_destination_types", "destination type"),
+    ("xtomp_register_filter_engines", "filter engine"),
+    ("xtomp_register_transports", "transport"),
+    ("xtomp_register_authenticators", "authenticator"),
+    ("xtomp_register_session_destinations", "session destination prefix"),
+    ("xtomp_register_send_headers", "SEND header"),
+)
+
+
 class PluginHost:
     """Owns the pluggy manager: the core's built-in hooks plus the enabled plugins."""
 
-    def __init__(self) -> None:
+    def __init__(self, with_core: bool = True) -> None:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
-        from . import builtin
-
-        self.manager.register(builtin, name=CORE_PLUGIN)
         self.enabled: list[str] = []
+        self._hints: ProviderHints | None = None
+        if with_core:
+            from . import builtin
+
+            self.manager.register(builtin, name=CORE_PLUGIN)
 
     @property
     def hook(self) -> Any:
@@ -92,15 +122,41 @@ class PluginHost:
                 installed = ", ".join(sorted(points)) or "none"
                 raise ConfigError(
                     f"{where}: plugins.{name}: plugin {name!r} is enabled but not installed "
-                    f"(installed plugins: {installed}); install the distribution {distribution_for(name)} "
+                    f"(installed plugins: {installed}); install the distribution xtomp-{name.split('_')[0]} "
                     f"or rename the file to *.disabled"
                 )
             self.register(name, _load(point))
 
     def register(self, name: str, plugin: object) -> None:
         """Register an already imported plugin object (tests and embedding use this)."""
-        self.manager.register(plugin, name=name)
+        _check_hook_names(name, plugin)
+        try:
+            self.manager.register(plugin, name=name)
+        except pluggy.PluginValidationError as error:
+            raise ConfigError(f"plugin {name}: {error}") from None
         self.enabled.append(name)
+
+    def check_requirements(self, origins: dict[str, str] | None = None) -> None:
+        """Every plugin's ``xtomp_requires`` names an enabled plugin."""
+        enabled = set(self.enabled)
+        for name in self.enabled:
+            plugin = self.manager.get_plugin(name)
+            required = getattr(plugin, REQUIRES, ())
+            if isinstance(required, str) or not all(isinstance(item, str) for item in required):
+                raise ConfigError(f"plugin {name}: {REQUIRES} must be a list of plugin names, not {required!r}")
+            for needed in required:
+                if needed not in enabled:
+                    where = (origins or {}).get(name, "config")
+                    raise ConfigError(
+                        f"{where}: plugins.{name}: plugin {name!r} requires plugin {needed!r}, which is not "
+                        f"enabled: add a [plugins.{needed}] table"
+                    )
+
+    @property
+    def hints(self) -> ProviderHints:
+        if self._hints is None:
+            self._hints = ProviderHints(self.enabled)
+        return self._hints
 
     def _each_impl(self, hook_name: str, make_argument: Callable[[str], dict[str, Any]]) -> None:
         """Call every implementation of a start-up hook on its own, telling it who it is.
@@ -111,7 +167,14 @@ class PluginHost:
         caller = getattr(self.manager.hook, hook_name)
         for impl in caller.get_hookimpls():  # registration order: the core first
             arguments = make_argument(impl.plugin_name)
-            impl.function(**{name: arguments[name] for name in impl.argnames})
+            try:
+                impl.function(**{name: arguments[name] for name in impl.argnames})
+            except ConfigError:
+                raise
+            except Exception as error:
+                from .plugin_errors import plugin_failure
+
+                raise plugin_failure(impl.plugin_name, hook_name, error) from error
 
     def directives(self) -> DirectiveSet:
         directives = DirectiveSet()
@@ -125,25 +188,82 @@ class PluginHost:
         return directives
 
     def registries(self) -> Registries:
-        registries = Registries(
-            destination_types=Registry("destination type"),
-            filter_engines=Registry("filter engine"),
-            transports=Registry("transport"),
-            authenticators=Registry("authenticator"),
-            session_destinations=Registry("session destination prefix"),
-            send_headers=Registry("SEND header"),
-        )
-        for hook_name, registry in (
-            ("xtomp_register_destination_types", registries.destination_types),
-            ("xtomp_register_filter_engines", registries.filter_engines),
-            ("xtomp_register_transports", registries.transports),
-            ("xtomp_register_authenticators", registries.authenticators),
-            ("xtomp_register_session_destinations", registries.session_destinations),
-            ("xtomp_register_send_headers", registries.send_headers),
-        ):
+        hint = self.hints.__call__
+        built = {kind: Registry[Any](kind, hint) for _, kind in REGISTRATIONS}
+        for hook_name, kind in REGISTRATIONS:
+            registry = built[kind]
             self._each_impl(hook_name, _registrar_argument(registry))
             registry.freeze()
-        return registries
+        return Registries(*built.values())
+
+
+class ProviderHints:
+    """Which installed plugin that is not enabled provides a name: what an error should suggest.
+
+    Asked only on the error path: the first question imports every installed plugin that is
+    not enabled into a scratch plugin manager and runs its declaration and registration hooks.
+    """
+
+    def __init__(self, enabled: Iterable[str]) -> None:
+        self.enabled = set(enabled)
+        self._provided: dict[tuple[str, str], PluginEntryPoint] | None = None
+
+    def __call__(self, kind: str, name: str) -> str | None:
+        provided = self._provided
+        if provided is None:
+            provided = self._provided = self._survey()
+        point = provided.get((kind, name))
+        if point is None:
+            return None
+        return (
+            f"plugin {point.name!r} (installed with {point.distribution}) provides it: "
+            f"enable it with a [plugins.{point.name}] table"
+        )
+
+    def _survey(self) -> dict[tuple[str, str], PluginEntryPoint]:
+        found: dict[tuple[str, str], PluginEntryPoint] = {}
+        for point in entry_points(group=ENTRY_POINT_GROUP):
+            if point.name in self.enabled:
+                continue
+            try:
+                host = PluginHost(with_core=False)
+                host.register(point.name, point.load())
+                for registry in vars(host.registries()).values():
+                    for item_name in registry:
+                        found.setdefault((registry.kind, item_name), point)
+                for scope in (directives := host.directives()).scopes():
+                    for directive_name in directives.scope(scope):
+                        found.setdefault(("directive", directive_name), point)
+            except Exception as error:  # a broken plugin must not hide the user's real error
+                log.debug("plugin %s could not be surveyed for hints: %s", point.name, error)
+        return found
+
+
+def _check_hook_names(name: str, plugin: object) -> None:
+    """A function named ``xtomp_...`` that is no hook is a misspelling, and a hook
+    implementation may only ask for arguments its hook has: refuse either by name."""
+    known = [hook for hook in dir(hookspecs) if hook.startswith(_HOOK_PREFIX)]
+    for attribute in dir(plugin):
+        if not attribute.startswith(_HOOK_PREFIX) or attribute == REQUIRES:
+            continue
+        function = getattr(plugin, attribute, None)
+        if not callable(function):
+            continue
+        if attribute not in known:
+            close = difflib.get_close_matches(attribute, known, n=1)
+            meant = f": did you mean {close[0]}?" if close else f" (hooks: {', '.join(sorted(known))})"
+            raise ConfigError(f"plugin {name}: {attribute} is not an xtomp hook{meant}")
+        spec = list(inspect.signature(getattr(hookspecs, attribute)).parameters)
+        try:
+            asked = list(inspect.signature(function).parameters)
+        except (TypeError, ValueError):
+            continue
+        extra = [argument for argument in asked if argument not in spec]
+        if extra:
+            raise ConfigError(
+                f"plugin {name}: {attribute}({', '.join(asked)}): the hook has no argument "
+                f"{', '.join(extra)}; it offers ({', '.join(spec)})"
+            )
 
 
 def _registrar_argument(registry: Registry[Any]) -> Callable[[str], dict[str, Any]]:

@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from .errors import ConfigError
 
-__all__ = ["Registry", "Registrar", "KNOWN_PROVIDERS"]
+__all__ = ["Registry", "Registrar"]
 
 T = TypeVar("T")
-
-#: Where well-known names come from, so a failed lookup can say what to install.
-KNOWN_PROVIDERS = {
-    ("destination type", "topic"): ("xtomp-topics", "topics"),
-    ("destination type", "queue"): ("xtomp-queues", "queues"),
-    ("filter engine", "header"): ("xtomp-filters", "filters"),
-    ("filter engine", "selector"): ("xtomp-filters", "filters"),
-    ("transport", "ws"): ("xtomp-websocket", "websocket"),
-    ("transport", "wss"): ("xtomp-websocket", "websocket"),
-    ("authenticator", "jwt"): ("xtomp-jwt", "jwt"),
-}
 
 
 class Registry(Generic[T]):
     """Name → implementation, with the plugin that registered each name.
 
     Duplicate names are refused naming both plugins; a lookup of an unknown name lists the
-    known ones and, for well-known names, the distribution to install.
+    known ones and, through ``hint(kind, name)``, which installed plugin provides it.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, hint: Callable[[str, str], str | None] | None = None) -> None:
         self.kind = kind
+        self.hint = hint
         self._items: dict[str, T] = {}
         self._owners: dict[str, str] = {}
         self._frozen = False
@@ -63,10 +53,9 @@ class Registry(Generic[T]):
     def missing(self, name: str) -> str:
         known = ", ".join(sorted(self._items)) or "none"
         message = f"unknown {self.kind} {name!r} (known: {known})"
-        provider = KNOWN_PROVIDERS.get((self.kind, name))
-        if provider is not None:
-            distribution, plugin = provider
-            message += f"; it is provided by {distribution}: install it and enable [plugins.{plugin}]"
+        provided = self.hint(self.kind, name) if self.hint is not None else None
+        if provided:
+            message += f"; {provided}"
         return message
 
     def owner(self, name: str) -> str:
@@ -89,7 +78,9 @@ class Registry(Generic[T]):
 
 
 class Registrar(Generic[T]):
-    """What a registration hook receives: a registry view that knows the calling plugin."""
+    """What a registration hook receives: ``registry.register(name, item)`` adds one
+    implementation, credited to the calling plugin (a name registered twice is a config
+    error naming both plugins)."""
 
     __slots__ = ("_registry", "plugin")
 

@@ -1,6 +1,6 @@
 """The subscriber index of a destination: who should see a message, without a loop over everyone.
 
-Subscriptions are kept in three groups:
+Ss are kept in three groups:
 
 * ``plain`` - no filter: every message goes to them;
 * ``keyed`` - the filter promises an equality on one header (xtomp's ``filter: k=v``, or
@@ -19,28 +19,39 @@ away (a slow consumer disconnected mid-loop).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from .subscription import Subscription
+from .primitives import Filter
 
-__all__ = ["SubscriberIndex"]
+__all__ = ["SubscriberIndex", "Subscriber"]
 
 
-class SubscriberIndex:
+class Subscriber(Protocol):
+    """What the index needs of a subscription: its filter (None: it takes everything)."""
+
+    @property
+    def filter(self) -> Filter | None: ...
+
+
+S = TypeVar("S", bound=Subscriber)
+
+
+class SubscriberIndex(Generic[S]):
+    """The subscriptions of one destination, grouped so that ``matching`` loops over no one it need not."""
+
     __slots__ = ("plain", "keyed", "residual", "count")
 
     def __init__(self) -> None:
-        self.plain: list[Subscription] = []
-        self.keyed: dict[bytes, dict[bytes, list[Subscription]]] = {}
-        self.residual: list[Subscription] = []
+        self.plain: list[S] = []
+        self.keyed: dict[bytes, dict[bytes, list[S]]] = {}
+        self.residual: list[S] = []
         self.count = 0
 
     @property
     def filtered(self) -> bool:
         return bool(self.keyed or self.residual)
 
-    def add(self, subscription: Subscription) -> None:
+    def add(self, subscription: S) -> None:
         flt = subscription.filter
         if flt is None:
             self.plain = self.plain + [subscription]
@@ -52,7 +63,7 @@ class SubscriberIndex:
             self.residual = self.residual + [subscription]
         self.count += 1
 
-    def remove(self, subscription: Subscription) -> bool:
+    def remove(self, subscription: S) -> bool:
         """Remove; False when the subscription was not indexed here."""
         flt = subscription.filter
         if flt is None:
@@ -80,7 +91,7 @@ class SubscriberIndex:
         self.count -= 1
         return True
 
-    def matching(self, headers: Mapping[bytes, bytes]) -> list[Subscription]:
+    def matching(self, headers: Mapping[bytes, bytes]) -> list[S]:
         """Every subscription that wants a message with these headers, plain ones first."""
         targets = list(self.plain)
         for header, by_value in self.keyed.items():
@@ -100,7 +111,7 @@ class SubscriberIndex:
                 targets.append(subscription)
         return targets
 
-    def all(self) -> list[Subscription]:
+    def all(self) -> list[S]:
         subscriptions = list(self.plain)
         for by_value in self.keyed.values():
             for group in by_value.values():
@@ -112,10 +123,10 @@ class SubscriberIndex:
         return self.count
 
 
-def _without(group: list[Subscription], subscription: Subscription) -> list[Subscription] | None:
+def _without(group: list[S], subscription: S) -> list[S] | None:
     """A copy of ``group`` without ``subscription``; None when it was not there."""
     try:
-        index = group.index(subscription)  # identity: Subscription does not define __eq__
+        index = group.index(subscription)  # identity: subscriptions do not define __eq__
     except ValueError:
         return None
     return group[:index] + group[index + 1 :]

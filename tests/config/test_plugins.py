@@ -15,7 +15,7 @@ import xtomp_core.plugins as plugins_module
 from xtomp_core import hookimpl
 from xtomp_core.bootstrap import build_broker, load_config
 from xtomp_core.broker.broker import Broker
-from xtomp_core.broker.destination import Destination
+from xtomp_core.destination import Destination
 from xtomp_core.config import DESTINATION, SERVER, plugin_scope
 from xtomp_core.errors import ConfigError
 from xtomp_core.plugins import ENTRY_POINT_GROUP, PluginHost
@@ -73,7 +73,8 @@ def test_plugin_disabled_means_its_directives_are_unknown(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as raised:
         load_config(directory)
     assert str(raised.value) == (
-        f"{directory / '00-base.toml'}: destination_defaults.slow_consumer: unknown directive"
+        f"{directory / '00-base.toml'}: destination_defaults.slow_consumer: unknown directive; "
+        "plugin 'topics' (installed with xtomp-topics) provides it: enable it with a [plugins.topics] table"
     )
 
 
@@ -250,7 +251,7 @@ def test_unregistered_destination_type_names_file_key_and_distribution(tmp_path:
         Broker(config, host)
     assert str(raised.value) == (
         f'{directory / "50-test.toml"}: destinations."memq".type: unknown destination type \'queue\' '
-        "(known: topic); it is provided by xtomp-queues: install it and enable [plugins.queues]"
+        "(known: topic); plugin 'queues' (installed with xtomp-queues) provides it: enable it with a [plugins.queues] table"
     )
 
 
@@ -286,7 +287,7 @@ def test_topics_disabled_then_topic_type_says_what_to_enable(tmp_path: Path) -> 
         build_broker(directory)
     assert str(raised.value) == (
         f'{directory / "00-base.toml"}: destinations."/topic/*".type: unknown destination type \'topic\' '
-        "(known: none); it is provided by xtomp-topics: install it and enable [plugins.topics]"
+        "(known: none); plugin 'topics' (installed with xtomp-topics) provides it: enable it with a [plugins.topics] table"
     )
 
 
@@ -320,7 +321,7 @@ def test_unknown_listen_scheme_names_the_distribution(tmp_path: Path) -> None:
         build_broker(directory)
     assert str(raised.value) == (
         f"{directory / '00-base.toml'}: server.listen: 'ws://127.0.0.1:15674/ws': unknown transport 'ws' "
-        "(known: tcp, tls); it is provided by xtomp-websocket: install it and enable [plugins.websocket]"
+        "(known: tcp, tls); plugin 'websocket' (installed with xtomp-websocket) provides it: enable it with a [plugins.websocket] table"
     )
 
 

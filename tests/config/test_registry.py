@@ -6,7 +6,7 @@ import pytest
 
 from xtomp_core.errors import ConfigError
 from xtomp_core.plugins import PluginHost
-from xtomp_core.registry import KNOWN_PROVIDERS, Registrar, Registry
+from xtomp_core.registry import Registrar, Registry
 
 
 def test_register_and_get() -> None:
@@ -56,30 +56,40 @@ def test_unknown_name_in_empty_registry() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "name", "distribution", "plugin"),
+    ("kind", "name", "plugin"),
     [
-        ("destination type", "queue", "xtomp-queues", "queues"),
-        ("destination type", "topic", "xtomp-topics", "topics"),
-        ("filter engine", "selector", "xtomp-filters", "filters"),
-        ("filter engine", "header", "xtomp-filters", "filters"),
-        ("transport", "ws", "xtomp-websocket", "websocket"),
-        ("transport", "wss", "xtomp-websocket", "websocket"),
+        ("destination type", "queue", "queues"),
+        ("destination type", "topic", "topics"),
+        ("filter engine", "selector", "filters"),
+        ("filter engine", "header", "filters"),
+        ("transport", "ws", "websocket"),
+        ("transport", "wss", "websocket"),
+        ("authenticator", "jwt", "jwt"),
     ],
 )
-def test_unknown_well_known_name_says_what_to_install(kind: str, name: str, distribution: str, plugin: str) -> None:
-    registry: Registry[str] = Registry(kind)
-    registry.register("other", "O", plugin="core")
+def test_an_unknown_name_names_the_installed_plugin_that_provides_it(kind: str, name: str, plugin: str) -> None:
+    """Found among the installed plugins (this repository's, installed by make), not a table."""
+    registry = getattr(PluginHost().registries(), {
+        "destination type": "destination_types", "filter engine": "filter_engines",
+        "transport": "transports", "authenticator": "authenticators",
+    }[kind])
     with pytest.raises(ConfigError) as raised:
         registry.get(name)
-    assert str(raised.value) == (
-        f"unknown {kind} {name!r} (known: other); it is provided by {distribution}: "
-        f"install it and enable [plugins.{plugin}]"
+    assert str(raised.value).endswith(
+        f"; plugin {plugin!r} (installed with xtomp-{plugin}) provides it: enable it with a [plugins.{plugin}] table"
     )
 
 
-def test_provider_hint_depends_on_the_kind() -> None:
-    # "queue" is a well-known destination type, not a well-known transport.
-    assert ("transport", "queue") not in KNOWN_PROVIDERS
+def test_an_enabled_plugin_is_not_suggested_and_the_hint_depends_on_the_kind() -> None:
+    host = PluginHost()
+    host.load(["queues"])
+    registries = host.registries()
+    assert registries.transports.missing("queue") == "unknown transport 'queue' (known: tcp, tls)"
+    assert "provides it" not in registries.destination_types.missing("nothing-provides-this")
+    assert host.hints("destination type", "queue") is None  # enabled already: nothing to suggest
+
+
+def test_a_registry_without_hints_lists_the_known_names() -> None:
     assert Registry("transport").missing("queue") == "unknown transport 'queue' (known: none)"
 
 

@@ -492,7 +492,7 @@ def test_directive_shape_is_checked(kwargs: dict[str, str], message: str) -> Non
 
 
 def test_min_delivery_makes_an_untyped_destination_a_queue(tmp_path: Path) -> None:
-    from xtomp_core.broker.broker import destination_type
+    from xtomp_core.broker.destinations import destination_type
 
     config = build(
         tmp_path,

@@ -37,7 +37,7 @@ def test_a_session_answers_a_pipelined_script():
         b"SEND\ndestination:/topic/a\nreceipt:r\n\nhi\x00",
         [7, 50],
     )
-    assert link.frames[0].startswith(b"CONNECTED\n") and link.frames[-1].startswith(b"RECEIPT\n")
+    assert link.written[0].startswith(b"CONNECTED\n") and link.written[-1].startswith(b"RECEIPT\n")
     assert b"hi\x00" in b"".join(link.out)
 
 

@@ -184,10 +184,9 @@ def test_invalid_entries(tmp_path, entry):
 def test_defaults_apply_to_plugin_resolved_destinations(xtomp_factory):
     class Resolver:
         @hookimpl
-        def xtomp_resolve_destination(self, name, broker):
+        def xtomp_resolve_destination(self, name, context):
             if name.startswith(b"/dyn/"):
-                topic = broker.registries.destination_types.get("topic")
-                return topic(name, broker.config.destination_defaults, broker)
+                return context.build("topic", name, context.destination_defaults)
             return None
 
     broker = xtomp_factory(

@@ -219,7 +219,7 @@ def test_token_authenticator_needs_a_secret(tmp_path):
 
 def test_unknown_authenticator_names_the_plugin_to_install(tmp_path):
     directory = write_config(tmp_path, '[server]\nauthenticators = ["jwt"]\n')
-    with pytest.raises(ConfigError, match="provided by xtomp-jwt"):
+    with pytest.raises(ConfigError, match=r"plugin 'jwt' \(installed with xtomp-jwt\) provides it: enable it with a \[plugins.jwt\] table"):
         build_broker(directory)
 
 

@@ -1,8 +1,8 @@
-"""The two seams a transport plugin uses: a version cap set before CONNECT, and ``_shutdown``.
+"""A transport plugin's Framing: a version cap set before CONNECT, and its own goodbye.
 
 The WebSocket plugin caps the STOMP version at what its subprotocol allows (``v11.stomp``)
 and ends a connection with its own closing handshake instead of a TCP half-close; both are
-driven here through an in-process transport over real sockets.
+driven here through an in-process transport with a pass-through framing over real sockets.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import pytest
 
 from xtomp_core import hookimpl
 from xtomp_core.protocol import V1_0, V1_1, V1_2, negotiate_version
-from xtomp_core.server.connection import StompConnection
 from xtomp_core.testing import BASE_CONFIG, RawClient
 
 
@@ -32,24 +31,41 @@ def test_negotiate_version_with_a_cap(offered, cap, expected):
     assert negotiate_version(offered, cap) == expected
 
 
-class CappedConnection(StompConnection):
-    """Caps the version at 1.1 and records how it was asked to shut down."""
+class CappedFraming:
+    """A pass-through Framing that caps the version at 1.1 and records each goodbye."""
 
-    shutdowns: list[bool] = []
+    transport_name = "capped"
+    web = False
+    goodbyes: list[str] = []
 
-    def connection_made(self, transport):
-        super().connection_made(transport)
-        self.session.max_version = V1_1
+    def attach(self, stream):
+        self.stream = stream
+        stream.limit_version(V1_1)
 
-    def _shutdown(self, linger: bool) -> None:
-        CappedConnection.shutdowns.append(linger)
-        super()._shutdown(linger)
+    def data_received(self, data):
+        self.stream.receive(data)
+
+    def holds_partial_frame(self):
+        return False
+
+    def header(self, length):
+        return b""
+
+    def goodbye(self, reason):
+        CappedFraming.goodbyes.append(reason)
+        return None  # nothing to say at this level: close the socket after the queued frames
+
+    def timed_out(self):
+        return False
 
 
 class CappedTransport:
-    async def listen(self, address, broker):
+    def prepare(self, address, context):
+        pass
+
+    async def listen(self, address, context):
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: CappedConnection(broker, "capped"), address.host, address.port)
+        server = await loop.create_server(lambda: context.connection(CappedFraming()), address.host, address.port)
         return server, [sock.getsockname()[:2] for sock in server.sockets]
 
 
@@ -61,7 +77,7 @@ class CappedPlugin:
 
 @pytest.fixture
 def capped(xtomp_factory):
-    CappedConnection.shutdowns.clear()
+    CappedFraming.goodbyes.clear()
     base = BASE_CONFIG.replace('listen = ["127.0.0.1:0"]', 'listen = ["capped://127.0.0.1:0"]')
     broker = xtomp_factory(base=base, plugins=[("capped", CappedPlugin())])
     return broker
@@ -74,7 +90,7 @@ def test_a_capped_connection_negotiates_at_most_the_cap(capped):
         client.send_frame("DISCONNECT", {"receipt": "bye"})
         client.expect_receipt("bye")
         client.expect_closed()
-    assert CappedConnection.shutdowns == [True]
+    assert CappedFraming.goodbyes == ["DISCONNECT"]
 
 
 def test_a_version_above_the_cap_is_refused_naming_what_is_left(capped):

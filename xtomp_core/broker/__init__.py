@@ -1,10 +1,9 @@
-"""Broker logic independent of any transport: sessions, destinations, subscriptions, routing, auth."""
+"""The broker's internals, independent of any transport: sessions, the destination table, auth, figures.
 
-from .broker import Broker, Limits
-from .destination import Destination
-from .message import Message
-from .routing import SubscriberIndex
+Plugins never import from here: everything they may use is in :mod:`xtomp_core`.
+"""
+
+from .broker import Broker
 from .session import Session
-from .subscription import Subscription
 
-__all__ = ["Broker", "Destination", "Limits", "Message", "Session", "SubscriberIndex", "Subscription"]
+__all__ = ["Broker", "Session"]

@@ -13,18 +13,23 @@ import asyncio
 import hmac
 import inspect
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..errors import AuthRejected
-from ..interfaces import Authenticator, Principal
+from ..errors import AuthRejected, ConfigError, XtompError
+from ..plugin_errors import plugin_failure
+from ..primitives import Principal
 from ..security.passwords import looks_like_hash, parse_hash
 from ..security.ratelimit import FailureTable, client_address
+from ..security.users import UserDirectory
 
 if TYPE_CHECKING:
-    from .broker import Broker
-    from .session import Session
+    from ..config.model import Config
+    from ..destination import Session
+    from ..interfaces import AuthContext, Authenticator
+    from ..primitives import Stash
+    from ..registry import Registry
 
-__all__ = ["AuthChain", "StaticAuthenticator", "ANONYMOUS", "WRONG_CREDENTIALS", "LOCKED_OUT"]
+__all__ = ["AuthServices", "build_auth_chain", "AuthChain", "StaticAuthenticator", "ANONYMOUS", "WRONG_CREDENTIALS", "LOCKED_OUT"]
 
 ANONYMOUS = Principal("anonymous")
 WRONG_CREDENTIALS = "wrong login or passcode"
@@ -38,14 +43,12 @@ class StaticAuthenticator:
     checked in a worker thread like a ``[users."NAME"]`` password.
     """
 
-    def __init__(self, broker: Broker) -> None:
-        server = broker.config.server
+    def __init__(self, context: AuthContext) -> None:
+        server = context.config.server
         self.login: str | None = server["login"]
         self.passcode: str = server["passcode"] or ""
         self.hashed = None
         if looks_like_hash(self.passcode):
-            from ..errors import ConfigError
-
             try:
                 self.hashed = parse_hash(self.passcode)
             except ValueError as problem:
@@ -159,3 +162,70 @@ class AuthChain:
         if self.failure_delay > 0:
             await asyncio.sleep(self.failure_delay)
         raise error
+
+
+class AuthServices:
+    """What authenticator factories are given (an :class:`~xtomp_core.AuthContext`), plus
+    the users table for the core's own ``users`` authenticator."""
+
+    __slots__ = ("_config", "_stash", "users")
+
+    def __init__(self, config: Config, stash: Stash, users: UserDirectory) -> None:
+        self._config = config
+        self._stash = stash
+        self.users = users
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def stash(self) -> Stash:
+        return self._stash
+
+    def groups(self, login: str) -> tuple[str, ...]:
+        return self.users.groups(login)
+
+    def principal(self, login: str) -> Principal:
+        return self.users.principal(login)
+
+
+def chain_names(config: Config, users: UserDirectory) -> list[str]:
+    """The authenticators of the chain, in order: ``[server] authenticators``, then those
+    that xtomp's own settings imply (``login``, ``[users]`` passwords, ``secret``)."""
+    server = config.server
+    names = list(server["authenticators"])
+    implied = (
+        ("static", server["login"] is not None),
+        ("users", users.with_passwords),
+        ("token", server["secret"] is not None),
+    )
+    for name, configured in implied:
+        if configured and name not in names:
+            names.append(name)
+    return names
+
+
+def check_chain(config: Config, names: list[str], registry: Registry[Any]) -> None:
+    """Every authenticator of the chain is registered (before any configure hook runs)."""
+    for name in names:
+        if name not in registry:
+            where = config.server.origin("authenticators")
+            raise ConfigError(f"{where}: server.authenticators: {registry.missing(name)}")
+
+
+def build_auth_chain(names: list[str], registry: Registry[Any], context: AuthServices) -> AuthChain:
+    """Run each authenticator factory once; a failure is a config error naming its plugin."""
+    server = context.config.server
+    authenticators = []
+    for name in names:
+        try:
+            authenticators.append(registry.get(name)(context))
+        except XtompError:
+            raise
+        except Exception as error:
+            raise plugin_failure(registry.owner(name), f"authenticator {name!r}", error) from error
+    failures = None
+    if server["auth_max_failures"]:
+        failures = FailureTable(server["auth_max_failures"], server["auth_failure_window"], server["auth_failure_table_size"])
+    return AuthChain(authenticators, failure_delay=server["auth_failure_delay"], failures=failures)

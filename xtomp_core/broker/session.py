@@ -1,4 +1,4 @@
-"""Per-connection STOMP state: CONNECT, frame dispatch, receipts, errors, subscriptions, transactions.
+"""Per-connection STOMP state: the protocol state machine, CONNECT negotiation, frame dispatch, receipts, errors.
 
 Theory of operation (STOMP 1.2 "Client Frames", "Server Frames", "Connection Lingering")
 ----------------------------------------------------------------------------------------
@@ -21,8 +21,14 @@ frame's ``receipt``; then the session closes gracefully (the transport half-clos
 lingers so the ERROR arrives). An unexpected exception is logged with its traceback and
 the client only sees ``general - internal error``.
 
-Transactions buffer SEND, ACK and NACK frames and replay them in order on COMMIT, so
-destinations see them exactly as if they had arrived then; ABORT drops them.
+Suspension: an asynchronous authenticator and a producer held by flow control both stop
+the session the same way (:meth:`Session._suspend`): reading pauses, the frames already
+parsed wait in their iterator and bytes already read wait in ``_stash``, and
+:meth:`Session._resume` handles them in order before reading again.
+
+Beside it: ``acks.py`` (which delivery an ACK names, per version), ``transactions.py``
+(buffering for COMMIT, which replays SEND, ACK and NACK frames in order so destinations see
+them exactly as if they had arrived then), ``filtering.py`` (a SUBSCRIBE's filter).
 """
 
 from __future__ import annotations
@@ -32,28 +38,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from ..errors import (
-    AuthRejected,
-    Blocked,
-    DestinationFull,
-    FrameRejected,
-    LimitExceeded,
-    ProtocolError,
-    XtompError,
-)
-from ..interfaces import Principal
+from ..destination import Destination, Subscription
+from ..errors import AuthRejected, Blocked, FrameRejected, LimitExceeded, ProtocolError, XtompError
+from ..message import Message
+from ..primitives import Principal
 from ..protocol import constants as c
 from ..protocol.encoder import connected_frame, error_frame, receipt_frame
 from ..protocol.frame import Frame
 from ..protocol.negotiation import negotiate_heart_beat, negotiate_version, parse_heart_beat
 from ..protocol.parser import FrameParser
-from .message import Message
-from .subscription import Subscription
+from .acks import find_delivery
+from .acks import show as _show
+from .filtering import subscription_filter
+from .transactions import Transactions, check_room
 
 if TYPE_CHECKING:
-    from ..interfaces import Filter, Link
+    from ..primitives import Filter, Link
     from .broker import Broker
-    from .destination import Destination
 
 __all__ = ["Session"]
 
@@ -70,11 +71,6 @@ Handler = Callable[["Session", Frame], None]
 
 def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", "replace")
-
-
-def _show(raw: bytes, limit: int = 60) -> str:
-    text = raw[:limit].decode("utf-8", "replace")
-    return text + ("..." if len(raw) > limit else "")
 
 
 class Session:
@@ -121,12 +117,13 @@ class Session:
         self.principal: Principal | None = None
         self.host: bytes | None = None
         self.subscriptions: dict[bytes, Subscription] = {}
-        self.transactions: dict[bytes, list[Frame]] | None = None
+        self.transactions: Transactions | None = None
         self.frames_in = 0
         self.opened_at = time.monotonic()
         self.close_reason = ""
         self._handlers: dict[bytes, Handler] = _BEFORE_CONNECT
         self._frames: Iterator[Frame] | None = None
+        #: Bytes read while suspended, handled in order by _resume.
         self._stash: list[bytes] | None = None
         #: Frame handling is on hold (flow control: a full queue with ``when_full = "pause"``).
         self._held = False
@@ -232,15 +229,22 @@ class Session:
         :meth:`release`: flow control for a producer (frames already read wait, in order)."""
         if self.state == CONNECTED and not self._held:
             self._held = True
-            self.link.pause_reading()
+            self._suspend()
 
     def release(self) -> None:
         """Handle the frames that waited since :meth:`hold`, then read again."""
         if not self._held:
             return
         self._held = False
-        if self.state != CONNECTED:
-            return
+        if self.state == CONNECTED:
+            self._resume()
+
+    def _suspend(self) -> None:
+        """Stop reading; frames already parsed and bytes already read wait (see receive)."""
+        self.link.pause_reading()
+
+    def _resume(self) -> None:
+        """Handle what waited since _suspend, in order, then read again."""
         self.link.resume_reading()
         if self._frames is not None:
             self._dispatch()
@@ -301,7 +305,7 @@ class Session:
             self._connected(result, client_beats)
             return
         self.state = AUTHENTICATING
-        self.link.pause_reading()
+        self._suspend()
         self.broker.run_async(result, lambda outcome: self._authenticated(outcome, frame, client_beats))
 
     def _authenticated(self, outcome: Principal | BaseException, frame: Frame, beats: tuple[int, int]) -> None:
@@ -320,12 +324,7 @@ class Session:
         except XtompError as error:
             self._fail(error, frame)
             return
-        self.link.resume_reading()
-        if self._frames is not None:
-            self._dispatch()
-        stash, self._stash = self._stash, None
-        for data in stash or ():
-            self.receive(data)
+        self._resume()
 
     def _connected(self, principal: Principal, client_beats: tuple[int, int]) -> None:
         broker = self.broker
@@ -373,7 +372,7 @@ class Session:
             for header, rewrite in rewrites.items():
                 value = headers.get(header)
                 if value is not None:
-                    replaced = rewrite(self, value)
+                    replaced = rewrite(self.broker.table, self, value)
                     if replaced is not None:
                         headers[header] = replaced
         destination.publish(Message(next(self.broker.message_ids), destination.name, headers, frame.body), self)
@@ -400,7 +399,7 @@ class Session:
     def _writable_destination(self, name: bytes) -> Destination:
         """Resolve a SEND destination and check it once (web block, access rules); later SENDs hit the memo."""
         broker = self.broker
-        destination = broker.destination_for(self, name)
+        destination = broker.table.for_session(self, name)
         if destination.web_write_block and self.link.web:
             raise Blocked(f"web sessions may not send to {_show(name)}")
         if broker.access is not None:
@@ -433,34 +432,23 @@ class Session:
         ack = headers.get(c.H_ACK, c.ACK_AUTO)
         if ack not in c.ACK_MODES:
             raise FrameRejected(f"invalid ack mode {_show(ack)!r}: use auto, client or client-individual")
-        destination = self.broker.destination_for(self, name)
+        broker = self.broker
+        destination = broker.table.for_session(self, name)
         if destination.web_read_block and self.link.web:
             raise Blocked(f"web sessions may not subscribe to {_show(name)}")
-        if self.broker.access is not None:
-            self.broker.access.check_subscribe(destination, self.principal)
-        subscription_filter = None
-        engines = self.broker.filter_engines
-        if engines:
-            for header, engine in engines.items():
-                value = headers.get(header)
-                if value is not None:
-                    if subscription_filter is not None:
-                        raise FrameRejected("a subscription takes one filter: use either filter or selector")
-                    subscription_filter = engine.compile(value, destination)
-            if subscription_filter is None:
-                for check in self.broker.unfiltered_checks:
-                    check(destination)
-        for header in c.FILTER_HEADERS:
-            if header in headers and header not in engines:
-                # Delivering everything to a subscriber that asked for a subset (RabbitMQ
-                # ignores selectors) is a silent bug for that client: refuse instead.
-                raise FrameRejected(
-                    f"{header.decode()} headers are not supported here: the filters plugin "
-                    "(xtomp-filters) is not enabled"
-                )
-        subscription = self.add_subscription(subscription_id, destination, headers, ack, subscription_filter, start=False)
+        if broker.access is not None:
+            broker.access.check_subscribe(destination, self.principal)
+        chosen = subscription_filter(broker.filter_engines, broker.unfiltered_checks, destination, headers)
+        subscription = self.add_subscription(subscription_id, destination, headers, ack, chosen, start=False)
         self._receipt(frame)
         destination.started(subscription)
+
+    def subscribe(
+        self, subscription_id: bytes, destination: Destination, headers: Mapping[bytes, bytes]
+    ) -> Subscription:
+        """Subscribe on the client's behalf (auto ack, no filter), started at once: the
+        :class:`~xtomp_core.Session` protocol's call for plugins (``reply-to`` temporary queues)."""
+        return self.add_subscription(subscription_id, destination, headers)
 
     def add_subscription(
         self,
@@ -515,46 +503,11 @@ class Session:
         self._receipt(frame)
 
     def _acknowledge(self, frame: Frame) -> None:
-        subscription, message_id = self._find_delivery(frame)
+        subscription, message_id = find_delivery(self.subscriptions, frame)
         if frame.command == c.ACK:
             subscription.destination.ack(subscription, message_id)
         else:
             subscription.destination.nack(subscription, message_id, frame.headers)
-
-    def _find_delivery(self, frame: Frame) -> tuple[Subscription, int]:
-        """Which subscription and message an ACK/NACK names, in any version's style.
-
-        1.2 sends ``id`` = the MESSAGE's ``ack`` header (``SUBSCRIPTION-ID.MESSAGE-ID``);
-        1.1 sends ``message-id`` and ``subscription``; 1.0 may send ``message-id`` alone.
-        """
-        headers = frame.headers
-        command = frame.command.decode()
-        ack_id = headers.get(c.H_ID)
-        if ack_id is not None:
-            subscription_id, dot, message_text = ack_id.rpartition(b".")
-            if dot and message_text.isdigit():
-                subscription = self.subscriptions.get(subscription_id)
-                if subscription is None:
-                    raise FrameRejected(f"{command} for {_show(ack_id)!r}: no such subscription on this connection")
-                return subscription, int(message_text)
-            message_text = ack_id
-        else:
-            message_text = headers.get(c.H_MESSAGE_ID, b"")
-            if not message_text:
-                raise FrameRejected(f"{command} needs an id header (the MESSAGE's ack header)")
-        if not message_text.isdigit():
-            raise FrameRejected(f"{command} names {_show(message_text)!r}, which is not a message this broker sent")
-        message_id = int(message_text)
-        named = headers.get(c.H_SUBSCRIPTION)
-        if named is not None:
-            subscription = self.subscriptions.get(named)
-            if subscription is None:
-                raise FrameRejected(f"{command}: no subscription {_show(named)!r} on this connection")
-            return subscription, message_id
-        for subscription in self.subscriptions.values():
-            if subscription.client_ack and subscription.destination.owns(subscription, message_id):
-                return subscription, message_id
-        raise FrameRejected(f"{command}: no subscription of this connection awaits message {message_id}")
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -565,61 +518,33 @@ class Session:
         return transaction
 
     def _on_begin(self, frame: Frame) -> None:
-        transaction = self._transaction_id(frame)
-        if self.transactions is None:
-            self.transactions = {}
-        if transaction in self.transactions:
-            raise FrameRejected(f"transaction {_show(transaction)!r} has already begun")
-        if len(self.transactions) >= self.broker.limits.max_transactions:
-            raise LimitExceeded(
-                "tx flup", f"this connection already has max_transactions ({self.broker.limits.max_transactions}) open"
-            )
-        self.transactions[transaction] = []
+        transactions = self.transactions
+        if transactions is None:
+            limits = self.broker.limits
+            transactions = self.transactions = Transactions(limits.max_transactions, limits.max_transaction_frames)
+        transactions.begin(self._transaction_id(frame))
         self._receipt(frame)
 
     def _take_transaction(self, frame: Frame) -> list[Frame]:
         transaction = self._transaction_id(frame)
-        frames = self.transactions.pop(transaction, None) if self.transactions else None
-        if frames is None:
+        if self.transactions is None:
             raise FrameRejected(f"no open transaction {_show(transaction)!r}")
-        return frames
+        return self.transactions.take(transaction)
 
     def _buffer(self, transaction: bytes, frame: Frame) -> None:
-        frames = self.transactions.get(transaction) if self.transactions else None
-        if frames is None:
+        if self.transactions is None:
             raise FrameRejected(f"no open transaction {_show(transaction)!r}: send BEGIN first")
-        if len(frames) >= self.broker.limits.max_transaction_frames:
-            raise LimitExceeded(
-                "tx flup",
-                f"transaction {_show(transaction)!r} holds max_transaction_frames "
-                f"({self.broker.limits.max_transaction_frames})",
-            )
-        frames.append(frame)
+        self.transactions.buffer(transaction, frame)
 
     def _on_commit(self, frame: Frame) -> None:
         frames = self._take_transaction(frame)
-        self._check_room(frames)
+        check_room(frames, self._checked_destination, self)
         for buffered in frames:
             if buffered.command == c.SEND:
                 self._publish(buffered)
             else:
                 self._acknowledge(buffered)
         self._receipt(frame)
-
-    def _check_room(self, frames: list[Frame]) -> None:
-        """Refuse a COMMIT whose SENDs a destination could not all take, before any is delivered."""
-        counts: dict[Destination, int] = {}
-        for buffered in frames:
-            if buffered.command == c.SEND:
-                destination = self._checked_destination(buffered)
-                counts[destination] = counts.get(destination, 0) + 1
-        for destination, count in counts.items():
-            room = destination.room(self)
-            if room is not None and count > room:
-                raise DestinationFull(
-                    f"{_show(destination.name)} has room for {room} more messages and the transaction "
-                    f"sends it {count}: nothing of the transaction was delivered"
-                )
 
     def _on_abort(self, frame: Frame) -> None:
         self._take_transaction(frame)

@@ -28,13 +28,11 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from .message import Message
-
 if TYPE_CHECKING:
     import asyncio
 
-    from .broker import Broker
-    from .destination import Destination
+    from ..destination import Destination, DestinationContext
+    from ..interfaces import BrokerView
 
 __all__ = ["STAT_DESTINATION", "StatPublisher", "resident_memory", "cpu_times", "xtomp_json"]
 
@@ -76,10 +74,11 @@ _HEADERS = {b"content-type": b"application/json;charset=utf-8"}
 class StatPublisher:
     """Publishes the broker's figures to ``/xtomp/stat`` every ``interval`` seconds."""
 
-    __slots__ = ("broker", "destination", "interval", "_timer", "_last")
+    __slots__ = ("broker", "context", "destination", "interval", "_timer", "_last")
 
-    def __init__(self, broker: Broker, destination: Destination, interval: float) -> None:
+    def __init__(self, broker: BrokerView, destination: Destination, interval: float) -> None:
         self.broker = broker
+        self.context: DestinationContext = broker.context
         self.destination = destination
         self.interval = interval
         self._timer: asyncio.TimerHandle | None = None
@@ -128,6 +127,5 @@ class StatPublisher:
         destination = self.destination
         if destination.closed:
             return
-        ids = self.broker.message_ids
         for body in self.bodies():
-            destination.publish(Message(next(ids), destination.name, dict(_HEADERS), body), None)
+            self.context.publish(destination.name, dict(_HEADERS), body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..interfaces import ListenAddress
+from ..primitives import ListenAddress
 
 __all__ = ["parse_listen"]
 

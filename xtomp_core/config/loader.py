@@ -9,6 +9,7 @@ files merge; a value set in two files is an error naming both, never a silent ov
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +23,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
-__all__ = ["RawConfig", "read_config", "key_path", "MAX_INCLUDE_DEPTH"]
+__all__ = ["RawConfig", "read_config", "key_path", "default_config_path", "MAX_INCLUDE_DEPTH"]
 
 MAX_INCLUDE_DEPTH = 8
 KeyPath = tuple[str, ...]
+
+
+def default_config_path() -> str:
+    """Where ``xtomp`` reads its configuration unless told: ``$XTOMP_CONFIG``, else
+    ``/etc/xtomp`` when it exists, else ``conf.d`` in the current directory."""
+    configured = os.environ.get("XTOMP_CONFIG")
+    if configured:
+        return configured
+    return "/etc/xtomp" if os.path.isdir("/etc/xtomp") else "conf.d"
 
 
 _BARE_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")

@@ -6,6 +6,7 @@ Every problem is reported with the file and key path that caused it, all at once
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError
@@ -41,10 +42,15 @@ def _suggest(word: str, candidates: list[str]) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
+#: ``hint(kind, name)``: what to install or enable for an unknown name (see plugins.ProviderHints).
+Hint = Callable[[str, str], "str | None"]
+
+
 class _Validator:
-    def __init__(self, raw: RawConfig, directives: DirectiveSet) -> None:
+    def __init__(self, raw: RawConfig, directives: DirectiveSet, hint: Hint | None = None) -> None:
         self.raw = raw
         self.directives = directives
+        self.hint = hint
         self.errors: list[str] = []
 
     def error(self, path: KeyPath, message: str) -> None:
@@ -108,12 +114,19 @@ class _Validator:
                 if other != scope and close:
                     hint = f"{close[:-1]} (a key of {_TABLE_NAMES.get(other, other)})?"
                     break
+        if not hint and self.hint is not None:
+            provided = self.hint("directive", key)
+            if provided:
+                hint = f"; {provided}"
         self.error(path, f"unknown directive{hint}")
 
 
-def build_config(raw: RawConfig, directives: DirectiveSet, plugins: list[str] | None = None) -> Config:
-    """Validate ``raw`` against ``directives``; raise one ConfigError listing every problem."""
-    check = _Validator(raw, directives)
+def build_config(
+    raw: RawConfig, directives: DirectiveSet, plugins: list[str] | None = None, hint: Hint | None = None
+) -> Config:
+    """Validate ``raw`` against ``directives``; raise one ConfigError listing every problem.
+    ``hint(kind, name)`` names the installed plugin that declares an unknown directive."""
+    check = _Validator(raw, directives, hint)
     for key, value in raw.data.items():
         if key not in TOP_LEVEL_TABLES:
             check.error((key,), f"unknown top-level key{_suggest(key, list(TOP_LEVEL_TABLES))}")

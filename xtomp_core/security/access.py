@@ -26,11 +26,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import Blocked, ConfigError
-from ..interfaces import Principal
+from ..primitives import Principal
 
 if TYPE_CHECKING:
-    from ..broker.destination import Destination
-    from ..config import Config, Section
+    from ..destination import Destination
+    from ..config.model import Config, Section
 
 __all__ = ["AccessList", "DestinationRules", "AccessControl", "ACTIONS"]
 

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..broker.broker import Broker
+    from ..interfaces import BrokerView
 
 __all__ = ["check_security"]
 
 
-def check_security(broker: Broker) -> None:
+def check_security(broker: BrokerView) -> None:
     """Raise ConfigError (naming file and key) for settings that contradict each other."""
     server = broker.config.server
     problems = []
@@ -21,7 +21,6 @@ def check_security(broker: Broker) -> None:
             f"{server.origin('write_buffer_max')}: server.write_buffer_max: must be larger than "
             f"write_buffer_high ({server['write_buffer_high']} bytes)"
         )
-    tls_listeners = [address for address in broker.listen_addresses if address.scheme == "tls"]
     if "tls_client_auth" in server["authenticators"] and server["tls_verify_client"] == "none":
         problems.append(
             f"{server.origin('authenticators')}: server.authenticators: \"tls_client_auth\" needs "
@@ -29,7 +28,3 @@ def check_security(broker: Broker) -> None:
         )
     if problems:
         raise ConfigError("\n".join(problems))
-    if tls_listeners:
-        from ..server.tls import build_context  # imports ssl: only with a tls:// listener
-
-        build_context(server)  # certificate, key and CA files load

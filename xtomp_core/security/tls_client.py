@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..interfaces import Principal
+from ..primitives import Principal
 
 if TYPE_CHECKING:
-    from ..broker.broker import Broker
-    from ..broker.session import Session
+    from ..destination import Session
+    from ..interfaces import AuthContext
 
 __all__ = ["TlsClientAuthenticator", "subject_field"]
 
@@ -31,9 +31,9 @@ def subject_field(certificate: dict[str, Any], field: str) -> str | None:
 
 
 class TlsClientAuthenticator:
-    def __init__(self, broker: Broker) -> None:
-        self.field: str = broker.config.server["tls_login_field"]
-        self.users = broker.users
+    def __init__(self, context: AuthContext) -> None:
+        self.field: str = context.config.server["tls_login_field"]
+        self.context = context
 
     def authenticate(self, login: str | None, passcode: str | None, session: Session) -> Principal | None:
         peer_certificate = getattr(session.link, "peer_certificate", None)
@@ -43,4 +43,4 @@ class TlsClientAuthenticator:
         name = subject_field(certificate, self.field)
         if not name or (login and login != name):
             return None
-        return self.users.principal(name)
+        return self.context.principal(name)

@@ -25,12 +25,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..interfaces import Principal
+from ..primitives import Principal
 
 if TYPE_CHECKING:
-    from ..broker.broker import Broker
-    from ..broker.session import Session
-    from ..config import Section
+    from ..config.model import Section
+    from ..destination import Session
+    from ..interfaces import AuthContext
 
 __all__ = ["TokenAuthenticator", "make_token", "MIN_SECRET_LENGTH"]
 
@@ -66,8 +66,8 @@ def check_secret(server: Section) -> None:
 class TokenAuthenticator:
     """Accepts a login ``"USER TIMESTAMP [RANDOM]"`` whose passcode is the MAC of that login."""
 
-    def __init__(self, broker: Broker, clock: Callable[[], float] = time.time) -> None:
-        server = broker.config.server
+    def __init__(self, context: AuthContext, clock: Callable[[], float] = time.time) -> None:
+        server = context.config.server
         if server["secret"] is None:
             raise ConfigError(
                 f"{server.origin('authenticators')}: server.authenticators: \"token\" needs server.secret"
@@ -77,7 +77,7 @@ class TokenAuthenticator:
         self.timeout: float = server["secret_timeout"]
         self.skew: float = server["secret_clock_skew"]
         self.algorithm: str = server["secret_algorithm"]
-        self.users = broker.users
+        self.context = context
         self.clock = clock
 
     def authenticate(self, login: str | None, passcode: str | None, session: Session) -> Principal | None:
@@ -97,4 +97,4 @@ class TokenAuthenticator:
         if age < -self.skew:
             log.info("token of %s is dated %.0fs in the future", fields[0], -age)
             return None
-        return self.users.principal(fields[0])
+        return self.context.principal(fields[0])

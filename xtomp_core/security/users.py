@@ -13,16 +13,16 @@ import threading
 from collections.abc import Awaitable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ConfigError
-from ..interfaces import Principal
+from ..primitives import Principal
+from ..interfaces import AuthContext
 from .passwords import DUMMY_HASH, PasswordHash, parse_hash
 
 if TYPE_CHECKING:
-    from ..broker.broker import Broker
-    from ..broker.session import Session
-    from ..config import Section
+    from ..config.model import Section
+    from ..destination import Session
 
 __all__ = ["User", "UserDirectory", "UsersAuthenticator", "check_password"]
 
@@ -88,6 +88,12 @@ class UserDirectory:
         return any(user.password is not None for user in self.users.values())
 
 
+class UsersContext(AuthContext, Protocol):
+    """The core's authentication context, which also carries the users table."""
+
+    users: UserDirectory
+
+
 _DUMMY = parse_hash(DUMMY_HASH)
 
 
@@ -97,8 +103,8 @@ class UsersAuthenticator:
     Declines (None: the next authenticator decides) otherwise.
     """
 
-    def __init__(self, broker: Broker) -> None:
-        self.directory: UserDirectory = broker.users
+    def __init__(self, context: UsersContext) -> None:
+        self.directory: UserDirectory = context.users
 
     def authenticate(self, login: str | None, passcode: str | None, session: Session) -> Awaitable[Principal | None] | None:
         if login is None or passcode is None:

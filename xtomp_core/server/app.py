@@ -11,17 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..broker.broker import Broker
-from ..errors import XtompError
+from ..errors import StartupError
 from .connection import Flusher
+from .connections import prepare_listeners
 from .loop import loop_name, new_event_loop
 
 __all__ = ["serve", "run", "StartupError"]
 
 log = logging.getLogger("xtomp.server")
-
-
-class StartupError(XtompError):
-    """A listener could not be started (address in use, permission denied...)."""
 
 
 async def serve(
@@ -31,6 +28,7 @@ async def serve(
 ) -> None:
     """Serve until ``broker.stop()``: stop accepting, close sessions, run shutdown hooks."""
     loop = asyncio.get_running_loop()
+    context = prepare_listeners(broker)
     broker.flusher = Flusher(loop)
     await broker.start(loop)
     servers = []
@@ -38,11 +36,11 @@ async def serve(
         for address in broker.listen_addresses:
             transport = broker.registries.transports.get(address.scheme)
             try:
-                server, bound = await transport.listen(address, broker)
+                server, bound = await transport.listen(address, context)
             except OSError as error:
                 raise StartupError(f"cannot listen on {address.text}: {error.strerror or error}") from None
             servers.append(server)
-            broker.listening.append((address, bound))
+            broker.listener_started(address, bound)
             for host, port in bound:
                 log.info("listening on %s://%s:%d%s", address.scheme, host, port, address.path)
         if handle_signals:

@@ -19,6 +19,11 @@ Theory of operation
 * **Closing** after an ERROR or a DISCONNECT receipt half-closes (``write_eof``) and
   lingers until the client closes or ``linger`` passes, so the last frame is delivered
   rather than lost to a reset (STOMP 1.2 "Connection Lingering").
+* **Framing**: a transport plugin (WebSocket) gives the connection a
+  :class:`~xtomp_core.Framing` (see :mod:`.framed`): the framing unwraps input and puts a
+  header before each outgoing frame; everything above stays here.
+* **Faults**: one connection's failing flush is logged and aborts that connection only;
+  the others of the same loop pass are still written.
 * **Hostile clients**: a connection over the broker's connection caps is closed in
   ``connection_made``, before a session exists. A client whose unsent output passes
   ``write_buffer_max`` (it stopped reading but keeps asking for receipts) is aborted: only
@@ -76,7 +81,10 @@ class Flusher:
         self.pending = []
         self.scheduled = False
         for connection in pending:
-            connection.flush()
+            try:
+                connection.flush()
+            except Exception:  # one connection's fault must not strand the others of this pass
+                connection.fault("flushing its output")
 
 
 class StompConnection(asyncio.Protocol):
@@ -112,6 +120,7 @@ class StompConnection(asyncio.Protocol):
     session: Session
 
     def __init__(self, broker: Broker, transport_name: str = "tcp", web: bool = False) -> None:
+        # TCP and TLS connections; a transport with its own framing gets a FramedConnection.
         self.broker = broker
         self.flusher: Flusher = broker.flusher
         self.transport: asyncio.Transport | None = None
@@ -277,11 +286,9 @@ class StompConnection(asyncio.Protocol):
         self._shutdown(linger)
 
     def _shutdown(self, linger: bool) -> None:
-        """End the transport once the last frames are queued: how depends on the framing.
-
-        Plain STOMP half-closes and waits up to ``linger`` for the client to close; a
-        subclass that frames the stream (WebSocket) starts its own closing handshake here.
-        """
+        """End the transport once the last frames are queued: plain STOMP half-closes and
+        waits up to ``linger`` for the client to close (a framed connection sends its
+        framing's goodbye instead)."""
         transport = self.transport
         assert transport is not None
         wait = self.broker.limits.linger
@@ -303,6 +310,25 @@ class StompConnection(asyncio.Protocol):
     def peer(self) -> str:
         transport = self.transport
         return format_peer(transport.get_extra_info("peername")) if transport is not None else "?"
+
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The client's verified TLS certificate as ``SSLSocket.getpeercert()`` gives it; else None."""
+        transport = self.transport
+        if transport is None:
+            return None
+        certificate = transport.get_extra_info("peercert")
+        return certificate if certificate else None
+
+    def fault(self, doing: str) -> None:
+        """An unexpected exception while ``doing`` something for this connection: log it and
+        abort this connection alone (its session releases what it held)."""
+        log.exception("connection %s: internal error %s; closing it", self.peer, doing)
+        self._closing = True
+        self.paused = True
+        self.out.clear()
+        transport = self.transport
+        if transport is not None:
+            transport.abort()  # connection_lost ends the session
 
     # -- timers ---------------------------------------------------------------------------
 
@@ -339,7 +365,7 @@ class StompConnection(asyncio.Protocol):
         self.session.fail(XtompError(f"timeout - frame not completed within frame_timeout ({timeout:g}s)"))
 
     def _holds_partial_frame(self) -> bool:
-        """Part of a frame is buffered (a framing subclass adds its own partial frames)."""
+        """Part of a frame is buffered (a framed connection adds its framing's partial frames)."""
         return self.session.parser.in_frame
 
     def _connect_timeout(self) -> None:

@@ -5,28 +5,29 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .connection import StompConnection
-
 if TYPE_CHECKING:
-    from ..broker.broker import Broker
-    from ..interfaces import ListenAddress
+    from ..interfaces import TransportContext
+    from ..primitives import ListenAddress
 
-__all__ = ["TcpTransport", "LISTEN_BACKLOG"]
-
-LISTEN_BACKLOG = 4096  # bursts of thousands of connects (benchmarks, reconnect storms)
+__all__ = ["TcpTransport"]
 
 
 class TcpTransport:
-    name = "tcp"
+    """``tcp://HOST:PORT`` (or ``HOST:PORT``): the core's STOMP connection on a plain socket."""
 
-    async def listen(self, address: ListenAddress, broker: Broker) -> tuple[asyncio.AbstractServer, list[tuple[str, int]]]:
+    def prepare(self, address: ListenAddress, context: TransportContext) -> None:
+        """Nothing to check beyond the address itself."""
+
+    async def listen(
+        self, address: ListenAddress, context: TransportContext
+    ) -> tuple[asyncio.AbstractServer, list[tuple[str, int]]]:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: StompConnection(broker, "tcp"),
+            lambda: context.connection(transport_name="tcp"),
             address.host or None,
             address.port,
             reuse_address=True,
-            backlog=LISTEN_BACKLOG,
+            backlog=context.listen_backlog,
         )
         bound = [sock.getsockname()[:2] for sock in server.sockets]
         return server, bound

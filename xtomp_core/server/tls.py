@@ -5,8 +5,8 @@ This is the only module of xtomp that imports :mod:`ssl`, and it is imported onl
 :mod:`xtomp_core.builtin`). The context is built from the ``tls_*`` directives: certificate
 chain and key, minimum version (1.2 by default), optional cipher list, and client
 certificate verification against ``tls_client_ca`` ("optional" or "required"). A verified
-client certificate is offered to authenticators through
-:meth:`TlsConnection.peer_certificate` (see ``tls_client_auth``). The handshake must finish
+client certificate is offered to authenticators through the link's
+``peer_certificate()`` (see ``tls_client_auth``). The handshake must finish
 within ``timeout``, like the CONNECT after it.
 """
 
@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from .connection import StompConnection
-from .tcp import LISTEN_BACKLOG
 
 if TYPE_CHECKING:
-    from ..broker.broker import Broker
-    from ..config import Section
-    from ..interfaces import ListenAddress
+    from ..config.model import Section
+    from ..interfaces import TransportContext
+    from ..primitives import ListenAddress
 
-__all__ = ["TlsTransport", "TlsConnection", "build_context"]
+__all__ = ["TlsTransport", "build_context"]
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _VERIFY = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
@@ -67,34 +65,25 @@ def build_context(server: Section) -> ssl.SSLContext:
     return context
 
 
-class TlsConnection(StompConnection):
-    """A STOMP connection over TLS; offers the verified client certificate, if any."""
-
-    __slots__ = ()
-
-    def peer_certificate(self) -> dict[str, Any] | None:
-        """The client's certificate as ``SSLSocket.getpeercert()`` gives it, once verified; else None."""
-        transport = self.transport
-        if transport is None:
-            return None
-        certificate = transport.get_extra_info("peercert")
-        return certificate if certificate else None
-
-
 class TlsTransport:
-    name = "tls"
+    """``tls://HOST:PORT``: the core's STOMP connection behind asyncio's TLS."""
 
-    async def listen(self, address: ListenAddress, broker: Broker) -> tuple[asyncio.AbstractServer, list[tuple[str, int]]]:
-        context = build_context(broker.config.server)
+    def prepare(self, address: ListenAddress, context: TransportContext) -> None:
+        build_context(context.config.server)  # certificate, key and CA files load
+
+    async def listen(
+        self, address: ListenAddress, context: TransportContext
+    ) -> tuple[asyncio.AbstractServer, list[tuple[str, int]]]:
+        ssl_context = build_context(context.config.server)
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: TlsConnection(broker, "tls"),
+            lambda: context.connection(transport_name="tls"),
             address.host or None,
             address.port,
-            ssl=context,
-            ssl_handshake_timeout=broker.limits.timeout,
+            ssl=ssl_context,
+            ssl_handshake_timeout=context.limits.timeout,
             reuse_address=True,
-            backlog=LISTEN_BACKLOG,
+            backlog=context.listen_backlog,
         )
         bound = [sock.getsockname()[:2] for sock in server.sockets]
         return server, bound

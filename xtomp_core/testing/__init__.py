@@ -5,6 +5,8 @@ fixtures built on these pieces; plugin test suites get them by installing xtomp-
 """
 
 from .client import RawClient, frame_bytes
+from .memory import FakeClient, FakeLink, InMemoryBroker, check_config, load_broker
+from ..security.passwords import hash_password
 from .pki import Pem, TestPKI
 from .runner import BASE_CONFIG, BrokerProcess, BrokerThread, start_broker, write_config
 from .stomppy import Recorder, stomp_py_connection
@@ -14,11 +16,17 @@ __all__ = [
     "BASE_CONFIG",
     "BrokerProcess",
     "BrokerThread",
+    "FakeClient",
+    "FakeLink",
+    "InMemoryBroker",
     "Pem",
     "RawClient",
     "Recorder",
     "TestPKI",
+    "check_config",
     "frame_bytes",
+    "hash_password",
+    "load_broker",
     "reserved_port",
     "start_broker",
     "stomp_py_connection",

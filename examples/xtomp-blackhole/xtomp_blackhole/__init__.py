@@ -9,7 +9,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from xtomp_core import DESTINATION, Destination, DirectiveSet, hookimpl, plugin_scope
+from xtomp_core import (
+    DESTINATION,
+    BrokerView,
+    Destination,
+    DestinationContext,
+    DirectiveSet,
+    Message,
+    Registrar,
+    Section,
+    Session,
+    hookimpl,
+    plugin_scope,
+)
 
 log = logging.getLogger("xtomp.blackhole")
 
@@ -20,11 +32,11 @@ class Blackhole(Destination):
     __slots__ = ("log_bodies",)
     type_name = "blackhole"
 
-    def __init__(self, name, settings, broker):  # type: ignore[no-untyped-def]
-        super().__init__(name, settings, broker)
+    def __init__(self, name: bytes, settings: Section, context: DestinationContext) -> None:
+        super().__init__(name, settings, context)
         self.log_bodies: bool = settings["blackhole_log_bodies"]
 
-    def publish(self, message, sender):  # type: ignore[no-untyped-def]
+    def publish(self, message: Message, sender: Session | None) -> None:
         self.enqueued += 1
         self.dropped += 1
         if self.log_bodies:
@@ -41,12 +53,12 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
 
 
 @hookimpl
-def xtomp_register_destination_types(registry: Any) -> None:
+def xtomp_register_destination_types(registry: Registrar[Any]) -> None:
     registry.register("blackhole", Blackhole)
 
 
 @hookimpl
-def xtomp_collect_stats(broker: Any, stats: dict[str, Any]) -> None:
+def xtomp_collect_stats(broker: BrokerView, stats: dict[str, Any]) -> None:
     label = broker.config.plugins["blackhole"]["label"]
     swallowed = sum(d.dropped for d in broker.destinations.values() if isinstance(d, Blackhole))
     stats[label] = {"swallowed": swallowed}

@@ -11,17 +11,14 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import __version__
-from xtomp_core.config.listen import parse_listen
-from xtomp_core.server.app import StartupError
+from xtomp_core import StartupError, __version__, parse_listen
 
 from .http import HttpConnection, HttpLimits, Request, Response
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import render
 
 if TYPE_CHECKING:
-    from xtomp_core.broker.broker import Broker
-    from xtomp_core.config import Section
+    from xtomp_core import BrokerView, Section
 
 __all__ = ["Admin", "Rates", "DEFAULT_LISTEN", "admin_address"]
 
@@ -115,7 +112,7 @@ def _int(value: Any) -> int:
 class Admin:
     """The HTTP side of one broker: started by ``xtomp_startup``, closed by ``xtomp_shutdown``."""
 
-    def __init__(self, broker: Broker, settings: Section) -> None:
+    def __init__(self, broker: BrokerView, settings: Section) -> None:
         self.broker = broker
         self.settings = settings
         self.host, self.port = admin_address(settings["listen"])

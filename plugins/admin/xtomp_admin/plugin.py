@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import ConfigError, DirectiveSet, hookimpl, plugin_scope
+from xtomp_core import ConfigError, DirectiveSet, StashKey, hookimpl, plugin_scope
 
 from .admin import DEFAULT_LISTEN, Admin, admin_address
 
 if TYPE_CHECKING:
-    from xtomp_core.broker.broker import Broker
-    from xtomp_core.config import Config
+    from xtomp_core import BrokerView, Config
 
 __all__ = ["admin_for"]
 
 SCOPE = plugin_scope("admin")
 KIB = 1024
 
-#: The running admin endpoint of each broker (a process may run several, as tests do).
-_admins: weakref.WeakKeyDictionary[Broker, Admin] = weakref.WeakKeyDictionary()
+#: The running admin endpoint of a broker (a process may run several, as tests do).
+_ADMIN = StashKey[Admin]("admin")
 
 
-def admin_for(broker: Broker) -> Admin | None:
+def admin_for(broker: BrokerView) -> Admin | None:
     """The admin endpoint serving ``broker``, once it started."""
-    return _admins.get(broker)
+    return broker.stash.get(_ADMIN)
 
 
 @hookimpl
@@ -44,7 +42,7 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
 
 
 @hookimpl
-def xtomp_configure(config: Config, broker: Broker) -> None:
+def xtomp_configure(config: Config) -> None:
     settings = config.plugins["admin"]
     try:
         admin_address(settings["listen"])
@@ -53,20 +51,19 @@ def xtomp_configure(config: Config, broker: Broker) -> None:
 
 
 @hookimpl
-def xtomp_startup(broker: Broker) -> Any:
-    admin = Admin(broker, broker.config.plugins["admin"])
-    _admins[broker] = admin
+def xtomp_startup(broker: BrokerView) -> Any:
+    admin = broker.stash[_ADMIN] = Admin(broker, broker.config.plugins["admin"])
     return admin.start()
 
 
 @hookimpl
-def xtomp_shutdown(broker: Broker) -> Any:
-    admin = _admins.pop(broker, None)
+def xtomp_shutdown(broker: BrokerView) -> Any:
+    admin = broker.stash.pop(_ADMIN)
     return admin.close() if admin is not None else None
 
 
 @hookimpl
-def xtomp_collect_stats(broker: Broker, stats: dict[str, Any]) -> None:
-    admin = _admins.get(broker)
+def xtomp_collect_stats(broker: BrokerView, stats: dict[str, Any]) -> None:
+    admin = broker.stash.get(_ADMIN)
     if admin is not None:
         stats["admin"] = admin.figures()

@@ -40,9 +40,7 @@ class StatusError(Exception):
 
 def admin_url(config_path: str) -> str:
     """``http://HOST:PORT`` of the admin endpoint the configuration at ``config_path`` declares."""
-    from xtomp_core.config import read_config
-    from xtomp_core.config.listen import parse_listen
-    from xtomp_core.errors import ConfigError
+    from xtomp_core import ConfigError, parse_listen, read_config
 
     try:
         raw = read_config(config_path)
@@ -197,14 +195,14 @@ def format_status(stats: dict[str, Any], url: str = "") -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from xtomp_core.cli import DEFAULT_CONFIG
+    from xtomp_core import default_config_path
 
     parser = argparse.ArgumentParser(
         prog="xtomp status",
         description="Print a running broker's figures (from the admin plugin's /stats) as a table.",
     )
     parser.add_argument(
-        "-c", "--config", default=DEFAULT_CONFIG, metavar="PATH",
+        "-c", "--config", default=default_config_path(), metavar="PATH",
         help="the broker's configuration, to find [plugins.admin] listen (default: %(default)s)",
     )
     parser.add_argument("--url", help="the admin endpoint, e.g. http://127.0.0.1:15680 (instead of the config)")

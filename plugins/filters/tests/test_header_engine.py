@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 
 from xtomp_core import ConfigError
-from xtomp_core.bootstrap import build_broker
-from xtomp_core.testing import write_config
+from xtomp_core.testing import load_broker, write_config
 from xtomp_filters import HeaderFilter
 
 from filters_support import FILTERS_BASE
@@ -241,7 +240,7 @@ def test_stomp_py_subscriber(broker, stomp_py):
 
 def test_config_checks(tmp_path):
     def load(extra, name):
-        return build_broker(write_config(tmp_path / name, extra, FILTERS_BASE))
+        return load_broker(write_config(tmp_path / name, extra, FILTERS_BASE))
 
     with pytest.raises(ConfigError, match=r'destinations."d".filter_header: the header name \'a:b\' contains a colon'):
         load('[destinations."d"]\nfilter_header = "a:b"\n', "colon")

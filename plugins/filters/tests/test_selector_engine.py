@@ -161,18 +161,18 @@ def test_unsubscribing_selector_subscriptions_empties_the_index(broker, raw_clie
 LAZY = textwrap.dedent(
     """
     import sys
-    from xtomp_core.bootstrap import build_broker
+    from xtomp_core.testing import load_broker
 
     def selector_modules():
         return sorted(name for name in sys.modules if name.startswith("xtomp_filters.selector"))
 
-    broker = build_broker(sys.argv[1])
+    broker = load_broker(sys.argv[1])
     assert "xtomp_filters.plugin" in sys.modules, "the plugin is enabled"
     assert selector_modules() == [], selector_modules()
-    destination = broker.destination(b"/topic/lazy")
-    broker.filter_engines[b"filter"].compile(b"a=b", destination)
+    destination = broker.context.destination(b"/topic/lazy")
+    broker.registered("filter engine", "header").compile(b"a=b", destination)
     assert selector_modules() == [], "the header engine does not load the selector compiler"
-    broker.filter_engines[b"selector"].compile(b"a = 'b'", destination)
+    broker.registered("filter engine", "selector").compile(b"a = 'b'", destination)
     assert "xtomp_filters.selector.parser" in sys.modules
     print("ok")
     """

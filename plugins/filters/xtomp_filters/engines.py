@@ -134,6 +134,9 @@ class SelectorEngine:
     def configure(self, settings: FilterSettings) -> None:
         self.settings = settings
 
+    def check_unfiltered(self, destination: Destination) -> None:
+        """``filter = "required"`` is enforced once, by the header engine."""
+
     def compile(self, value: bytes, destination: Destination) -> Filter:
         settings = self.settings
         if not settings.selector:

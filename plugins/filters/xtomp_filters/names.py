@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from xtomp_core.protocol.constants import H_DESTINATION, NOT_FORWARDED
+from xtomp_core import NOT_FORWARDED
 
 __all__ = ["CONSUMED", "header_name_problem"]
 
 #: SEND headers the broker consumes (receipt, transaction, content-length...): they never
 #: reach a subscriber, so a filter on one could only ever see the publisher's bookkeeping.
-CONSUMED = NOT_FORWARDED - {H_DESTINATION}
+CONSUMED = NOT_FORWARDED - {b"destination"}
 
 _FORBIDDEN = bytes(range(0x20)) + b":\x7f"
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import DESTINATION, ConfigError, DirectiveSet, hookimpl, plugin_scope
-from xtomp_core.registry import Registrar
+from xtomp_core import DESTINATION, ConfigError, DirectiveSet, Registrar, hookimpl, plugin_scope
 
 from .engines import FilterSettings, HeaderEngine, SelectorEngine
 from .names import header_name_problem
 
 if TYPE_CHECKING:
-    from xtomp_core.broker.broker import Broker
-    from xtomp_core.config import Config, Section
+    from xtomp_core import BrokerView, Config, Section
 
 PLUGIN = "filters"
 
@@ -62,7 +60,7 @@ def xtomp_register_filter_engines(registry: Registrar[Any]) -> None:
 
 
 @hookimpl
-def xtomp_configure(config: Config, broker: Broker) -> None:
+def xtomp_configure(config: Config, broker: BrokerView) -> None:
     own = config.plugins[PLUGIN]
     settings = FilterSettings(
         header=own["header"],
@@ -70,10 +68,8 @@ def xtomp_configure(config: Config, broker: Broker) -> None:
         selector_max_length=own["selector_max_length"],
         selector_max_depth=own["selector_max_depth"],
     )
-    engines = broker.registries.filter_engines
-    for name in ("header", "selector"):
-        if name in engines and engines.owner(name) == PLUGIN:
-            engines.get(name).configure(settings)
+    for name in ("header", "selector"):  # this plugin's own engines (a name is never registered twice)
+        broker.registered("filter engine", name).configure(settings)
     sections = [config.destination_defaults, *config.destinations.values(), *(rule for _, rule in config.prefixes)]
     for section in sections:
         _check_section(section, settings)

@@ -17,9 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from xtomp_core import AuthRejected, ConfigError
-from xtomp_core.bootstrap import build_broker
-from xtomp_core.security.passwords import hash_password
-from xtomp_core.testing import RawClient, frame_bytes, write_config
+from xtomp_core.testing import InMemoryBroker, RawClient, frame_bytes, hash_password, load_broker, write_config
+from xtomp_jwt.authenticator import JwtAuthenticator
 
 SECRET = "an HS256 key of at least 32 characters"
 
@@ -172,7 +171,7 @@ def test_tokens_and_passwords_side_by_side_with_access_rules(xtomp_factory):
 def test_config_errors(tmp_path, table, message):
     directory = write_config(tmp_path, f'[plugins.jwt]\n{table}\n[server]\nauthenticators = ["jwt"]\n')
     with pytest.raises(ConfigError, match=message):
-        build_broker(directory)
+        load_broker(directory)
 
 
 def test_public_key_algorithms_need_a_public_key(tmp_path, rsa_key):
@@ -180,18 +179,18 @@ def test_public_key_algorithms_need_a_public_key(tmp_path, rsa_key):
     not_a_key.write_text("junk")
     directory = write_config(tmp_path / "a", f'[plugins.jwt]\npublic_key_file = "{not_a_key}"\n[server]\nauthenticators = ["jwt"]\n')
     with pytest.raises(ConfigError, match="holds no PEM public key"):
-        build_broker(directory)
+        load_broker(directory)
     pem = public_pem(rsa_key, tmp_path / "k.pem")
     directory = write_config(tmp_path / "b", f'[plugins.jwt]\npublic_key_file = "{pem}"\nalgorithms = ["HS256"]\n'
                              '[server]\nauthenticators = ["jwt"]\n')
     with pytest.raises(ConfigError, match="HS256 cannot be used with a public key"):
-        build_broker(directory)
+        load_broker(directory)
 
 
 def test_enabled_but_not_in_the_chain(tmp_path):
     directory = write_config(tmp_path, f'[plugins.jwt]\nsecret = "{SECRET}"\n')
     with pytest.raises(ConfigError, match='\\[plugins.jwt\\] is enabled but "jwt" is not in the chain'):
-        build_broker(directory)
+        load_broker(directory)
 
 
 def test_pyjwt_is_imported_only_when_enabled(tmp_path):
@@ -200,17 +199,12 @@ def test_pyjwt_is_imported_only_when_enabled(tmp_path):
 
     directory = write_config(tmp_path, "")
     script = (
-        "import sys\nfrom xtomp_core.bootstrap import build_broker\n"
-        f"build_broker({str(directory)!r})\n"
+        "import sys\nfrom xtomp_core.testing import load_broker\n"
+        f"load_broker({str(directory)!r})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jwt', 'xtomp_jwt', 'cryptography')))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
-
-
-class _Session:
-    def describe(self) -> str:
-        return "fuzz"
 
 
 _B64URL = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=", max_size=40)
@@ -225,14 +219,16 @@ _JSON_B64 = st.recursive(
 @given(st.tuples(_JSON_B64 | _B64URL, _JSON_B64 | _B64URL, _B64URL).map(".".join))
 def test_hostile_tokens_are_refused_cleanly(tmp_path, token):
     """Whatever a JWT-shaped passcode holds, the authenticator accepts, declines or raises AuthRejected."""
-    global _fuzz_authenticator
+    global _fuzz_authenticator, _fuzz_session
     if _fuzz_authenticator is None:
-        directory = write_config(tmp_path, HS_CONFIG)
-        _fuzz_authenticator = build_broker(directory).auth.authenticators[0]
+        memory = InMemoryBroker(HS_CONFIG)
+        _fuzz_authenticator = JwtAuthenticator(memory.auth_context)
+        _fuzz_session = memory.client(version=None).session
     try:
-        _fuzz_authenticator.authenticate(None, token, _Session())
+        _fuzz_authenticator.authenticate(None, token, _fuzz_session)
     except AuthRejected:
         pass
 
 
 _fuzz_authenticator = None
+_fuzz_session = None

@@ -24,8 +24,7 @@ import jwt
 from xtomp_core import AuthRejected, ConfigError, Principal
 
 if TYPE_CHECKING:
-    from xtomp_core.broker import Broker
-    from xtomp_core.broker.session import Session
+    from xtomp_core import AuthContext, Session
 
 __all__ = ["JwtAuthenticator"]
 
@@ -40,8 +39,8 @@ MAX_TOKEN_LENGTH = 16 * 1024
 
 
 class JwtAuthenticator:
-    def __init__(self, broker: Broker) -> None:
-        settings = broker.config.plugins["jwt"]
+    def __init__(self, context: AuthContext) -> None:
+        settings = context.config.plugins["jwt"]
 
         def fail(key: str, problem: str) -> ConfigError:
             return ConfigError(f"{settings.where(key)}: plugins.jwt.{key}: {problem}")
@@ -85,7 +84,7 @@ class JwtAuthenticator:
         if self.issuer is not None:
             required.append("iss")
         self.options = {"require": required}
-        self.users = broker.users
+        self.context = context
 
     def authenticate(self, login: str | None, passcode: str | None, session: Session) -> Principal | None:
         if not passcode or passcode.count(".") != 2 or len(passcode) > MAX_TOKEN_LENGTH:
@@ -110,7 +109,7 @@ class JwtAuthenticator:
             log.info("session %s: JWT refused: claim %r is not a string", session.describe(), self.login_claim)
             raise AuthRejected("invalid token")
         groups = _groups(claims.get(self.groups_claim))
-        known = self.users.groups(name)
+        known = self.context.groups(name)
         return Principal(name, tuple(dict.fromkeys(groups + known)))
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import ConfigError, DirectiveSet, hookimpl, plugin_scope
-from xtomp_core.registry import Registrar
+from xtomp_core import ConfigError, DirectiveSet, Registrar, hookimpl, plugin_scope
 
 if TYPE_CHECKING:
-    from xtomp_core.broker import Broker
-    from xtomp_core.config import Config
+    from xtomp_core import BrokerView, Config
 
 SCOPE = plugin_scope("jwt")
 
@@ -43,7 +41,7 @@ def xtomp_register_authenticators(registry: Registrar[Any]) -> None:
 
 
 @hookimpl
-def xtomp_configure(config: Config, broker: Broker) -> None:
+def xtomp_configure(config: Config, broker: BrokerView) -> None:
     server = config.server
     if "jwt" not in server["authenticators"]:
         raise ConfigError(

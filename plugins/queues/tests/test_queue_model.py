@@ -1,8 +1,9 @@
 """A stateful property test: random clients send, subscribe, ack, nack, transact and vanish
 on one queue, and every MESSAGE the broker writes is checked against a small model.
 
-The broker is the real one (Broker, Session, the queues plugin) driven in-process through
-recording links, with frames fed as bytes, so hypothesis can run many sequences quickly.
+The broker is the real one (sessions, the queues plugin) driven in-process through
+xtomp_core.testing's InMemoryBroker, with frames fed as bytes, so hypothesis can run many
+sequences quickly.
 Checked at every step: no message lost (each committed message is waiting, in flight to
 one consumer, settled, or dropped after too many deliveries, and the queue's figures agree);
 never delivered to two consumers at once; ``redelivered`` exactly on redeliveries; no
@@ -13,18 +14,12 @@ and, per consumer, messages never delivered before arrive in each producer's ord
 from __future__ import annotations
 
 import itertools
-import tempfile
-from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from xtomp_core.bootstrap import load_config
-from xtomp_core.broker import Broker, Session
-from xtomp_core.protocol.constants import SERVER_COMMANDS
-from xtomp_core.protocol.parser import FrameParser
-from xtomp_core.testing import frame_bytes, write_config
+from xtomp_core.testing import FakeClient, InMemoryBroker
 
 QUEUE = b"/queue/q"
 MAX_REDELIVERIES = 2
@@ -35,70 +30,27 @@ CONFIG = (
 )
 
 
-_loaded: list = []
-
-
-def loaded_config():
-    """The configuration and plugin host, loaded once: each example builds a fresh Broker from them."""
-    if not _loaded:
-        with tempfile.TemporaryDirectory(prefix="xtomp-model-") as directory:  # read now, not needed after
-            _loaded.extend(load_config(write_config(Path(directory), CONFIG)))
-    return _loaded
-
-
-class RecordingLink:
-    """The transport side of one in-process session: keeps what the broker writes."""
-
-    transport_name = "model"
-    peer = "model"
-    web = False
-
-    def __init__(self) -> None:
-        self.paused = False
-        self.frames_out = 0
-        self.out = bytearray()
-        self.closed = False
-
-    def push(self, prefix: bytes, tail: bytes) -> None:
-        self.out += prefix
-        self.out += tail
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def close(self, linger: bool) -> None:
-        self.closed = True
-
-    def connected(self, send_interval: float, receive_interval: float) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
 class Client:
-    def __init__(self, broker: Broker, name: int) -> None:
+    """One client of the model: the broker's in-memory client plus what the model expects of it."""
+
+    def __init__(self, memory: InMemoryBroker, name: int) -> None:
         self.name = name
-        self.link = RecordingLink()
-        self.session = Session(broker, self.link)
-        broker.session_created(self.session)
-        self.parser = FrameParser(commands=SERVER_COMMANDS)
+        self.fake: FakeClient = memory.client(version=None)
+        self.session = self.fake.session
         self.subscriptions: dict[str, tuple[str, int]] = {}  # id -> (ack mode, prefetch or 0)
         self.transaction: str | None = None
         self.buffered: list[tuple[str, object]] = []  # what the open transaction holds
         self.claimed: set[str] = set()  # bodies an ACK/NACK in the open transaction covers
 
     def send(self, command: str, headers: dict[str, str], body: str = "") -> None:
-        self.session.receive(frame_bytes(command, headers, body))
+        self.fake.send(command, headers, body)
 
 
 class QueueModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.broker = Broker(*loaded_config())
+        self.memory = InMemoryBroker(CONFIG)
+        self.broker = self.memory.broker
         self.clients: dict[int, Client] = {}
         self.names = itertools.count()
         self.bodies = itertools.count()
@@ -116,8 +68,7 @@ class QueueModel(RuleBasedStateMachine):
 
     def observe(self) -> None:
         for client in list(self.clients.values()):
-            data, client.link.out = bytes(client.link.out), bytearray()
-            for frame in client.parser.feed(data):
+            for frame in client.fake.frames():
                 assert frame.command != b"ERROR", frame
                 if frame.command == b"MESSAGE":
                     self.delivered(client, frame)
@@ -156,12 +107,9 @@ class QueueModel(RuleBasedStateMachine):
     def connect(self) -> None:
         if len(self.clients) >= 5:
             return
-        client = Client(self.broker, next(self.names))
+        client = Client(self.memory, next(self.names))
         self.clients[client.name] = client
-        client.send("CONNECT", {"accept-version": "1.2", "host": "localhost"})
-        frames = list(client.parser.feed(bytes(client.link.out)))
-        client.link.out.clear()
-        assert frames[0].command == b"CONNECTED"
+        assert client.fake.connect().command == b"CONNECTED"
 
     def pick(self, data, clients):
         return data.draw(st.sampled_from(sorted(clients, key=lambda c: c.name)))
@@ -291,7 +239,7 @@ class QueueModel(RuleBasedStateMachine):
     def leave(self, data, abrupt) -> None:
         client = self.pick(data, self.clients.values())
         if abrupt:
-            client.session.connection_lost("EOF")
+            client.fake.disconnect("EOF")
         else:
             client.send("DISCONNECT", {})
         del self.clients[client.name]
@@ -321,20 +269,19 @@ class QueueModel(RuleBasedStateMachine):
     def teardown(self) -> None:
         """Everyone leaves; one auto consumer then receives every message not dropped."""
         for client in list(self.clients.values()):
-            client.session.connection_lost("teardown")
+            client.fake.disconnect("teardown")
             for subscription in list(client.subscriptions):
                 self.forget_subscription(client, subscription)
             del self.clients[client.name]
             self.observe()  # what the others were given meanwhile (auto: settled on delivery)
-        last = Client(self.broker, next(self.names))
+        last = Client(self.memory, next(self.names))
         self.clients[last.name] = last
-        last.send("CONNECT", {"accept-version": "1.2", "host": "localhost"})
-        list(last.parser.feed(bytes(last.link.out)))
-        last.link.out.clear()
+        last.fake.connect()
         last.subscriptions["final"] = ("auto", 0)
         last.send("SUBSCRIBE", {"destination": QUEUE.decode(), "id": "final"})
         self.observe()
         left = {body for body, state in self.status.items() if state[0] not in ("done", "dropped")}
+        self.memory.close()
         assert not left, f"never delivered: {sorted(left)}"
 
 

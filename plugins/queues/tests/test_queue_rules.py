@@ -8,9 +8,7 @@ import time
 import pytest
 
 from xtomp_core import ConfigError
-from xtomp_core.bootstrap import load_config
-from xtomp_core.broker import Broker
-from xtomp_core.testing import RawClient, frame_bytes, wait_until, write_config
+from xtomp_core.testing import RawClient, frame_bytes, load_broker, wait_until, write_config
 
 
 def connected(broker, raw_client, version: str = "1.2") -> RawClient:
@@ -157,8 +155,7 @@ def test_min_delivery_declares_an_xtomp_queue_with_competing_consumers(queues, r
 def test_bad_queue_settings_are_config_errors_naming_file_and_key(tmp_path, table, complaint):
     directory = write_config(tmp_path, "[plugins.queues]\n" + table)
     with pytest.raises(ConfigError) as refused:
-        config, host = load_config(directory)
-        Broker(config, host)
+        load_broker(directory)
     assert "50-test.toml" in str(refused.value)
     assert complaint in str(refused.value)
 
@@ -512,7 +509,7 @@ def test_the_expiry_directive_discards_waiting_messages(queues, raw_client):
 def test_no_timer_runs_while_nothing_can_expire(broker, raw_client):
     producer = connected(broker, raw_client)
     send_all(producer, "/queue/calm", ["a", "b"])
-    queue = broker.call(broker.broker.destination, b"/queue/calm")
+    queue = broker.call(broker.broker.context.destination, b"/queue/calm")
     assert not broker.call(lambda: queue._timer.armed)
     send_all(producer, "/queue/calm", ["c"], expiration="60000")
     assert broker.call(lambda: queue._timer.armed)

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from xtomp_core import FrameRejected
-from xtomp_core.broker.session import CONNECTED
 
 if TYPE_CHECKING:
     from xtomp_core import Filter, Message, Subscription
@@ -64,7 +63,7 @@ class Consumer:
 
     @property
     def has_room(self) -> bool:
-        if self.link.paused or self.session.state != CONNECTED:
+        if self.link.paused or not self.session.connected:
             return False
         return self.auto or not self.window or len(self.unacked) < self.window
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import DESTINATION, ConfigError, DirectiveSet, hookimpl
-from xtomp_core.registry import Registrar
+from xtomp_core import DESTINATION, ConfigError, DirectiveSet, Registrar, hookimpl
 
 from .queue import Queue
 from .temporary import REPLY_PREFIX, TEMP_PREFIX, GoneReplyQueue, temporaries
 
 if TYPE_CHECKING:
-    from xtomp_core import Destination, Session
-    from xtomp_core.broker.broker import Broker
-    from xtomp_core.config import Config
+    from xtomp_core import BrokerView, Config, Destination, DestinationContext, Session
 
 
 @hookimpl
@@ -54,16 +51,16 @@ def xtomp_register_send_headers(registry: Registrar[Any]) -> None:
     registry.register("reply-to", _reply_to)
 
 
-def _temporary_queue(session: Session, name: bytes) -> Destination:
-    return temporaries(session.broker).queue_for(session, name)
+def _temporary_queue(context: DestinationContext, session: Session, name: bytes) -> Destination:
+    return temporaries(context).queue_for(session, name)
 
 
-def _reply_to(session: Session, value: bytes) -> bytes | None:
-    return temporaries(session.broker).reply_to(session, value)
+def _reply_to(context: DestinationContext, session: Session, value: bytes) -> bytes | None:
+    return temporaries(context).reply_to(session, value)
 
 
 @hookimpl
-def xtomp_configure(config: Config, broker: Broker) -> None:
+def xtomp_configure(config: Config, broker: BrokerView) -> None:
     # A prefix rule may name a queue it covers itself ("/queue/*" -> "/queue/DLQ"): that
     # queue's own dead letters are then dropped and counted (see Queue._dead_letter).
     for name, section in [*config.destinations.items(), *config.prefixes]:
@@ -83,20 +80,20 @@ def xtomp_configure(config: Config, broker: Broker) -> None:
 
 
 @hookimpl
-def xtomp_resolve_destination(name: bytes, broker: Broker) -> Destination | None:
+def xtomp_resolve_destination(name: bytes, context: DestinationContext) -> Destination | None:
     if name.startswith(REPLY_PREFIX):
-        # A live reply queue is in broker.destinations already; this one's connection is gone.
-        return GoneReplyQueue(name, broker.config.destination_defaults, broker)
+        # A live reply queue is in the destination table already; this one's connection is gone.
+        return GoneReplyQueue(name, context.destination_defaults, context)
     return None
 
 
 @hookimpl
-def xtomp_session_closed(session: Session, reason: str) -> None:
-    temporaries(session.broker).session_closed(session)
+def xtomp_session_closed(session: Session, broker: BrokerView) -> None:
+    temporaries(broker.context).session_closed(session)
 
 
 @hookimpl
-def xtomp_collect_stats(broker: Broker, stats: dict[str, Any]) -> None:
+def xtomp_collect_stats(broker: BrokerView, stats: dict[str, Any]) -> None:
     totals = dict.fromkeys(
         ("queues", "depth", "in_flight", "enqueued", "delivered", "acked", "nacked", "redelivered", "expired",
          "dead_lettered", "dropped"),
@@ -115,5 +112,5 @@ def xtomp_collect_stats(broker: Broker, stats: dict[str, Any]) -> None:
             totals["expired"] += destination.expired
             totals["dead_lettered"] += destination.dead_lettered
             totals["dropped"] += destination.dropped
-    totals["temporary"] = temporaries(broker).count()
+    totals["temporary"] = temporaries(broker.context).count()
     stats["queues"] = totals

@@ -27,17 +27,13 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import Destination, DestinationFull, FrameRejected, Message, XtompError
-from xtomp_core.broker.session import CONNECTED
-from xtomp_core.protocol import V1_2
+from xtomp_core import Destination, DestinationFull, FrameRejected, XtompError
 
 from .consumer import GONE, IN_FLIGHT, READY, Consumer, Held, prefetch_of
 from .expiry import EXPIRATION, EXPIRES, ExpiryTimer, deadline
 
 if TYPE_CHECKING:
-    from xtomp_core import Session, Subscription
-    from xtomp_core.broker.broker import Broker
-    from xtomp_core.config import Section
+    from xtomp_core import DestinationContext, Message, Section, Session, Subscription
 
 __all__ = ["Queue"]
 
@@ -74,8 +70,8 @@ class Queue(Destination):
 
     type_name = "queue"
 
-    def __init__(self, name: bytes, settings: Section, broker: Broker) -> None:
-        super().__init__(name, settings, broker)
+    def __init__(self, name: bytes, settings: Section, context: DestinationContext) -> None:
+        super().__init__(name, settings, context)
         self.ready: deque[Held] = deque()
         self.consumers: list[Consumer] = []
         self.cursor = 0
@@ -94,7 +90,7 @@ class Queue(Destination):
         self.ttl: float = settings["expiry"]
         #: The session a temporary queue belongs to (only it may consume); None for shared queues.
         self.owner: Session | None = None
-        self._timer = ExpiryTimer(self._expire_due, broker.loop)
+        self._timer = ExpiryTimer(self._expire_due, context.loop)
         #: Producers on hold until the queue has room again (``when_full = "pause"``).
         self._paused: dict[Session, None] = {}
 
@@ -168,7 +164,7 @@ class Queue(Destination):
             if index >= count:
                 index -= count
             consumer = consumers[index]
-            if consumer.link.paused or consumer.session.state != CONNECTED:
+            if consumer.link.paused or not consumer.session.connected:
                 # A closing session's other subscriptions must not take back what its
                 # first unsubscribe returned: that would go to a dead connection.
                 continue
@@ -184,17 +180,13 @@ class Queue(Destination):
 
     def _deliver(self, consumer: Consumer, held: Held) -> None:
         message = held.message
-        subscription = consumer.subscription
-        prefix = subscription.delivery_prefix(message.id) if subscription.ack_prefix else subscription.prefix
         if held.deliveries:
             # A redelivery: RabbitMQ's flag, and how many times it was delivered before.
-            prefix += b"redelivered:true\nx-delivery-count:%d\n" % held.deliveries
+            consumer.subscription.deliver(message, b"redelivered:true\nx-delivery-count:%d\n" % held.deliveries)
             self.redelivered += 1
+        else:
+            consumer.subscription.deliver(message)
         held.deliveries += 1
-        tail = message.tail()
-        if not message.uniform and subscription.version != V1_2:
-            tail = message.tail_for(subscription.version)
-        consumer.link.push(prefix, tail)
         self.delivered += 1
         if consumer.auto:
             held.where = GONE
@@ -240,14 +232,10 @@ class Queue(Destination):
 
     def _resume_producers(self) -> None:
         paused, self._paused = self._paused, {}
-        loop = self.broker.loop
         for session in paused:
-            if loop is not None:
-                # Not from inside this queue's own bookkeeping: the producer's waiting
-                # frames publish here again, so they run on the next loop pass.
-                loop.call_soon(session.release)
-            else:
-                session.release()
+            # Not from inside this queue's own bookkeeping: the producer's waiting
+            # frames publish here again, so they run on the next loop pass.
+            self.context.call_soon(session.release)
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -394,10 +382,8 @@ class Queue(Destination):
         }
         headers[ORIGINAL_DESTINATION] = self.name
         headers[DEAD_LETTER_REASON] = reason.encode()
-        broker = self.broker
         try:
-            target = broker.destination(target_name)
-            target.publish(Message(next(broker.message_ids), target.name, headers, message.body), None)
+            self.context.publish(target_name, headers, message.body)
         except XtompError as error:
             self.dropped += 1
             log.warning(

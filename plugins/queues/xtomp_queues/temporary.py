@@ -11,16 +11,14 @@ not an error for the replier.
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import Destination, FrameRejected
+from xtomp_core import Destination, FrameRejected, StashKey
 
 from .queue import Queue
 
 if TYPE_CHECKING:
-    from xtomp_core import Message, Session, Subscription
-    from xtomp_core.broker.broker import Broker
+    from xtomp_core import DestinationContext, Message, Session, Subscription
 
 __all__ = ["TEMP_PREFIX", "REPLY_PREFIX", "TemporaryQueues", "temporaries", "GoneReplyQueue"]
 
@@ -52,10 +50,10 @@ class GoneReplyQueue(Destination):
 class TemporaryQueues:
     """The temporary queues of one broker, by owning session."""
 
-    __slots__ = ("broker", "by_session")
+    __slots__ = ("context", "by_session")
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, context: DestinationContext) -> None:
+        self.context = context
         self.by_session: dict[Session, dict[bytes, Queue]] = {}
 
     def queue_for(self, session: Session, temp_name: bytes) -> Queue:
@@ -70,17 +68,13 @@ class TemporaryQueues:
         queue = owned.get(name)
         if queue is not None and not queue.closed:
             return queue
-        broker = self.broker
-        if len(owned) >= broker.limits.max_subscriptions:
+        context = self.context
+        if len(owned) >= context.limits.max_subscriptions:
             raise FrameRejected(f"this connection already has {len(owned)} temporary queues")
         real = REPLY_PREFIX + session.id + b"." + name
-        settings = broker.config.destination_section(temp_name.decode("utf-8", "replace"))
-        queue = Queue(real, settings if settings is not None else broker.config.destination_defaults, broker)
+        queue = Queue(real, context.settings_for(temp_name), context)
         queue.owner = session
-        previous = broker.destinations.get(real)
-        if previous is not None:
-            broker.remove_destination(previous)  # a placeholder for a reply sent too early
-        broker.destinations[real] = queue
+        context.add(queue)  # replaces a placeholder for a reply sent too early
         owned[name] = queue
         return queue
 
@@ -93,23 +87,20 @@ class TemporaryQueues:
             if value in session.subscriptions:
                 shown = value[:80].decode("utf-8", "replace")
                 raise FrameRejected(f"reply-to {shown!r}: subscription id {shown!r} is already used for something else")
-            session.add_subscription(value, queue, {})
+            session.subscribe(value, queue, {})
         return queue.name
 
     def session_closed(self, session: Session) -> None:
         for queue in self.by_session.pop(session, {}).values():
-            self.broker.remove_destination(queue)
+            self.context.remove(queue)
 
     def count(self) -> int:
         return sum(len(owned) for owned in self.by_session.values())
 
 
-_by_broker: weakref.WeakKeyDictionary[Broker, TemporaryQueues] = weakref.WeakKeyDictionary()
+_TEMPORARIES = StashKey[TemporaryQueues]("queues.temporaries")
 
 
-def temporaries(broker: Broker) -> TemporaryQueues:
-    """The temporary queues of ``broker`` (one registry per running broker)."""
-    found = _by_broker.get(broker)
-    if found is None:
-        found = _by_broker[broker] = TemporaryQueues(broker)
-    return found
+def temporaries(context: DestinationContext) -> TemporaryQueues:
+    """The temporary queues of one broker (kept in its stash)."""
+    return context.stash.setdefault(_TEMPORARIES, lambda: TemporaryQueues(context))

@@ -8,128 +8,130 @@ import time
 
 import pytest
 
-from xtomp_core.bootstrap import load_config
-from xtomp_core.broker import Broker, Message, Subscription
-from xtomp_core.testing import RawClient, write_config
+from xtomp_core.testing import FakeLink, InMemoryBroker, RawClient
 
-# -- unit level: a Topic driven directly, with recording links -----------------------------
+# -- unit level: real sessions on in-memory links (xtomp_core.testing) -----------------------------
 
-
-class RecordingLink:
-    """Stands in for a connection: records what a destination pushes."""
-
-    transport_name = "test"
-    peer = "test"
-    web = False
-
-    def __init__(self, paused: bool = False) -> None:
-        self.paused = paused
-        self.pushed: list[tuple[bytes, bytes]] = []
-
-    def push(self, prefix: bytes, tail: bytes) -> None:
-        self.pushed.append((prefix, tail))
-
-
-class StubSession:
-    def __init__(self, link: RecordingLink, version: int = 12) -> None:
-        self.link = link
-        self.version = version
-        self.connected = True
-        self.failed: list[str] = []
-
-    def fail(self, error: Exception) -> None:
-        self.failed.append(str(error))
-
-    def describe(self) -> str:
-        return "stub"
+CONFIG = '[destinations."t"]\ntype = "topic"\n'
 
 
 @pytest.fixture
-def broker(tmp_path):
-    config, host = load_config(write_config(tmp_path, '[destinations."t"]\ntype = "topic"\n'))
-    return Broker(config, host)
+def memory():
+    with InMemoryBroker(CONFIG) as broker:
+        yield broker
 
 
-def subscribe(topic, link, sub_id=b"s", version=12, ack=b"auto"):
-    subscription = Subscription(StubSession(link, version), sub_id, topic, ack)
-    topic.subscribe(subscription, {})
-    return subscription
+def send(client, **headers):
+    body = headers.pop("body", "")
+    client.send("SEND", {"destination": "t", **headers}, body)
 
 
-def test_fan_out_encodes_once(broker):
-    topic = broker.destination(b"t")
-    links = [RecordingLink() for _ in range(50)]
-    for index, link in enumerate(links):
-        subscribe(topic, link, b"sub-%d" % index)
-    topic.publish(Message(7, b"t", {b"destination": b"t", b"k": b"v"}, b"body"), None)
-    tails = {id(link.pushed[0][1]) for link in links}
+def test_fan_out_encodes_once(memory):
+    subscribers = [memory.client() for _ in range(50)]
+    for index, client in enumerate(subscribers):
+        client.subscribe("t", id=f"sub-{index}")
+    send(memory.client(), k="v", body="body")
+    tails = {id(client.link.out[1]) for client in subscribers}
     assert len(tails) == 1  # one shared tail object for every subscriber
-    assert links[3].pushed[0][0] == b"MESSAGE\nsubscription:sub-3\n"
-    assert links[3].pushed[0][1] == b"destination:t\nmessage-id:7\nk:v\ncontent-length:4\n\nbody\x00"
+    message = subscribers[3].frames()[0]
+    assert subscribers[3].link.frames_out == 2  # CONNECTED, then the MESSAGE
+    assert message.headers[b"subscription"] == b"sub-3" and message.headers[b"k"] == b"v"
+    assert message.body == b"body"
+    topic = memory.destination("t")
     assert topic.delivered == 50 and topic.enqueued == 1
 
 
-def test_versions_share_a_tail_unless_escaping_differs(broker):
-    topic = broker.destination(b"t")
-    old, new = RecordingLink(), RecordingLink()
-    subscribe(topic, old, version=10)
-    subscribe(topic, new, b"n", version=12)
-    topic.publish(Message(1, b"t", {b"plain": b"v"}, b""), None)
-    assert old.pushed[0][1] is new.pushed[0][1]
-    topic.publish(Message(2, b"t", {b"needs": b"a:b"}, b""), None)
-    assert b"needs:a:b\n" in old.pushed[1][1]
-    assert b"needs:a\\cb\n" in new.pushed[1][1]
+def test_versions_share_a_tail_unless_escaping_differs(memory):
+    old, new = memory.client("1.0"), memory.client("1.2")
+    old.subscribe("t", id="o")
+    new.subscribe("t", id="n")
+    for client in (old, new):
+        client.frames()
+    publisher = memory.client()
+    send(publisher, plain="v")
+    assert old.link.out[1] is new.link.out[1]
+    send(publisher, needs="a:b")
+    assert b"needs:a:b\n" in old.link.out[3]
+    assert b"needs:a\\cb\n" in new.link.out[3]
+    assert old.frames()[1].headers[b"needs"] == new.frames()[1].headers[b"needs"] == b"a:b"
 
 
-def test_client_ack_prefix_per_delivery(broker):
-    topic = broker.destination(b"t")
-    link = RecordingLink()
-    subscribe(topic, link, b"s1", ack=b"client-individual")
-    topic.publish(Message(42, b"t", {}, b""), None)
-    assert link.pushed[0][0] == b"MESSAGE\nsubscription:s1\nack:s1.42\n"
+def test_client_ack_header_per_delivery(memory):
+    client = memory.client()
+    client.subscribe("t", id="s1", ack="client-individual")
+    send(memory.client())
+    message = client.frames()[0]
+    assert message.headers[b"ack"] == b"s1." + message.headers[b"message-id"]
+    client.send("ACK", {"id": message.headers[b"ack"].decode(), "receipt": "r"})
+    assert client.frames()[0].headers[b"receipt-id"] == b"r"  # a topic accepts the ACK
 
 
-def test_slow_consumer_drop_counts_and_skips(broker):
-    topic = broker.destination(b"t")
-    slow, fast = RecordingLink(paused=True), RecordingLink()
-    slow_subscription = subscribe(topic, slow, b"slow")
-    subscribe(topic, fast, b"fast")
-    topic.publish(Message(1, b"t", {}, b"x"), None)
-    assert slow.pushed == [] and len(fast.pushed) == 1
-    assert topic.dropped == 1
-    assert slow_subscription.session.failed == []
+def test_slow_consumer_drop_counts_and_skips(memory):
+    slow, fast = memory.client(link=FakeLink(paused=False)), memory.client()
+    slow.subscribe("t", id="slow")
+    fast.subscribe("t", id="fast")
+    slow.link.paused = True  # over write_buffer_high
+    send(memory.client())
+    assert slow.frames() == [] and len(fast.frames()) == 1
+    assert memory.destination("t").dropped == 1
+    assert slow.link.closed is None and slow.session.connected
 
 
-def test_slow_consumer_disconnect_policy(tmp_path):
-    config, host = load_config(
-        write_config(tmp_path, '[destinations."t"]\ntype = "topic"\nslow_consumer = "disconnect"\n')
-    )
-    topic = Broker(config, host).destination(b"t")
-    slow, fast = RecordingLink(paused=True), RecordingLink()
-    slow_subscription = subscribe(topic, slow, b"slow")
-    subscribe(topic, fast, b"fast")
-    topic.publish(Message(1, b"t", {}, b"x"), None)
-    assert slow_subscription.session.failed and "slow consumer" in slow_subscription.session.failed[0]
-    assert len(fast.pushed) == 1
+def test_slow_consumer_disconnect_policy():
+    with InMemoryBroker('[destinations."t"]\ntype = "topic"\nslow_consumer = "disconnect"\n') as memory:
+        slow, fast = memory.client(), memory.client()
+        slow.subscribe("t", id="slow")
+        fast.subscribe("t", id="fast")
+        slow.link.paused = True
+        send(memory.client())
+        error = slow.frames()[-1]
+        assert error.command == b"ERROR" and b"slow consumer" in error.headers[b"message"]
+        assert slow.link.closed is True and not slow.session.connected
+        assert len(fast.frames()) == 1
 
 
-def test_unsubscribe_during_fan_out_does_not_skip_others(broker):
-    topic = broker.destination(b"t")
+def test_unsubscribe_during_fan_out_does_not_skip_others(memory):
+    topic = memory.destination("t")
 
-    class LeavingLink(RecordingLink):
+    class LeavingLink(FakeLink):
+        __slots__ = ("subscription",)
+
         def push(self, prefix, tail):
             super().push(prefix, tail)
             topic.unsubscribe(self.subscription)
 
-    links = [RecordingLink() for _ in range(3)]
-    leaving = LeavingLink()
-    subscribe(topic, links[0], b"0")
-    leaving.subscription = subscribe(topic, leaving, b"leaving")
-    for index, link in enumerate(links[1:], 1):
-        subscribe(topic, link, b"%d" % index)
-    topic.publish(Message(1, b"t", {}, b"x"), None)
-    assert all(len(link.pushed) == 1 for link in links)
+    clients = [memory.client() for _ in range(3)]
+    leaving = memory.client(link=LeavingLink())
+    clients[0].subscribe("t", id="0")
+    leaving.subscribe("t", id="leaving")
+    leaving.link.subscription = leaving.session.subscriptions[b"leaving"]
+    for index, client in enumerate(clients[1:], 1):
+        client.subscribe("t", id=str(index))
+    send(memory.client())
+    assert all(len(client.frames()) == 1 for client in clients)
     assert topic.subscriber_count == 3
+
+
+def test_a_failing_subscriber_does_not_keep_the_message_from_the_others(memory, caplog):
+    """Fault isolation: one subscriber's connection raising inside the fan-out."""
+
+    class BrokenLink(FakeLink):
+        __slots__ = ()
+
+        def push(self, prefix, tail):
+            raise RuntimeError("broken link")
+
+    clients = [memory.client() for _ in range(2)]
+    broken = memory.client(link=BrokenLink())
+    clients[0].subscribe("t", id="a")
+    broken.subscribe("t", id="broken")
+    clients[1].subscribe("t", id="b")
+    publisher = memory.client()
+    send(publisher, receipt="sent")
+    assert [len(client.frames()) for client in clients] == [1, 1]
+    assert publisher.frames()[0].command == b"RECEIPT"  # the publisher is not blamed
+    assert not broken.session.connected and broken.link.closed is not None
+    assert "broken link" in caplog.text and "topic" in caplog.text
 
 
 # -- over real sockets ----------------------------------------------------------------------

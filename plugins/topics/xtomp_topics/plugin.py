@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtomp_core import DESTINATION, DirectiveSet, hookimpl
-from xtomp_core.registry import Registrar
+from xtomp_core import DESTINATION, DirectiveSet, Registrar, hookimpl
 
 from .topic import Topic
 

@@ -6,12 +6,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from xtomp_core import Destination, LimitExceeded
-from xtomp_core.protocol import V1_2
 
 if TYPE_CHECKING:
-    from xtomp_core import Message, Session, Subscription
-    from xtomp_core.broker.broker import Broker
-    from xtomp_core.config import Section
+    from xtomp_core import DestinationContext, Message, Section, Session, Subscription
 
 __all__ = ["Topic"]
 
@@ -21,41 +18,27 @@ log = logging.getLogger("xtomp.topics")
 class Topic(Destination):
     """Synchronous fan-out with encode-once frames and a slow-consumer policy.
 
-    ``publish`` never waits: it appends the shared tail (and each subscription's prefix)
-    to the subscribers' output lists, which the server flushes once per loop pass. A
-    subscriber whose connection is paused (over ``write_buffer_high``) is a slow consumer:
-    it misses the message (``drop``) or is disconnected (``disconnect``), and no other
-    subscriber waits for it or pays for its backlog.
+    ``publish`` never waits: ``fan_out`` appends the shared tail (and each subscription's
+    prefix) to the subscribers' output lists, which the server flushes once per loop pass.
+    A subscriber whose connection is paused (over ``write_buffer_high``) is a slow
+    consumer: it misses the message (``drop``) or is disconnected (``disconnect``), and no
+    other subscriber waits for it or pays for its backlog.
     """
 
     __slots__ = ("disconnect_slow",)
 
     type_name = "topic"
 
-    def __init__(self, name: bytes, settings: Section, broker: Broker) -> None:
-        super().__init__(name, settings, broker)
+    def __init__(self, name: bytes, settings: Section, context: DestinationContext) -> None:
+        super().__init__(name, settings, context)
         self.disconnect_slow = settings["slow_consumer"] == "disconnect"
 
     def publish(self, message: Message, sender: Session | None) -> None:
         self.enqueued += 1
-        index = self.index
-        targets = index.matching(message.headers) if (index.keyed or index.residual) else index.plain
-        if not targets:
-            return
-        tail = message.tail()
-        uniform = message.uniform
-        delivered = 0
-        for subscription in targets:
-            link = subscription.link
-            if link.paused:
+        slow = self.fan_out(message)
+        if slow is not None:
+            for subscription in slow:
                 self._slow(subscription)
-                continue
-            link.push(
-                subscription.delivery_prefix(message.id) if subscription.ack_prefix else subscription.prefix,
-                tail if uniform or subscription.version == V1_2 else message.tail_for(subscription.version),
-            )
-            delivered += 1
-        self.delivered += delivered
 
     def _slow(self, subscription: Subscription) -> None:
         self.dropped += 1

@@ -11,9 +11,8 @@ import time
 import pytest
 from wsraw import BINARY, CLOSE, CONT, PING, PONG, TEXT, WsClient, encode_frame, still_served, wait_until, ws_config
 
-from xtomp_core.broker import Broker
-from xtomp_core.server.connection import Flusher
-from xtomp_core.testing import RawClient, frame_bytes
+from xtomp_core import ListenAddress
+from xtomp_core.testing import InMemoryBroker, RawClient, frame_bytes
 
 
 @pytest.fixture
@@ -337,56 +336,20 @@ def test_web_read_block(blocked, ws_client, raw_client):
 # -- encode once --------------------------------------------------------------------------------------
 
 
-class FakeLoop:
-    def call_soon(self, callback):
-        pass
+def test_every_subscriber_of_a_size_shares_one_memoized_header():
+    """The per-subscriber part of a fanned-out MESSAGE is a 2-10 byte header, computed once per
+    length and shared by every WebSocket connection (the tail is the core's, shared too)."""
+    from xtomp_websocket import WebSocketFraming, WebSocketSettings
 
-
-class FakeTransport:
-    def __init__(self):
-        self.written: list[bytes] = []
-
-    def set_write_buffer_limits(self, high, low):
-        pass
-
-    def get_extra_info(self, name):
-        return ("127.0.0.1", 1)
-
-    def write(self, data):
-        self.written.append(data)
-
-
-def test_fan_out_shares_the_encoded_tail(tmp_path):
-    """N WebSocket subscribers queue the same tail object; only a 2-10 byte header is theirs."""
-    from xtomp_websocket import WebSocketConnection, WebSocketSettings
-
-    from xtomp_core.bootstrap import load_config
-    from xtomp_core.broker import Message
-    from xtomp_core.interfaces import ListenAddress
-    from xtomp_core.testing import write_config
-
-    config, host = load_config(write_config(tmp_path, ws_config()))
-    broker = Broker(config, host)
-    broker.flusher = Flusher(FakeLoop())  # type: ignore[arg-type]
-    settings = WebSocketSettings.build(
-        ListenAddress("ws", "127.0.0.1", 0, "/ws"), config.plugins["websocket"], 1 << 20, "xtomp/test"
-    )
-    links = []
-    for _ in range(20):
-        link = WebSocketConnection(broker, settings)
-        link.transport = FakeTransport()  # type: ignore[assignment]
-        links.append(link)
-    message = Message(1, b"/topic/t", {b"destination": b"/topic/t"}, b"x" * 300)
-    tail = message.tail()
-    prefix = b"MESSAGE\nsubscription:0\n"
-    for link in links:
-        link.push(prefix, tail)
-    assert all(link.out[2] is tail for link in links)
-    assert all(link.out[0] == struct.pack("!BBH", 0x81, 126, len(prefix) + len(tail)) for link in links)
-    assert len({id(link.out[0]) for link in links}) == 1  # even the header is shared (memoized)
-    links[0].flush()
-    assert links[0].transport.written == [links[0].transport.written[0]]
-    assert links[0].transport.written[0] == struct.pack("!BBH", 0x81, 126, len(prefix) + len(tail)) + prefix + tail
+    with InMemoryBroker(ws_config()) as memory:
+        section = memory.broker.config.plugins["websocket"]
+    settings = WebSocketSettings.build(ListenAddress("ws", "127.0.0.1", 0, "/ws"), section, 1 << 20, "xtomp/test")
+    framings = [WebSocketFraming(settings) for _ in range(20)]
+    length = 23 + 300
+    headers = [framing.header(length) for framing in framings]
+    assert headers[0] == struct.pack("!BBH", 0x81, 126, length)
+    assert len({id(header) for header in headers}) == 1  # one object for everyone
+    assert framings[0].header(5) == b"\x81\x05"
 
 
 def test_many_frames_one_write(broker, ws_client, raw_client):

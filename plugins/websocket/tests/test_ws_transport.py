@@ -13,9 +13,7 @@ import pytest
 from wsraw import WsClient, ws_config
 
 from xtomp_core import ConfigError
-from xtomp_core.bootstrap import load_config
-from xtomp_core.broker import Broker
-from xtomp_core.testing import RawClient, wait_until, write_config
+from xtomp_core.testing import RawClient, load_broker, wait_until, write_config
 
 
 # -- plain_stomp: STOMP and WebSocket on the same port -------------------------------------------------
@@ -159,9 +157,8 @@ def test_wss_and_plain_stomp_over_tls_on_one_port(ws_broker, certificate, loop):
 # -- configuration errors ---------------------------------------------------------------------------
 
 
-def broker_from(tmp_path, text: str) -> Broker:
-    config, host = load_config(write_config(tmp_path, text))
-    return Broker(config, host)
+def broker_from(tmp_path, text: str):
+    return load_broker(write_config(tmp_path, text))
 
 
 def test_wss_without_a_certificate_is_a_config_error(tmp_path):
@@ -204,8 +201,8 @@ def test_bad_values_are_refused(tmp_path):
 PROBE = textwrap.dedent(
     """
     import sys
-    from xtomp_core.bootstrap import build_broker
-    build_broker(sys.argv[1])
+    from xtomp_core.testing import load_broker
+    load_broker(sys.argv[1])
     print(sorted(name for name in sys.modules if name.split(".")[0] in ("websockets", "xtomp_websocket")))
     """
 )

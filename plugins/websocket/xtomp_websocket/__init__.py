@@ -1,6 +1,6 @@
 """STOMP over WebSocket for xtomp: the ``ws`` and ``wss`` transports (RFC 6455 on the broker's own loop)."""
 
-from .connection import WebSocketConnection
+from .connection import WebSocketFraming
 from .settings import WebSocketSettings
 
-__all__ = ["WebSocketConnection", "WebSocketSettings"]
+__all__ = ["WebSocketFraming", "WebSocketSettings"]

@@ -2,30 +2,30 @@
 
 Theory of operation (RFC 6455; STOMP 1.2 over WebSocket as RabbitMQ and ActiveMQ do it)
 ------------------------------------------------------------------------------------------
-:class:`WebSocketConnection` *is* the core's :class:`~xtomp_core.server.connection.StompConnection`
-(write coalescing through the loop's Flusher, flow control through the transport's
-write-buffer marks, heart-beat and connect timers, the Session it owns) with three things
-changed, so the broker core never knows a session speaks WebSocket:
+:class:`WebSocketFraming` is a :class:`~xtomp_core.Framing`: the core's connection keeps
+everything STOMP (write coalescing once per loop pass, flow control through the
+transport's write-buffer marks, heart-beat and connect timers, the session) and asks the
+framing for three things, so the broker core never knows a session speaks WebSocket:
 
 * **Input**: bytes go to websockets' sans-IO ``ServerProtocol`` first. Before the upgrade it
   parses the HTTP request; the handshake is checked here (path, ``Host``, version,
   ``Origin``, subprotocol) and answered with 101 or the right HTTP status. After it, the
-  payload of every text, binary or continuation frame is handed to the same
-  ``Session.receive`` a TCP connection feeds, so one STOMP frame may span several WebSocket
-  messages and one message may hold several STOMP frames: the STOMP parser only ever sees a
-  byte stream. The library answers pings, enforces the message size limit (close 1009),
-  refuses unmasked or malformed frames (close 1002) and completes a client's close.
-* **Output**: ``push``/``write`` queue each STOMP frame (or heart-beat EOL) as one final
-  text (or binary) frame: a 2-10 byte header from :mod:`.framing`, then the frame's parts.
-  A MESSAGE fanned out to N WebSocket subscribers still shares one encoded tail; only the
-  header and the per-subscription prefix are per subscriber. Heart-beats are frames too
-  (xtomp wrote a raw ``\\n`` into the WebSocket stream, which broke browsers).
+  payload of every text, binary or continuation frame is handed to the stream's
+  ``receive``, the same parser a TCP connection feeds, so one STOMP frame may span several
+  WebSocket messages and one message may hold several STOMP frames: the STOMP parser only
+  ever sees a byte stream. The library answers pings, enforces the message size limit
+  (close 1009), refuses unmasked or malformed frames (close 1002) and completes a client's close.
+* **Output**: ``header(length)`` gives the 2-10 byte header of one final text (or binary)
+  frame from :mod:`.framing`; the core queues it before each STOMP frame's parts. A MESSAGE
+  fanned out to N WebSocket subscribers still shares one encoded tail; only the header and
+  the per-subscription prefix are per subscriber. Heart-beats are frames too (xtomp wrote a
+  raw ``\\n`` into the WebSocket stream, which broke browsers).
 * **Closing**: a broker-side close (ERROR, DISCONNECT's RECEIPT, shutdown) flushes what is
-  queued, sends a close frame (1000, or 1001 at shutdown, with the reason) and waits up to
-  ``linger`` for the client's close frame before dropping the TCP connection.
+  queued, then ``goodbye`` gives the close frame (1000, or 1001 at shutdown, with the
+  reason); the core waits up to ``linger`` for the client's close frame before dropping TCP.
 
 Frames the library itself must send (the 101 or error response, pongs, close frames) are
-written straight to the transport after the queued STOMP frames, so order is kept.
+written with ``stream.write_raw``, after the queued STOMP frames, so order is kept.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
-from xtomp_core.protocol import V1_2
-from xtomp_core.server.connection import StompConnection
+from xtomp_core import V1_2
 
 from .framing import BINARY_HEADERS, TEXT_HEADERS
 from .settings import (
@@ -57,13 +56,13 @@ from .settings import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from websockets.typing import Subprotocol
 
-    from xtomp_core.broker.broker import Broker
+    from xtomp_core import FramedStream, TransportContext
 
-__all__ = ["WebSocketConnection", "FirstBytes"]
+__all__ = ["WebSocketFraming", "FirstBytes"]
 
 log = logging.getLogger("xtomp.websocket")
 # websockets logs every open and close at INFO; the broker logs sessions itself.
@@ -100,31 +99,40 @@ def _close_reason(text: str) -> str:
     return raw.decode("utf-8", "ignore")
 
 
-class WebSocketConnection(StompConnection):
-    """A STOMP session over one WebSocket: the :class:`~xtomp_core.interfaces.Link` with WS framing."""
+class WebSocketFraming:
+    """STOMP over one WebSocket: the :class:`~xtomp_core.Framing` a ``ws``/``wss`` connection is given."""
 
-    __slots__ = ("settings", "ws", "subprotocol", "_open", "_headers", "_ws_reason", "_ws_partial")
+    __slots__ = ("settings", "ws", "stream", "subprotocol", "transport_name", "web", "header", "_open", "_reason",
+                 "_partial")
 
-    def __init__(self, broker: Broker, settings: WebSocketSettings) -> None:
-        super().__init__(broker, settings.transport_name, web=True)
+    def __init__(self, settings: WebSocketSettings) -> None:
         self.settings = settings
+        self.transport_name = settings.transport_name
+        self.web = True
         self.ws = ServerProtocol(
             max_size=settings.max_message_size,
             select_subprotocol=_select_subprotocol,
             logger=_protocol_log,
         )
+        self.stream: FramedStream | None = None
         #: The subprotocol agreed in the handshake (None: the client offered none).
         self.subprotocol: str | None = None
+        headers = BINARY_HEADERS if settings.binary else TEXT_HEADERS
+        #: The header of one outgoing frame of a given length (a memoized table lookup).
+        self.header: Callable[[int], bytes] = headers.header
         self._open = False
-        self._headers = BINARY_HEADERS if settings.binary else TEXT_HEADERS
-        self._ws_reason = ""
+        self._reason = ""
         #: The last read left a WebSocket frame incomplete (timed like a partial STOMP frame).
-        self._ws_partial = False
+        self._partial = False
+
+    def attach(self, stream: FramedStream) -> None:
+        self.stream = stream
 
     # -- input ----------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self._rx = True
+        stream = self.stream
+        assert stream is not None
         ws = self.ws
         was_open = self._open
         ws.receive_data(data)
@@ -140,67 +148,53 @@ class WebSocketConnection(StompConnection):
                     self._close_received()
             elif isinstance(event, Request):
                 self._handshake(event)
-        if payloads and self._open and not self._closing:
+        if payloads and self._open:
             # One STOMP parser pass for a publisher's burst of WebSocket messages.
-            self.session.receive(payloads[0] if len(payloads) == 1 else b"".join(payloads))
+            stream.receive(payloads[0] if len(payloads) == 1 else b"".join(payloads))
         self._write_protocol_output()
         if was_open:
             # Slowloris, one byte at a time inside a WebSocket frame: bytes that completed no
             # frame, or the start of one left in the library's buffer, are a partial frame and
             # get frame_timeout like a partial STOMP frame (the STOMP parser never sees them).
-            self._ws_partial = not framed or bool(ws.reader.buffer)
-            self._time_partial_frame(self._ws_partial or self.session.parser.in_frame)
+            self._partial = not framed or bool(ws.reader.buffer)
 
-    def _holds_partial_frame(self) -> bool:
-        return self._ws_partial or self.session.parser.in_frame
+    def holds_partial_frame(self) -> bool:
+        return self._partial
 
     def _close_received(self) -> None:
         close = self.ws.close_rcvd
         code = close.code if close is not None else CloseCode.NO_STATUS_RCVD
-        if not self._ws_reason:
-            self._ws_reason = f"websocket closed by the client ({int(code)})"
+        if not self._reason:
+            self._reason = f"websocket closed by the client ({int(code)})"
 
     def _write_protocol_output(self) -> None:
         """Send what the library produced (response, pong, close), after the queued STOMP frames."""
         writes = self.ws.data_to_send()
         if not writes:
             return
-        transport = self.transport
-        assert transport is not None
-        if self.out:
-            self.flush()
-        elif not writes[0] and not self._open and self.ws.handshake_exc is not None:
+        stream = self.stream
+        assert stream is not None
+        if not writes[0] and not self._open and self.ws.handshake_exc is not None:
             # Not an HTTP request at all: the library just closes; say why first.
             cause = self.ws.handshake_exc.__cause__ or self.ws.handshake_exc
-            self._ws_reason = f"handshake refused: 400 {cause}"
-            log.info("websocket %s: not a valid HTTP request: %s", self.peer, cause)
-            transport.write(_BAD_REQUEST)
+            self._reason = f"handshake refused: 400 {cause}"
+            log.info("websocket %s: not a valid HTTP request: %s", stream.peer, cause)
+            stream.write_raw(_BAD_REQUEST)
         end = False
         for data in writes:
             if data:
-                transport.write(data)
+                stream.write_raw(data)
             else:
                 end = True  # websockets' SEND_EOF: this side is done
         if end:
             exc = self.ws.parser_exc
-            if exc is not None and not self._ws_reason:
+            if exc is not None and not self._reason:
                 code = self.ws.close_sent.code if self.ws.close_sent is not None else 0
-                self._ws_reason = f"websocket error ({int(code)}): {exc}"
-                log.info("websocket %s: %s", self.peer, self._ws_reason)
-            self._end(self._ws_reason or "websocket closed")
-
-    def _end(self, reason: str) -> None:
-        """The WebSocket is over: end the session now (releasing its subscriptions) and close TCP."""
-        if not self._closing:
-            self._closing = True
-            self.paused = True
-            self._cancel_timers()
-        self.out.clear()
-        log.debug("websocket %s: %s", self.peer, reason)
-        self.session.connection_lost(reason)
-        transport = self.transport
-        assert transport is not None
-        transport.close()
+                self._reason = f"websocket error ({int(code)}): {exc}"
+                log.info("websocket %s: %s", stream.peer, self._reason)
+            reason = self._reason or "websocket closed"
+            log.debug("websocket %s: %s", stream.peer, reason)
+            stream.end(reason)
 
     # -- the opening handshake ------------------------------------------------------------
 
@@ -211,7 +205,7 @@ class WebSocketConnection(StompConnection):
         headers = request.headers
         response: Response
         if path == HEALTH_CHECK_PATH:
-            self._ws_reason = "health check"
+            self._reason = "health check"
             ws.send_response(self._health_response())
             self._write_protocol_output()
             return
@@ -234,8 +228,9 @@ class WebSocketConnection(StompConnection):
             self._upgraded(ws.subprotocol)
         else:
             first_line = response.body.decode("utf-8", "replace").strip().splitlines()[0] if response.body else ""
-            self._ws_reason = f"handshake refused: {response.status_code} {first_line}"
-            log.info("websocket %s: %s %s refused with %d: %s", self.peer, request.method, request.path[:200],
+            self._reason = f"handshake refused: {response.status_code} {first_line}"
+            peer = self.stream.peer if self.stream is not None else "?"
+            log.info("websocket %s: %s %s refused with %d: %s", peer, request.method, request.path[:200],
                      response.status_code, first_line)
         ws.send_response(response)
         # Now, before any STOMP frame pipelined behind the request is answered.
@@ -244,7 +239,8 @@ class WebSocketConnection(StompConnection):
     def _upgraded(self, subprotocol: str | None) -> None:
         self._open = True
         self.subprotocol = subprotocol
-        self.session.max_version = SUBPROTOCOLS[subprotocol] if subprotocol else V1_2
+        assert self.stream is not None
+        self.stream.limit_version(SUBPROTOCOLS[subprotocol] if subprotocol else V1_2)
 
     def _health_response(self) -> Response:
         headers = Headers(
@@ -260,70 +256,40 @@ class WebSocketConnection(StompConnection):
         )
         return Response(200, "OK", headers, b"ok\n")
 
-    def _connect_timeout(self) -> None:
+    def timed_out(self) -> bool:
         if self._open:
-            super()._connect_timeout()
-            return
-        self._read_timer = None
-        timeout = self.broker.limits.timeout
-        log.info("websocket %s: no handshake within %gs", self.peer, timeout)
-        self._end(f"timeout - no WebSocket handshake within {timeout:g}s")
-
-    # -- output: one WebSocket frame per STOMP frame ---------------------------------------
-
-    def push(self, prefix: bytes, tail: bytes) -> None:
-        self.frames_out += 1
-        out = self.out
-        if not out:
-            self.flusher.add(self)
-        length = len(prefix) + len(tail)
-        headers = self._headers
-        out += (headers.get(length) or headers.miss(length), prefix, tail)
-
-    def write(self, data: bytes) -> None:
-        self.frames_out += 1
-        out = self.out
-        if not out:
-            self.flusher.add(self)
-        length = len(data)
-        headers = self._headers
-        out += (headers.get(length) or headers.miss(length), data)
+            return False  # the STOMP connect timeout, as on TCP
+        stream = self.stream
+        assert stream is not None
+        timeout = stream.limits.timeout
+        log.info("websocket %s: no handshake within %gs", stream.peer, timeout)
+        stream.end(f"timeout - no WebSocket handshake within {timeout:g}s")
+        return True
 
     # -- closing --------------------------------------------------------------------------
 
-    def _shutdown(self, linger: bool) -> None:
-        """Start the closing handshake; the client's close frame (or ``linger``) ends TCP."""
+    def goodbye(self, reason: str) -> bytes | None:
+        """The close frame (1000, or 1001 when the broker shuts down) with the reason."""
         ws = self.ws
-        transport = self.transport
-        assert transport is not None
         if ws.state is not OPEN or not self._open:
-            transport.close()
-            return
-        reason = self.session.close_reason
+            return None
         code = CloseCode.GOING_AWAY if reason == _SHUTDOWN_REASON else CloseCode.NORMAL_CLOSURE
         ws.send_close(code, _close_reason(reason))
-        for data in ws.data_to_send():
-            if data:
-                transport.write(data)
-        wait = self.broker.limits.linger
-        if linger and wait > 0:
-            self._read_timer = self.flusher.loop.call_later(wait, transport.abort)
-        else:
-            transport.close()
+        return b"".join(ws.data_to_send())
 
 
 class FirstBytes(asyncio.Protocol):
     """``plain_stomp``: tells a WebSocket handshake (``GET ``) from plain STOMP by the first bytes.
 
-    Then it hands the transport to a :class:`WebSocketConnection` or to the core's
-    :class:`StompConnection` and steps aside, so neither pays for the choice per frame.
-    A STOMP client's first bytes are a command (CONNECT, STOMP) or EOLs, never ``GET ``.
+    Then it hands the transport to the core's connection, with a :class:`WebSocketFraming`
+    or without, and steps aside, so neither pays for the choice per frame. A STOMP
+    client's first bytes are a command (CONNECT, STOMP) or EOLs, never ``GET ``.
     """
 
-    __slots__ = ("broker", "settings", "transport", "buffer", "timer")
+    __slots__ = ("context", "settings", "transport", "buffer", "timer")
 
-    def __init__(self, broker: Broker, settings: WebSocketSettings) -> None:
-        self.broker = broker
+    def __init__(self, context: TransportContext, settings: WebSocketSettings) -> None:
+        self.context = context
         self.settings = settings
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
@@ -331,19 +297,17 @@ class FirstBytes(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream transport
-        self.timer = asyncio.get_running_loop().call_later(self.broker.limits.timeout, transport.close)
+        self.timer = asyncio.get_running_loop().call_later(self.context.limits.timeout, transport.close)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer + data if self.buffer else data
-        connection: StompConnection
         if buffer.startswith(b"GET "):
-            connection = WebSocketConnection(self.broker, self.settings)
+            connection = self.context.connection(WebSocketFraming(self.settings))
         elif len(buffer) < 4 and b"GET ".startswith(buffer):
             self.buffer = buffer
             return
         else:
-            name = "tls" if self.settings.ssl is not None else "tcp"
-            connection = StompConnection(self.broker, name)
+            connection = self.context.connection(transport_name="tls" if self.settings.ssl is not None else "tcp")
         self._stop_timer()
         transport = self.transport
         assert transport is not None
@@ -361,4 +325,3 @@ class FirstBytes(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-

@@ -22,7 +22,7 @@ _LARGE = struct.Struct("!BBQ")
 
 
 class HeaderCache(dict[int, bytes]):
-    """``cache.get(length) or cache.miss(length)``: the header of a final, unfragmented frame."""
+    """``cache.header(length)``: the header of a final, unfragmented frame, memoized by length."""
 
     __slots__ = ("first_byte", "limit")
 
@@ -36,6 +36,10 @@ class HeaderCache(dict[int, bytes]):
         first = self.first_byte
         for length in range(126):
             self[length] = bytes((first, length))
+
+    def header(self, length: int) -> bytes:
+        """The header of a final frame of ``length`` payload bytes."""
+        return self.get(length) or self.miss(length)
 
     def miss(self, length: int) -> bytes:
         if len(self) >= self.limit:  # a client cycling through sizes cannot grow it

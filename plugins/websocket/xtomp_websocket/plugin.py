@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import ConfigError, DirectiveSet, hookimpl, plugin_scope
-from xtomp_core.config.listen import parse_listen
-from xtomp_core.registry import Registrar
+from xtomp_core import ConfigError, DirectiveSet, Registrar, hookimpl, parse_listen, plugin_scope
 
 if TYPE_CHECKING:
-    from xtomp_core.broker.broker import Broker
-    from xtomp_core.config import Config
+    from xtomp_core import BrokerView, Config
 
 PLUGIN = "websocket"
 SCOPE = plugin_scope(PLUGIN)
@@ -56,7 +53,7 @@ def xtomp_register_transports(registry: Registrar[Any]) -> None:
 
 
 @hookimpl
-def xtomp_configure(config: Config, broker: Broker) -> None:
+def xtomp_configure(config: Config, broker: BrokerView) -> None:
     section = config.plugins[PLUGIN]
     for text in section["listen"]:
         try:
@@ -68,6 +65,4 @@ def xtomp_configure(config: Config, broker: Broker) -> None:
                 f"{section.where('listen')}: {SCOPE}.listen: {text!r}: only ws:// and wss:// listeners belong "
                 "here; put other listeners in [server] listen"
             )
-        broker.listen_addresses.append(address)
-    for scheme in sorted({address.scheme for address in broker.listen_addresses} & {"ws", "wss"}):
-        broker.registries.transports.get(scheme).prepare(broker)
+        broker.add_listener(address)  # its transport checks it with the others (prepare)

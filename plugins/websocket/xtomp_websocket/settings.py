@@ -23,11 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core.protocol import V1_0, V1_1, V1_2
+from xtomp_core import V1_0, V1_1, V1_2
 
 if TYPE_CHECKING:
-    from xtomp_core.config import Section
-    from xtomp_core.interfaces import ListenAddress
+    from xtomp_core import ListenAddress, Section
 
 __all__ = [
     "WebSocketSettings",

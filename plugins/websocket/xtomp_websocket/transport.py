@@ -6,24 +6,21 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core.errors import ConfigError
-from xtomp_core.server.tcp import LISTEN_BACKLOG
+from xtomp_core import ConfigError
 
-from .connection import FirstBytes, WebSocketConnection
+from .connection import FirstBytes, WebSocketFraming
 from .settings import WebSocketSettings
 
 if TYPE_CHECKING:
-    from xtomp_core.broker.broker import Broker
-    from xtomp_core.config import Section
-    from xtomp_core.interfaces import ListenAddress
+    from xtomp_core import ListenAddress, Section, TransportContext
 
 __all__ = ["WebSocketTransport", "PLUGIN", "tls_context"]
 
 PLUGIN = "websocket"
 
 
-def plugin_section(broker: Broker) -> Section:
-    section = broker.config.plugins.get(PLUGIN)
+def plugin_section(context: TransportContext) -> Section:
+    section = context.config.plugins.get(PLUGIN)
     if section is None:  # the transports are registered only when the plugin is enabled
         raise ConfigError(f"the {PLUGIN} plugin is not enabled: add a [plugins.{PLUGIN}] table")
     return section
@@ -60,33 +57,35 @@ class WebSocketTransport:
         #: Built by :meth:`prepare` when the configuration is checked (wss only).
         self.ssl_context: Any = None
 
-    def prepare(self, broker: Broker) -> None:
-        """Check the configuration for this transport (``xtomp -t`` runs this too)."""
-        section = plugin_section(broker)
+    def prepare(self, address: ListenAddress, context: TransportContext) -> None:
+        """Check the configuration for one listener (``xtomp -t`` runs this too)."""
+        section = plugin_section(context)
         if self.secure and self.ssl_context is None:
             self.ssl_context = tls_context(section)
 
-    async def listen(self, address: ListenAddress, broker: Broker) -> tuple[asyncio.AbstractServer, list[tuple[str, int]]]:
-        self.prepare(broker)
+    async def listen(
+        self, address: ListenAddress, context: TransportContext
+    ) -> tuple[asyncio.AbstractServer, list[tuple[str, int]]]:
+        self.prepare(address, context)
         settings = WebSocketSettings.build(
             address,
-            plugin_section(broker),
-            broker.limits.max_frame_size,
-            broker.server_header.decode(),
+            plugin_section(context),
+            context.limits.max_frame_size,
+            context.server_header,
             self.ssl_context,
         )
         factory: Callable[[], asyncio.Protocol]
         if settings.plain_stomp:
-            factory = lambda: FirstBytes(broker, settings)  # noqa: E731
+            factory = lambda: FirstBytes(context, settings)  # noqa: E731
         else:
-            factory = lambda: WebSocketConnection(broker, settings)  # noqa: E731
+            factory = lambda: context.connection(WebSocketFraming(settings))  # noqa: E731
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             factory,
             address.host or None,
             address.port,
             reuse_address=True,
-            backlog=LISTEN_BACKLOG,
+            backlog=context.listen_backlog,
             ssl=self.ssl_context,
         )
         bound = [sock.getsockname()[:2] for sock in server.sockets]

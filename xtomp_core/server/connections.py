@@ -1,0 +1,67 @@
+"""The context transports are given: the limits, and the core's STOMP connection for each accepted socket."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from .connection import StompConnection
+from .framed import FramedConnection
+
+if TYPE_CHECKING:
+    from ..broker.broker import Broker
+    from ..config.model import Config
+    from ..interfaces import Framing
+    from ..limits import Limits
+    from ..primitives import Stash
+
+__all__ = ["Connections", "LISTEN_BACKLOG", "prepare_listeners"]
+
+LISTEN_BACKLOG = 4096  # bursts of thousands of connects (benchmarks, reconnect storms)
+
+
+class Connections:
+    """A :class:`~xtomp_core.TransportContext` for one broker."""
+
+    __slots__ = ("broker", "server_header", "listen_backlog")
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.server_header = broker.server_header.decode()
+        self.listen_backlog = LISTEN_BACKLOG
+
+    @property
+    def config(self) -> Config:
+        return self.broker.config
+
+    @property
+    def limits(self) -> Limits:
+        return self.broker.limits
+
+    @property
+    def stash(self) -> Stash:
+        return self.broker.stash
+
+    def connection(
+        self, framing: Framing | None = None, transport_name: str = "tcp", web: bool = False
+    ) -> asyncio.Protocol:
+        if framing is None:
+            return StompConnection(self.broker, transport_name, web)
+        return FramedConnection(self.broker, framing)
+
+
+def prepare_listeners(broker: Broker) -> Connections:
+    """Let each listener's transport check its configuration (``xtomp -t`` does this too)."""
+    from ..errors import XtompError
+    from ..plugin_errors import plugin_failure
+
+    context = Connections(broker)
+    transports = broker.registries.transports
+    for address in broker.listen_addresses:
+        try:
+            transports.get(address.scheme).prepare(address, context)
+        except XtompError:
+            raise
+        except Exception as error:
+            raise plugin_failure(transports.owner(address.scheme), f"transport {address.scheme!r}", error) from error
+    return context
