@@ -52,6 +52,8 @@ class FrameRejected(XtompError):
 
 
 class DestinationUnknown(XtompError):
+    """No destination of that name is configured, and no prefix rule or plugin creates it."""
+
     code = "destination unknown"
 
 
@@ -76,6 +78,8 @@ class Blocked(XtompError):
 
 
 class AuthRejected(XtompError):
+    """CONNECT refused (an authenticator may raise it to refuse at once, with its reason)."""
+
     code = "auth err"
 
 

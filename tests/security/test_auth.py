@@ -16,7 +16,7 @@ from xtomp_core.bootstrap import build_broker
 from xtomp_core.security.passwords import PasswordHash, hash_password
 from xtomp_core.security.ratelimit import FailureTable, client_address
 from xtomp_core.security.token import make_token
-from xtomp_core.testing import RawClient, frame_bytes, wait_until, write_config
+from xtomp_core.testing import FakeLink, RawClient, frame_bytes, wait_until, write_config
 
 # cheap hashes keep the suite fast; the default cost is tested in test_passwords.py
 ALICE = hash_password("alice-pw", cost=4)
@@ -320,13 +320,6 @@ def test_failure_table_window_and_bound():
 
 
 def test_client_address():
-    class Link:
-        peer = "[::1]:4242"
-
-    assert client_address(Link()) == "::1"
-    Link.peer = "10.1.2.3:61613"
-    assert client_address(Link()) == "10.1.2.3"
-    Link.peer = "somewhere"
-    assert client_address(Link()) == "somewhere"
-    Link.peer_host = "192.0.2.7"  # type: ignore[attr-defined]
-    assert client_address(Link()) == "192.0.2.7"
+    assert client_address(FakeLink(peer_host="::1")) == "::1"
+    assert client_address(FakeLink(peer_host="192.0.2.7")) == "192.0.2.7"
+    assert client_address(FakeLink(peer_host="")) == "?"

@@ -28,6 +28,7 @@ KINDS = ("bool", "int", "float", "str", "size", "duration", "list", "choice")
 
 
 def plugin_scope(plugin: str) -> str:
+    """The scope of the keys of a plugin's own ``[plugins.NAME]`` table."""
     return f"plugins.{plugin}"
 
 

@@ -21,23 +21,19 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..primitives import Link
 
 __all__ = ["FailureTable", "client_address"]
 
 log = logging.getLogger("xtomp.auth")
 
 
-def client_address(link: Any) -> str:
-    """The client's IP address: the link's ``peer_host`` when it has one, else parsed from ``peer``."""
-    host = getattr(link, "peer_host", None)
-    if host:
-        return str(host)
-    peer = str(getattr(link, "peer", "") or "?")
-    host_part, colon, port = peer.rpartition(":")
-    if colon and port.isdigit():
-        return host_part.strip("[]")
-    return peer
+def client_address(link: Link) -> str:
+    """The client's IP address (the key of the failure table): the link's ``peer_host``."""
+    return link.peer_host or "?"
 
 
 class FailureTable:

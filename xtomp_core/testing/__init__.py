@@ -4,7 +4,8 @@ The pytest plugin in :mod:`xtomp_core.testing.fixtures` (entry point ``pytest11`
 fixtures built on these pieces; plugin test suites get them by installing xtomp-core.
 """
 
-from .client import RawClient, frame_bytes
+from ..protocol.frame import Frame
+from .client import RawClient, ServerFrameParser, frame_bytes
 from .memory import FakeClient, FakeLink, InMemoryBroker, check_config, load_broker
 from ..security.passwords import hash_password
 from .pki import Pem, TestPKI
@@ -17,11 +18,13 @@ __all__ = [
     "BrokerProcess",
     "BrokerThread",
     "FakeClient",
+    "Frame",
     "FakeLink",
     "InMemoryBroker",
     "Pem",
     "RawClient",
     "Recorder",
+    "ServerFrameParser",
     "TestPKI",
     "check_config",
     "frame_bytes",

@@ -16,7 +16,7 @@ from ..protocol.parser import FrameParser
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["RawClient", "frame_bytes"]
+__all__ = ["RawClient", "ServerFrameParser", "frame_bytes"]
 
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -26,6 +26,19 @@ def _header_pairs(headers: HeadersLike | None) -> list[tuple[bytes, bytes]]:
         return []
     items = headers.items() if isinstance(headers, Mapping) else headers
     return [(name.encode(), value.encode()) for name, value in items]
+
+
+class ServerFrameParser(FrameParser):
+    """Parses what a broker sends (MESSAGE, RECEIPT, ERROR, CONNECTED), for clients written in
+    tests: ``feed(data)`` yields :class:`~xtomp_core.protocol.frame.Frame` objects (``command``,
+    ``headers`` and ``body`` as bytes); ``connected(frame)`` adopts the version CONNECTED
+    negotiated, whose escaping the frames after it use."""
+
+    def __init__(self, max_frame_size: int = 64 * 1024 * 1024) -> None:
+        super().__init__(commands=SERVER_COMMANDS, max_frame_size=max_frame_size)
+
+    def connected(self, frame: Frame) -> None:
+        self.version = VERSION_BY_TEXT.get(frame.headers.get(b"version", b"1.0"), V1_0)
 
 
 def frame_bytes(command: str, headers: HeadersLike | None = None, body: bytes | str = b"", version: int = V1_2) -> bytes:

@@ -17,9 +17,8 @@ import struct
 import time
 from collections.abc import Iterable
 
-from xtomp_core.protocol.constants import SERVER_COMMANDS, V1_0, VERSION_BY_TEXT
-from xtomp_core.protocol.frame import Frame
-from xtomp_core.protocol.parser import FrameParser
+from xtomp_core import V1_0
+from xtomp_core.testing import Frame, ServerFrameParser
 from xtomp_core.testing import RawClient, frame_bytes
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -72,7 +71,7 @@ class WsClient:
         self.eof = False
         self.response: HttpResponse | None = None
         self.version = V1_0
-        self.parser = FrameParser(commands=SERVER_COMMANDS, max_frame_size=64 * 1024 * 1024)
+        self.parser = ServerFrameParser()
         self.frames: list[tuple[int, bytes]] = []  # data messages not yet consumed: (opcode, payload)
         self.controls: list[tuple[int, bytes]] = []  # ping, pong and close frames received
         self.stomp: list[Frame] = []
@@ -245,8 +244,8 @@ class WsClient:
         fields.update({name.replace("_", "-"): value for name, value in headers.items()})
         self.send_stomp("CONNECT", fields)
         connected = self.expect("CONNECTED")
-        self.version = VERSION_BY_TEXT[connected.headers[b"version"]]
-        self.parser.version = self.version
+        self.parser.connected(connected)
+        self.version = self.parser.version
         return connected
 
     def subscribe(self, destination: str, id: str = "0") -> None:
