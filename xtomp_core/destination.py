@@ -173,12 +173,6 @@ class Subscription:
         except Exception:
             delivery_failed(self)
 
-    def delivery_prefix(self, message_id: int) -> bytes:
-        """The prefix of one delivery, with its ``ack`` header in client modes."""
-        if self.ack_prefix:
-            return b"%s%s%d\n" % (self.prefix, self.ack_prefix, message_id)
-        return self.prefix
-
     def __repr__(self) -> str:
         return f"Subscription({self.id!r} on {self.destination.name!r}, ack={self.ack.decode()})"
 

@@ -34,9 +34,9 @@ def parse_server(data: bytes, version: int) -> list[Frame]:
 
 @pytest.mark.parametrize(("version", "text"), [(V1_0, b"1.0"), (V1_1, b"1.1"), (V1_2, b"1.2")])
 def test_connected_frame(version: int, text: bytes) -> None:
-    data = connected_frame(version, b"xtomp/0.3.0", b"7", (10000, 0))
+    data = connected_frame(version, b"xtomp/0.4.0", b"7", (10000, 0))
     assert data == (
-        b"CONNECTED\nversion:" + text + b"\nserver:xtomp/0.3.0\nsession:7\nheart-beat:10000,0\n\n\x00"
+        b"CONNECTED\nversion:" + text + b"\nserver:xtomp/0.4.0\nsession:7\nheart-beat:10000,0\n\n\x00"
     )
 
 

@@ -6,7 +6,7 @@
   tail) written to N subscribers as one WebSocket text message each, then joined once per
   connection flush, as the broker does. Library senders need the payload as one object, so
   they concatenate (and copy) prefix + tail per subscriber; the hand-written header
-  (xtomp_websocket.framing.HeaderCache, as WebSocketConnection.push uses it) is 2-10
+  (xtomp_websocket.framing.HeaderCache, as WebSocketFraming.header uses it) is 2-10
   bytes memoized per payload length, and the shared tail is never copied.
 * **in**: masked client frames (a 150-byte SEND each) parsed by each library, in batches
   of 100 frames per ``receive_data`` (a publisher's burst) and one frame per call.
@@ -31,7 +31,7 @@ PREFIX = b"MESSAGE\nsubscription:sub-7\n"
 TAIL = b"destination:/topic/bench\nmessage-id:123456\ncontent-length:100\n\n" + b"x" * 100 + b"\x00"
 ROUNDS = 200_000
 
-HEADERS = HeaderCache(FIN_TEXT)  # what WebSocketConnection.push uses
+HEADERS = HeaderCache(FIN_TEXT)  # what WebSocketFraming.header uses
 
 
 def per_op(function, rounds: int) -> float:
