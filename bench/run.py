@@ -7,8 +7,9 @@
 
 Each scenario prints one JSON line (parameters, results, the broker's and the load
 generator's CPU); a summary table follows, with xtomp/RabbitMQ ratios when both ran. The
-load generator is C (bench/loadgen.c), built here with gcc, and its own ceiling is measured
-against its trivial ``sink`` broker in the same run.
+load generator is C (bench/loadgen.c), built here with gcc (into bench/.build, or
+``--build-dir``, or ``$XTOMP_BENCH_BUILD``), and its own ceiling is measured against its trivial
+``sink`` broker in the same run (on a port the OS picks, unless ``--sink-port``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -24,22 +26,24 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BUILD = HERE / ".build"
-LOADGEN = BUILD / "loadgen"
+#: Where the load generator is built unless ``--build-dir`` or ``$XTOMP_BENCH_BUILD`` says otherwise.
+DEFAULT_BUILD = HERE / ".build"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 XTOMP_PORT = 61710
 RABBIT_PORT = 61711
-SINK_PORT = 61712
+#: 0: the OS picks the sink's port, and the sink's first line on stderr says which.
+SINK_PORT = 0
 XTOMP_WS_PORT = 61713
 RABBIT_WS_PORT = 61714
 
@@ -78,12 +82,20 @@ XTOMP_FILTERS = """
 """
 
 
-def build_loadgen() -> Path:
-    BUILD.mkdir(exist_ok=True)
+def build_dir() -> Path:
+    """``$XTOMP_BENCH_BUILD`` if set, else bench/.build."""
+    return Path(os.environ.get("XTOMP_BENCH_BUILD") or DEFAULT_BUILD)
+
+
+def build_loadgen(build: Path | None = None) -> Path:
+    """The load generator in ``build`` (default: :func:`build_dir`), compiled if missing or older than its source."""
+    build = build_dir() if build is None else build
+    build.mkdir(parents=True, exist_ok=True)
+    binary = build / "loadgen"
     source = HERE / "loadgen.c"
-    if not LOADGEN.exists() or LOADGEN.stat().st_mtime < source.stat().st_mtime:
-        subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(LOADGEN), str(source), "-lm"], check=True)
-    return LOADGEN
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(binary), str(source), "-lm"], check=True)
+    return binary
 
 
 def wait_port(port: int, timeout: float = 60.0) -> None:
@@ -161,6 +173,8 @@ class Broker:
     #: With ``--pin``: the cores of the broker (None: all) and of the load generator.
     cpus: set[int] | None = None
     loadgen_cpus: set[int] | None = None
+    #: Reads the port the started process bound (it was told port 0); None: ``port`` is fixed.
+    bound_port: Callable[[subprocess.Popen[bytes]], int] | None = None
     process: subprocess.Popen[bytes] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -172,7 +186,10 @@ class Broker:
         self.process = self.start()
         if self.cpus is not None:
             os.sched_setaffinity(self.process.pid, self.cpus)
-        wait_port(self.port)
+        if self.bound_port is not None:
+            self.port = self.bound_port(self.process)
+        else:
+            wait_port(self.port)
         time.sleep(1.0)
         return self
 
@@ -289,9 +306,35 @@ def rabbitmq_broker(work: Path) -> Broker:
     )
 
 
-def sink_broker() -> Broker:
-    command = [str(LOADGEN), "sink", "--port", str(SINK_PORT)]
-    return Broker("sink", SINK_PORT, lambda: subprocess.Popen(command, stdout=subprocess.DEVNULL))
+def sink_broker(binary: Path, port: int = SINK_PORT) -> Broker:
+    """The load generator's trivial broker on ``port`` (0: the OS picks; the sink says which)."""
+    command = [str(binary), "sink", "--port", str(port)]
+    return Broker(
+        "sink", port, lambda: subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+        bound_port=sink_port,
+    )
+
+
+SINK_LISTENING = re.compile(rb"listening on .*:(\d+)$")
+
+
+def sink_port(process: subprocess.Popen[bytes]) -> int:
+    """The port in the sink's first line (``loadgen sink: listening on HOST:PORT``, written once it
+    listens); the rest of its stderr is copied to ours."""
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    match = SINK_LISTENING.search(line.strip())
+    if not match:
+        rest = process.stderr.read() if process.poll() is not None else b""
+        raise RuntimeError(f"the sink did not start: {(line + rest).decode(errors='replace').strip()[-300:]}")
+    threading.Thread(target=_copy_stderr, args=(process.stderr,), daemon=True).start()
+    return int(match.group(1))
+
+
+def _copy_stderr(stream: IO[bytes]) -> None:
+    for line in stream:
+        sys.stderr.buffer.write(line)
+        sys.stderr.flush()
 
 
 # -- scenarios ---------------------------------------------------------------------------------
@@ -345,9 +388,10 @@ def scenarios(quick: bool) -> list[Scenario]:
     ]
 
 
-def loadgen(args: list[str], broker: Broker, timeout: float = 300, port: int | None = None) -> dict[str, Any]:
+def loadgen(binary: Path, args: list[str], broker: Broker, timeout: float = 300,
+            port: int | None = None) -> dict[str, Any]:
     result = subprocess.run(
-        [str(LOADGEN), *args, *broker.client_args, "--port", str(port or broker.port), "--timeout", "120"],
+        [str(binary), *args, *broker.client_args, "--port", str(port or broker.port), "--timeout", "120"],
         capture_output=True, text=True, timeout=timeout, preexec_fn=broker.loadgen_affinity(),
     )
     if result.returncode != 0:
@@ -365,13 +409,13 @@ def scaled(args: list[str], scale: float) -> list[str]:
 
 
 @contextmanager
-def idle_connections(broker: Broker, count: int) -> Iterator[dict[str, Any]]:
+def idle_connections(binary: Path, broker: Broker, count: int) -> Iterator[dict[str, Any]]:
     """Hold ``count`` subscribed connections open (loadgen ``connections`` mode)."""
     if count == 0:
         yield {"connected": 0}
         return
     process = subprocess.Popen(
-        [str(LOADGEN), "connections", "--count", str(count), "--destination", "/topic/idle", "--port", str(broker.port),
+        [str(binary), "connections", "--count", str(count), "--destination", "/topic/idle", "--port", str(broker.port),
          "--timeout", "120", *broker.client_args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=broker.loadgen_affinity(),
@@ -389,7 +433,7 @@ def idle_connections(broker: Broker, count: int) -> Iterator[dict[str, Any]]:
         process.wait(60)
 
 
-def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, Any]:
+def run_scenario(broker: Broker, scenario: Scenario, quick: bool, binary: Path) -> dict[str, Any]:
     pids = broker.pids()
     record: dict[str, Any] = {"broker": broker.name, "scenario": scenario.name, "kind": scenario.kind}
     if broker.loadgen_cpus is not None:
@@ -400,7 +444,7 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, A
         before = rss_kb(pids)
         started = time.monotonic()
         try:
-            with idle_connections(broker, count) as ready:
+            with idle_connections(binary, broker, count) as ready:
                 connect_s = time.monotonic() - started
                 time.sleep(3.0)
                 after = rss_kb(broker.pids())
@@ -419,7 +463,7 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, A
         count = int(scenario.args[0])
         window = 10.0 if quick else 30.0
         try:
-            with idle_connections(broker, count):
+            with idle_connections(binary, broker, count):
                 time.sleep(2.0)
                 pids = broker.pids()
                 cpu_before = cpu_seconds(pids)
@@ -445,7 +489,7 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool) -> dict[str, A
         return record
     cpu_before = cpu_seconds(pids)
     started = time.monotonic()
-    result = loadgen(scaled(scenario.args, broker.message_scale), broker, port=broker.ws_port if scenario.transport == "ws" else None)
+    result = loadgen(binary, scaled(scenario.args, broker.message_scale), broker, port=broker.ws_port if scenario.transport == "ws" else None)
     wall = time.monotonic() - started
     cpu_used = cpu_seconds(broker.pids()) - cpu_before
     record.update(result)
@@ -552,18 +596,21 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also append the JSON lines to this file")
     parser.add_argument("--pin", action="store_true",
                         help="load generator on the last core, a single-threaded broker on the first")
+    parser.add_argument("--build-dir", type=Path, default=None,
+                        help="where to build the load generator (default: $XTOMP_BENCH_BUILD, else bench/.build)")
+    parser.add_argument("--sink-port", type=int, default=SINK_PORT, help="the sink's port (default 0: the OS picks)")
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
-    build_loadgen()
+    binary = build_loadgen(args.build_dir)
     work = Path(tempfile.mkdtemp(prefix="xtomp-bench-"))
     brokers = [name.strip() for name in args.brokers.split(",") if name.strip()]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} on {machine()}", flush=True)
     records: list[dict[str, Any]] = []
     for name in brokers:
         if name == "sink":
-            broker = sink_broker()
+            broker = sink_broker(binary, args.sink_port)
         elif name == "rabbitmq":
             broker = rabbitmq_broker(work)
         elif name == "xtomp-asyncio":
@@ -584,7 +631,7 @@ def main() -> int:
                 continue  # the sink measures the load generator's ceiling only (no WebSocket, no filters)
             # A fresh broker per scenario: memory figures must not inherit earlier runs' heaps.
             with broker:
-                record = run_scenario(broker, scenario, args.quick)
+                record = run_scenario(broker, scenario, args.quick, binary)
                 line = json.dumps(record, ensure_ascii=False)
                 print(line, flush=True)
                 if args.json:

@@ -1,17 +1,19 @@
-"""bench/run.py: core pinning (--pin), ratio formatting, and one real pinned scenario against the sink."""
+"""bench/run.py: core pinning (--pin), ratio formatting, the build directory, the sink on a port the OS
+picks, and one real pinned scenario against the sink."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bench.run import Broker, _ratio
+from bench.run import DEFAULT_BUILD, Broker, _ratio, build_dir, build_loadgen, sink_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 CORES = sorted(os.sched_getaffinity(0))
@@ -60,15 +62,42 @@ def test_ratios_stay_readable_when_xtomp_is_far_lower(kind: str, key: str, xtomp
     assert _ratio(a, b) == shown
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the load generator")
+def test_the_build_directory_comes_from_the_environment_else_bench_build(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("XTOMP_BENCH_BUILD", raising=False)
+    assert build_dir() == DEFAULT_BUILD == ROOT / "bench" / ".build"
+    monkeypatch.setenv("XTOMP_BENCH_BUILD", str(tmp_path))
+    assert build_dir() == tmp_path
+
+
+needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the load generator")
+
+
+@needs_gcc
+def test_the_sink_listens_on_the_port_the_os_gave_it(tmp_path: Path) -> None:
+    binary = build_loadgen(tmp_path / "build")
+    assert binary == tmp_path / "build" / "loadgen"
+    broker = sink_broker(binary, 0)
+    with broker:
+        assert broker.port != 0
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as client:
+            client.sendall(b"CONNECT\naccept-version:1.2\n\n\x00")
+            assert client.makefile("rb").read(9) == b"CONNECTED"
+
+
+@needs_gcc
 def test_a_pinned_run_records_its_cores(tmp_path: Path) -> None:
     out = tmp_path / "run.jsonl"
-    subprocess.run(
+    build = tmp_path / "build"
+    result = subprocess.run(
         [sys.executable, "-m", "bench.run", "--brokers", "sink", "--quick", "--pin", "--only", "fanout 1→10 100B",
-         "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+         "--json", str(out), "--build-dir", str(build), "--sink-port", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
+    assert result.returncode == 0, result.stderr
+    assert (build / "loadgen").is_file()  # built here, not in the shared bench/.build
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert "error" not in record, record["error"]
     assert record["pinned"] == {"broker": [CORES[0]], "loadgen": [CORES[-1]]}
     assert record["lost"] == record["duplicated"] == record["reordered"] == 0
     assert record["delivered"] == record["expected"] > 0
