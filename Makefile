@@ -76,7 +76,9 @@ test: test-tools install $(STOMPJS_STAMP) install-browser js-deps typecheck
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core plugins/topics/xtomp_topics plugins/queues/xtomp_queues plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt bench
+	$(BIN)/mypy xtomp_core plugins/topics/xtomp_topics plugins/queues/xtomp_queues plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt \
+	  examples/xtomp-blackhole/xtomp_blackhole examples/xtomp-lastvalue/xtomp_lastvalue examples/xtomp-apikeys/xtomp_apikeys \
+	  examples/xtomp-regexfilter/xtomp_regexfilter bench
 
 # Coverage-guided fuzzing of the parser and Session with atheris (libFuzzer ships in its
 # wheel) for FUZZ_SECONDS; the corpus grows in .cache/fuzz, seeds come from fuzz/seeds.
