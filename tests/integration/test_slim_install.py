@@ -1,5 +1,6 @@
-"""A slim install (xtomp-core + xtomp-topics, no uvloop, nothing else) works on its own, and a
-third-party plugin installed as its own distribution is found, enabled and driven.
+"""A slim install (xtomp-core + xtomp-topics, no uvloop, nothing else) works on its own, and
+third-party plugins installed as their own distributions (the four in examples/) are found,
+enabled and driven.
 
 Builds a fresh virtual environment from this checkout, offline: pluggy comes from the
 wheelhouse ``make install`` fills ($XTOMP_WHEELHOUSE).
@@ -55,6 +56,10 @@ type = "blackhole"
 """
 
 
+#: The example plugins in examples/xtomp-NAME, each installed as its own distribution.
+EXAMPLES = ("blackhole", "lastvalue", "apikeys", "regexfilter")
+
+
 def _copy_source(source: Path, target: Path) -> Path:
     """Build from a copy so the checkout gets no build/ or egg-info droppings."""
     ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests", ".venv", ".cache")
@@ -78,8 +83,8 @@ def slim_python(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", "setup.py", "README.md"):  # setup.py builds the optional C scanner
         shutil.copy(ROOT / name, core)
     _copy_source(ROOT / "xtomp_core", core / "xtomp_core")
-    sources = [core, _copy_source(ROOT / "plugins" / "topics", base / "src" / "topics"),
-               _copy_source(ROOT / "examples" / "xtomp-blackhole", base / "src" / "blackhole")]
+    sources = [core, _copy_source(ROOT / "plugins" / "topics", base / "src" / "topics")]
+    sources += [_copy_source(ROOT / "examples" / f"xtomp-{name}", base / "src" / name) for name in EXAMPLES]
     subprocess.run([*pip, "--no-build-isolation", "--no-deps", *map(str, sources)], check=True)
     return python
 
@@ -125,7 +130,8 @@ def test_slim_broker_works_and_imports_only_what_is_enabled(slim_python, tmp_pat
     report = finish(process)
     modules = set(report["modules"])
     assert "xtomp_topics" in modules
-    assert not {m for m in modules if m.startswith(("xtomp_blackhole", "uvloop", "stomp", "jwt", "cryptography"))}
+    examples = tuple(f"xtomp_{name}" for name in EXAMPLES)  # installed, not enabled: not imported
+    assert not {m for m in modules if m.startswith((*examples, "uvloop", "stomp", "jwt", "cryptography"))}
     assert "xtomp_core.server.tls" not in modules  # no tls:// listener
     assert "logging.handlers" not in modules  # syslog support is imported only when configured
     if shutil.which("gcc") or shutil.which("cc"):
@@ -145,6 +151,64 @@ def test_third_party_plugin_installed_as_its_own_distribution(slim_python, tmp_p
     report = finish(process)
     assert report["stats"]["void"] == {"swallowed": 1}
     assert "xtomp_blackhole" in report["modules"]
+
+
+ROBOT_KEY = "xk_slim-robot-0123456789abcdef"
+
+EXAMPLES_CONFIG = """
+[server]
+listen = ["127.0.0.1:0"]
+authenticators = ["apikeys"]
+auth_failure_delay = "0ms"
+
+[plugins.topics]
+[plugins.lastvalue]
+[plugins.regexfilter]
+[plugins.apikeys]
+keys_file = "KEYS_FILE"
+
+[destinations."/topic/*"]
+type = "topic"
+
+[destinations."/status/*"]
+type = "lastvalue"
+"""
+
+
+def test_example_plugins_installed_from_their_sources(slim_python, tmp_path):
+    listing = subprocess.run(
+        [str(slim_python), "-m", "xtomp_core", "--plugins", "-c", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert all(f"xtomp-{name}" in listing for name in EXAMPLES)
+    keys = tmp_path / "apikeys"
+    keys.write_text(f"{ROBOT_KEY} robot ops\n")
+    process, started = run_broker(slim_python, tmp_path / "conf", EXAMPLES_CONFIG.replace("KEYS_FILE", str(keys)))
+    port = started["port"]
+    with RawClient("127.0.0.1", port) as intruder:  # apikeys: a wrong key is refused
+        intruder.send_frame("CONNECT", {"accept-version": "1.2", "passcode": "xk_guessed-0123456789abcdef"})
+        intruder.expect_error("auth err - unknown API key")
+    with RawClient("127.0.0.1", port) as publisher, RawClient("127.0.0.1", port) as late, \
+            RawClient("127.0.0.1", port) as eu:
+        for client in (publisher, late, eu):
+            client.connect(passcode=ROBOT_KEY)  # apikeys: the key logs in
+        # lastvalue: the newest message reaches a subscriber that arrives after it
+        for body in ("starting", "up"):
+            publisher.send_frame("SEND", {"destination": "/status/web", "receipt": body}, body)
+            publisher.expect_receipt(body)
+        late.subscribe("/status/web")
+        assert late.expect("MESSAGE").body == b"up"
+        # regexfilter: an x-match subscription receives only the matching messages
+        eu.subscribe("/topic/orders", x_match="region~eu-(west|north)-[0-9]")
+        for region in ("eu-west-1", "us-east-1", "eu-north-2", "eu-south-1"):
+            publisher.send_frame("SEND", {"destination": "/topic/orders", "region": region}, region)
+        assert [frame.body for frame in eu.messages(2)] == [b"eu-west-1", b"eu-north-2"]
+        eu.expect_nothing()
+    report = finish(process)
+    assert report["stats"]["apikeys"] == {"keys": 1, "accepted_total": 3, "refused_total": 1}
+    [status] = [d for d in report["stats"]["destinations"] if d["dest"] == "/status/web"]
+    assert status["type"] == "lastvalue" and status["retained"] == 1
+    assert {"xtomp_lastvalue", "xtomp_apikeys", "xtomp_regexfilter"} <= set(report["modules"])
 
 
 def test_slim_command_line(slim_python, tmp_path):
