@@ -5,20 +5,25 @@
 
 Each step runs in a fresh interpreter, so each figure is what that step adds on top of the
 one before it. The last line starts the broker with the configuration, waits until it
-listens, lets it settle and reads its resident set (``VmRSS``) and its peak (``VmHWM``).
+listens, lets it settle and reads its resident set (``VmRSS``) and its peak (``VmHWM``). A
+configuration may listen on port 0: the broker's ``listening on`` log line says which port the
+OS gave it, and the last line reports it (``port``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
-from .run import rss_kb, wait_port
+from .run import rss_kb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,18 +58,75 @@ def listen_port(config: Path) -> int:
     return parse_listen(entries[0]).port
 
 
-def broker_kb(config: Path) -> tuple[int, int]:
+#: The broker's log line for each listener, in configuration order (``[server] listen`` first).
+LISTENING = re.compile(r"listening on \w+://(.+):(\d+)")
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (its sockets matched against /proc/PID/net/tcp*)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def wait_listening(process: subprocess.Popen[str], port: int, log: list[str], timeout: float = 60.0) -> int:
+    """The port of the broker's first listener, once it listens: ``port``, or when that is 0 the one
+    its ``listening on`` log line names."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in list(log):
+            match = LISTENING.search(line)
+            if match:
+                return int(match.group(2))
+        if port and port in listening_ports(process.pid):
+            return port
+        if process.poll() is not None:
+            raise SystemExit(f"the broker exited with status {process.returncode}:\n{''.join(log)[-2000:]}")
+        if time.monotonic() > deadline:
+            hint = " (port 0 needs its 'listening on' line: log_level info, log_target stderr)" if not port else ""
+            raise SystemExit(f"the broker did not listen within {timeout:.0f} s{hint}")
+        time.sleep(0.05)
+
+
+def _collect(stream: IO[str], log: list[str]) -> None:
+    for line in stream:
+        log.append(line)
+
+
+def broker_kb(config: Path) -> tuple[int, int, int]:
+    """The idle broker's RSS and peak RSS (KB), and the port of its first listener."""
     port = listen_port(config)
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise SystemExit(f"something already listens on 127.0.0.1:{port}: stop it first")
-    process = subprocess.Popen([sys.executable, "-m", "xtomp_core", "-c", str(config)], stderr=subprocess.DEVNULL)
+    if port:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise SystemExit(f"something already listens on 127.0.0.1:{port}: stop it first")
+    process = subprocess.Popen([sys.executable, "-m", "xtomp_core", "-c", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    log: list[str] = []
+    threading.Thread(target=_collect, args=(process.stderr, log), daemon=True).start()
     try:
-        wait_port(port)
+        bound = wait_listening(process, port, log)
         time.sleep(3.0)
         status = Path(f"/proc/{process.pid}/status").read_text()
         peak = int(status.split("VmHWM:")[1].split()[0])
-        return rss_kb([process.pid]), peak
+        return rss_kb([process.pid]), peak, bound
     finally:
         process.terminate()
         process.wait(20)
@@ -83,9 +145,9 @@ def main() -> int:
             continue  # uvloop or a plugin not installed: its step is skipped
         rows.append({"step": label, "rss_mb": round(kb / 1024, 1), "adds_mb": round((kb - previous) / 1024, 1)})
         previous = kb
-    rss, peak = broker_kb(options.config)
+    rss, peak, port = broker_kb(options.config)
     rows.append({"step": f"idle broker, {options.config}", "rss_mb": round(rss / 1024, 1),
-                 "adds_mb": round((rss - previous) / 1024, 1), "peak_mb": round(peak / 1024, 1)})
+                 "adds_mb": round((rss - previous) / 1024, 1), "peak_mb": round(peak / 1024, 1), "port": port})
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     print("\n| step | RSS MB | adds MB |\n| --- | --- | --- |")
