@@ -92,12 +92,14 @@ class Session(Protocol):
     def close(self, reason: str, linger: bool = False) -> None:
         """End the session from the broker side."""
 
-    def hold(self) -> None:
+    def hold(self, holder: object) -> None:
         """Flow control for a producer: stop handling its frames after the current one, and
-        stop reading, until :meth:`release` (frames already read wait, in order)."""
+        stop reading, until every holder released it (frames already read wait, in order).
+        ``holder`` is whoever holds it (the destination itself, usually)."""
 
-    def release(self) -> None:
-        """Handle the frames that waited since :meth:`hold`, then read again."""
+    def release(self, holder: object) -> None:
+        """``holder`` lets go; when no holder is left, the frames that waited are handled and
+        reading starts again."""
 
     def subscribe(
         self, subscription_id: bytes, destination: Destination, headers: Mapping[bytes, bytes]
@@ -301,10 +303,12 @@ class Destination:
         (the ``/xtomp/stat`` figures, dead letters)."""
         raise NotImplementedError
 
-    def fan_out(self, message: Message) -> list[Subscription] | None:
-        """Deliver ``message`` to every subscriber whose filter matches it, except those
-        whose connection is paused (over ``write_buffer_high``): those are returned (None
-        when there are none), for the type's slow-consumer policy. Counts ``delivered``.
+    def fan_out(self, message: Message, skip_paused: bool = True) -> list[Subscription] | None:
+        """Deliver ``message`` to every subscriber whose filter matches it, and return those
+        whose connection is paused (over ``write_buffer_high``; None when there are none),
+        for the type's slow-consumer policy. With ``skip_paused`` (the default) the paused
+        ones do not get the message (it is theirs to count as dropped); without, they get it
+        too, and the caller slows its producers (lossless). Counts ``delivered``.
 
         The same as :meth:`Subscription.deliver` per subscriber, with the loop's lookups
         hoisted: this is the broker's hottest loop.
@@ -325,7 +329,8 @@ class Destination:
                     paused = [subscription]
                 else:
                     paused.append(subscription)
-                continue
+                if skip_paused:
+                    continue
             try:  # free in CPython 3.11 unless it raises
                 link.push(
                     b"%s%s%d\n" % (subscription.prefix, subscription.ack_prefix, message_id)
@@ -335,7 +340,7 @@ class Destination:
             except Exception:
                 delivery_failed(subscription)
                 failed += 1
-        self.delivered += len(targets) - (len(paused) if paused else 0) - failed
+        self.delivered += len(targets) - (len(paused) if paused and skip_paused else 0) - failed
         return paused
 
     def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:

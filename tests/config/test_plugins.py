@@ -64,7 +64,7 @@ def test_load_config_imports_exactly_the_enabled_plugins(tmp_path: Path) -> None
     assert host.enabled == ["topics"]
     assert list(config.plugins) == ["topics"]
     assert host.manager.get_plugin("topics") is sys.modules["xtomp_topics.plugin"]
-    assert config.destination_defaults["slow_consumer"] == "drop"  # the topics plugin's directive
+    assert config.destination_defaults["slow_consumer"] == "pause"  # the topics plugin's directive
 
 
 def test_plugin_disabled_means_its_directives_are_unknown(tmp_path: Path) -> None:

@@ -250,7 +250,7 @@ def test_directives_prints_markdown_tables() -> None:
     assert '#### `[destination_defaults]` and `[destinations."NAME"]`' in out
     assert re.search(r'^\| `max_frame_size` \| size \| `"4m"` \| core \| Largest frame ', out, re.M)
     assert re.search(r'^\| `timeout` \| duration \| `"30s"` \| core \| ', out, re.M)
-    assert re.search(r'^\| `slow_consumer` \| `drop` \\\| `disconnect` \| `"drop"` \| topics \| Topics: ', out, re.M)
+    assert re.search(r'^\| `slow_consumer` \| `pause` \\\| `drop` \\\| `disconnect` \| `"pause"` \| topics \| Topics: ', out, re.M)
     rows = [line for line in out.splitlines() if line.startswith("| `")]
     assert all(line.endswith(" |") and line.count(" | ") >= 4 for line in rows)
 

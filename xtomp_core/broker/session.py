@@ -95,6 +95,7 @@ class Session:
         "_frames",
         "_stash",
         "_held",
+        "_holders",
         "_send_memo",
     )
 
@@ -127,6 +128,8 @@ class Session:
         self._stash: list[bytes] | None = None
         #: Frame handling is on hold (flow control: a full queue with ``when_full = "pause"``).
         self._held = False
+        #: Who holds it (each destination that paused this producer); released when none is left.
+        self._holders: set[object] = set()
         self._send_memo: dict[bytes, Destination] | None = None
 
     # -- input ----------------------------------------------------------------------------
@@ -224,16 +227,24 @@ class Session:
                 log.exception("session %s: unsubscribe from %r failed", self.describe(), subscription.destination)
         self.broker.session_ended(self, reason, was_connected)
 
-    def hold(self) -> None:
+    def hold(self, holder: object) -> None:
         """Stop handling this client's frames after the current one, and stop reading, until
-        :meth:`release`: flow control for a producer (frames already read wait, in order)."""
-        if self.state == CONNECTED and not self._held:
+        every holder has called :meth:`release`: flow control for a producer (frames already
+        read wait, in order). Each destination holds for its own reason (a full queue, a
+        stuck subscriber, the memory ceiling); holding twice by the same holder counts once."""
+        if self.state != CONNECTED:
+            return
+        self._holders.add(holder)
+        if not self._held:
             self._held = True
             self._suspend()
 
-    def release(self) -> None:
-        """Handle the frames that waited since :meth:`hold`, then read again."""
-        if not self._held:
+    def release(self, holder: object) -> None:
+        """``holder`` no longer holds this producer; the last one to let go resumes it:
+        the frames that waited are handled, then reading starts again."""
+        holders = self._holders
+        holders.discard(holder)
+        if holders or not self._held:
             return
         self._held = False
         if self.state == CONNECTED:

@@ -7,10 +7,14 @@ Theory of operation
   loop's :class:`Flusher`, which writes every pending connection once per event-loop
   pass (``call_soon``). A publisher's burst of SENDs fanned out to a subscriber becomes one
   ``write`` of many frames: one system call instead of one per message.
-* **Flow control**: the transport's write-buffer limits are ``write_buffer_high`` /
-  ``write_buffer_low``. Above high, ``paused`` is True and destinations treat the
-  connection as a slow consumer (topics drop or disconnect per policy, queues stop
-  dispatching); below low, the session is told it is writable again.
+* **Flow control**: ``paused`` is True while the connection holds more than
+  ``write_buffer_high`` unsent bytes, and destinations treat it as a slow consumer (topics
+  hold their producers, or drop or disconnect per policy; queues stop dispatching). Bytes
+  are counted as they are queued (``queued``), so a burst within one loop pass pauses the
+  connection before it is written, not after; the transport's own marks
+  (``write_buffer_high`` / ``write_buffer_low``) take over once the bytes are in its buffer.
+  When the connection can take more again (the flush left the transport under its high mark,
+  or the transport drained below low), the session is told it is writable.
 * **Timers** exist only when needed: one for the connect timeout (cancelled by CONNECT),
   and heart-beat timers only for connections that negotiated them, so a broker whose
   clients negotiated ``0,0`` has no timer at all when idle. Heart-beat timers tick every
@@ -98,6 +102,9 @@ class StompConnection(asyncio.Protocol):
         "transport",
         "out",
         "paused",
+        "queued",
+        "_high",
+        "_tx_paused",
         "frames_out",
         "web",
         "transport_name",
@@ -126,6 +133,11 @@ class StompConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.paused = False
+        #: Bytes queued in ``out`` since the last flush (counted against write_buffer_high).
+        self.queued = 0
+        self._high = broker.limits.write_buffer_high
+        #: The transport said pause_writing (its buffer is over the high mark).
+        self._tx_paused = False
         self.frames_out = 0
         self.web = web
         self.transport_name = transport_name
@@ -204,9 +216,11 @@ class StompConnection(asyncio.Protocol):
         self.session.connection_lost(reason)
 
     def pause_writing(self) -> None:
+        self._tx_paused = True
         self.paused = True
 
     def resume_writing(self) -> None:
+        self._tx_paused = False
         if self._closing:
             return
         self.paused = False
@@ -221,6 +235,10 @@ class StompConnection(asyncio.Protocol):
             self.flusher.add(self)
         out.append(prefix)
         out.append(tail)
+        queued = self.queued + len(prefix) + len(tail)
+        self.queued = queued
+        if queued > self._high:
+            self.paused = True  # now, not after the flush: the rest of this pass goes elsewhere
 
     def write(self, data: bytes) -> None:
         self.frames_out += 1
@@ -228,6 +246,10 @@ class StompConnection(asyncio.Protocol):
         if not out:
             self.flusher.add(self)
         out.append(data)
+        queued = self.queued + len(data)
+        self.queued = queued
+        if queued > self._high:
+            self.paused = True
 
     def flush(self) -> bool:
         """Write what is queued; False when the connection is closing (or this aborted it)."""
@@ -239,13 +261,20 @@ class StompConnection(asyncio.Protocol):
             return False
         data = b"".join(out)
         out.clear()
+        self.queued = 0
         self._tx = True
         transport = self.transport
         assert transport is not None
         transport.write(data)
-        if self.paused and transport.get_write_buffer_size() > self.broker.limits.write_buffer_max:
-            self._overflow(transport)
-            return False
+        if self.paused:
+            if transport.get_write_buffer_size() > self.broker.limits.write_buffer_max:
+                self._overflow(transport)
+                return False
+            if not self._tx_paused:
+                # Paused by the count alone, and the transport took it all without pausing:
+                # this client keeps up, so deliveries go on.
+                self.paused = False
+                self.session.writable()
         return True
 
     def _overflow(self, transport: asyncio.Transport) -> None:

@@ -97,7 +97,12 @@ class FramedConnection(StompConnection):
         out = self.out
         if not out:
             self.flusher.add(self)
-        out += (self._header(len(prefix) + len(tail)), prefix, tail)
+        length = len(prefix) + len(tail)
+        out += (self._header(length), prefix, tail)
+        queued = self.queued + length
+        self.queued = queued
+        if queued > self._high:
+            self.paused = True
 
     def write(self, data: bytes) -> None:
         self.frames_out += 1
@@ -105,6 +110,10 @@ class FramedConnection(StompConnection):
         if not out:
             self.flusher.add(self)
         out += (self._header(len(data)), data)
+        queued = self.queued + len(data)
+        self.queued = queued
+        if queued > self._high:
+            self.paused = True
 
     # -- closing and timeouts -------------------------------------------------------------------
 

@@ -147,6 +147,13 @@ class FakeClient:
         parser.version = self._session.version
         return list(parser.feed(self.link.take()))
 
+    def drained(self) -> None:
+        """The client caught up: its connection is no longer paused, and destinations that
+        waited for it (queues, topics holding producers) are told, as a real connection's
+        ``resume_writing`` would. Set ``link.paused = True`` to play the opposite."""
+        self.link.paused = False
+        self._session.writable()
+
     def disconnect(self, reason: str = "connection closed by client") -> None:
         """The connection went away (as a socket's EOF would tell the session)."""
         self._session.connection_lost(reason)

@@ -25,6 +25,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from xtomp_core import Destination, DestinationFull, FrameRejected, XtompError
@@ -140,10 +141,10 @@ class Queue(Destination):
         """
         if self.pause_when_full and sender is not None and sender.connected and not _holds_unacked(sender):
             # This SEND is accepted (one over the limit); the producer's next frames wait,
-            # unread or unhandled, until the queue has room. Held again even when known:
-            # another full queue's release may have let it go.
+            # unread or unhandled, until the queue has room (each full queue holds it for
+            # itself: the producer resumes when the last one lets go).
             self._paused[sender] = None
-            sender.hold()
+            sender.hold(self)
             return
         raise DestinationFull(
             f"{self.name.decode('utf-8', 'replace')} already holds max_messages ({self.max_messages}) messages"
@@ -235,7 +236,7 @@ class Queue(Destination):
         for session in paused:
             # Not from inside this queue's own bookkeeping: the producer's waiting
             # frames publish here again, so they run on the next loop pass.
-            self.context.call_soon(session.release)
+            self.context.call_soon(partial(session.release, self))
 
     # -- subscriptions ------------------------------------------------------------------------
 

@@ -66,15 +66,71 @@ def test_client_ack_header_per_delivery(memory):
     assert client.frames()[0].headers[b"receipt-id"] == b"r"  # a topic accepts the ACK
 
 
-def test_slow_consumer_drop_counts_and_skips(memory):
-    slow, fast = memory.client(link=FakeLink(paused=False)), memory.client()
+def test_slow_consumer_drop_counts_and_skips():
+    with InMemoryBroker('[destinations."t"]\ntype = "topic"\nslow_consumer = "drop"\n') as memory:
+        slow, fast = memory.client(), memory.client()
+        slow.subscribe("t", id="slow")
+        fast.subscribe("t", id="fast")
+        slow.link.paused = True  # over write_buffer_high
+        publisher = memory.client()
+        send(publisher, receipt="r")
+        assert slow.frames() == [] and len(fast.frames()) == 1
+        assert memory.destination("t").dropped == 1
+        assert slow.link.closed is None and slow.session.connected
+        assert publisher.link.reading  # drop never slows a producer
+
+
+def test_pause_is_the_default_and_loses_nothing(memory):
+    """A slow subscriber still gets every message; the producer is held until it drains."""
+    slow, fast, bystander = memory.client(), memory.client(), memory.client()
     slow.subscribe("t", id="slow")
     fast.subscribe("t", id="fast")
-    slow.link.paused = True  # over write_buffer_high
-    send(memory.client())
-    assert slow.frames() == [] and len(fast.frames()) == 1
-    assert memory.destination("t").dropped == 1
-    assert slow.link.closed is None and slow.session.connected
+    publisher = memory.client()
+    slow.link.paused = True
+    publisher.feed(b"".join(
+        b"SEND\ndestination:t\nseq:%d\nreceipt:r%d\n\n\x00" % (index, index) for index in range(3)
+    ))
+    topic = memory.destination("t")
+    # the first SEND was delivered to both, then the producer was held: the rest wait, unread
+    assert [m.headers[b"seq"] for m in slow.frames()] == [b"0"] and len(fast.frames()) == 1
+    assert not publisher.link.reading and publisher.session.held
+    assert [f.headers[b"receipt-id"] for f in publisher.frames()] == [b"r0"]
+    assert topic.stats()["held_producers"] == 1 and topic.stats()["slow_subscribers"] == 1
+    send(bystander, receipt="other")  # another producer is held too once it publishes here
+    assert not bystander.link.reading
+    slow.drained()
+    # released on the next loop pass (call_soon runs at once without a loop): nothing lost
+    assert [m.headers[b"seq"] for m in slow.frames() if b"seq" in m.headers] == [b"1", b"2"]
+    assert [m.headers.get(b"seq") for m in fast.frames()] == [None, b"1", b"2"]  # the bystander's went out first
+    assert publisher.link.reading and not publisher.session.held
+    assert topic.dropped == 0 and topic.stats()["held_producers"] == 0 and topic.producer_pauses == 2
+
+
+def test_a_held_producer_resumes_only_when_every_holder_lets_go():
+    config = '[destinations."a"]\ntype = "topic"\n[destinations."b"]\ntype = "topic"\n'
+    with InMemoryBroker(config) as memory:
+        slow_a, slow_b, publisher = memory.client(), memory.client(), memory.client()
+        slow_a.subscribe("a", id="a")
+        slow_b.subscribe("b", id="b")
+        slow_a.link.paused = slow_b.link.paused = True
+        publisher.send("SEND", {"destination": "a"}, "1")
+        publisher.session.release(memory.destination("a"))  # a, impatient, lets go early...
+        publisher.send("SEND", {"destination": "b"}, "2")
+        assert publisher.session.held
+        slow_a.drained()
+        assert publisher.session.held  # ...b still holds it
+        slow_b.drained()
+        assert not publisher.session.held
+
+
+def test_a_slow_subscriber_that_leaves_releases_the_producers(memory):
+    slow, publisher = memory.client(), memory.client()
+    slow.subscribe("t", id="slow")
+    slow.link.paused = True
+    send(publisher)
+    assert publisher.session.held
+    slow.send("UNSUBSCRIBE", {"id": "slow"})
+    assert not publisher.session.held and memory.destination("t").stats()["slow_subscribers"] == 0
 
 
 def test_slow_consumer_disconnect_policy():
@@ -160,11 +216,15 @@ def slow_socket(broker) -> socket.socket:
     return sock
 
 
-@pytest.mark.parametrize("policy", ["drop", "disconnect"])
+@pytest.mark.parametrize("policy", ["pause", "drop", "disconnect"])
 def test_slow_consumer_never_stalls_others(xtomp_factory, raw_client, policy):
+    """One subscriber never reads: the live one still gets everything, in order, whatever the
+    policy; with pause nothing is dropped (the producer waits until the dead reader is cut off
+    after slow_consumer_timeout), with drop or disconnect the dead reader loses messages."""
     broker = xtomp_factory(
-        f'[server]\nwrite_buffer_high = "64k"\nwrite_buffer_low = "16k"\n'
+        '[server]\nwrite_buffer_high = "512k"\nwrite_buffer_low = "128k"\nwrite_buffer_max = "4m"\n'
         f'[destinations."/topic/flood"]\ntype = "topic"\nslow_consumer = "{policy}"\n'
+        'slow_consumer_timeout = "1s"\n'
     )
     slow = slow_socket(broker)
     fast = raw_client(broker)
@@ -172,17 +232,19 @@ def test_slow_consumer_never_stalls_others(xtomp_factory, raw_client, policy):
     fast.subscribe("/topic/flood", id="fast")
     count = 600  # ~10 MB: far beyond the slow socket's buffers
     received: list[int] = []
-    # the live consumer reads on its own thread, as a real client would
-    reader = threading.Thread(
-        target=lambda: received.extend(int(m.headers[b"seq"]) for m in fast.messages(count, timeout=20))
-    )
+
+    def read() -> None:  # the live consumer reads on its own thread, as a real client would
+        for _ in range(count):
+            received.append(int(fast.expect("MESSAGE", timeout=20).headers[b"seq"]))
+
+    reader = threading.Thread(target=read)
     reader.start()
-    publisher = RawClient(broker.host, broker.port)
+    publisher = RawClient(broker.host, broker.port, timeout=20)
     publisher.connect()
     body = b"x" * 16384
     for index in range(count):
         publisher.send(b"SEND\ndestination:/topic/flood\nseq:%d\ncontent-length:%d\n\n%s\x00" % (index, len(body), body))
-        if index % 20 == 19:
+        if index % 8 == 7:
             time.sleep(0.01)  # a pace the live reader (sharing this process's GIL) can follow
     publisher.send_frame("SEND", {"destination": "/topic/calm", "receipt": "end"}, "")
     publisher.expect_receipt("end", timeout=20)
@@ -192,14 +254,16 @@ def test_slow_consumer_never_stalls_others(xtomp_factory, raw_client, policy):
     def figures():
         topic = broker.broker.destinations[b"/topic/flood"]
         buffered = [s.link.transport.get_write_buffer_size() for s in broker.broker.sessions if s.link.paused]
-        return topic.dropped, topic.subscriber_count, buffered
+        return topic.stats(), buffered
 
-    dropped, subscribers, buffered = broker.call(figures)
-    assert dropped > 0
-    if policy == "drop":
-        assert subscribers == 2
-        # bounded: write_buffer_high plus at most what one loop pass fans out (one 256 KiB read)
-        assert all(size < (64 + 256) * 1024 for size in buffered)
+    stats, buffered = broker.call(figures)
+    if policy == "pause":
+        assert stats["dropped"] == 0 and stats["slow_disconnects"] == 1 and stats["sz"] == 1
+        assert stats["producer_pauses"] >= 1 and stats["held_producers"] == 0
+    elif policy == "drop":
+        assert stats["dropped"] > 0 and stats["sz"] == 2
+        # bounded: write_buffer_high plus what one loop pass had queued before the count paused it
+        assert all(size < (512 + 256) * 1024 for size in buffered)
     else:
-        assert subscribers == 1  # the slow one was disconnected
+        assert stats["dropped"] > 0 and stats["sz"] == 1  # the slow one was disconnected
     slow.close()

@@ -12,10 +12,19 @@ from .topic import Topic
 @hookimpl
 def xtomp_add_directives(directives: DirectiveSet) -> None:
     directives.declare(
-        "slow_consumer", "choice", "drop", DESTINATION,
-        "Topics: what happens to a subscriber whose connection holds more than write_buffer_high unsent "
-        "bytes: \"drop\" skips it (counted in dropped), \"disconnect\" sends ERROR \"slow consumer\" and closes it.",
-        choices=("drop", "disconnect"),
+        "slow_consumer", "choice", "pause", DESTINATION,
+        "Topics: what happens while a subscriber's connection holds more than write_buffer_high unsent bytes: "
+        "\"pause\" (lossless) delivers to it anyway and stops reading the topic's producers until it drains "
+        "below write_buffer_low; \"drop\" skips it (counted in dropped); \"disconnect\" sends ERROR "
+        "\"slow consumer\" and closes it.",
+        choices=("pause", "drop", "disconnect"),
+    )
+    directives.declare(
+        "slow_consumer_timeout", "duration", 30.0, DESTINATION,
+        "Topics with slow_consumer = \"pause\": a subscriber over write_buffer_high for this long is "
+        "disconnected with ERROR \"slow consumer\", so one dead reader cannot stall its producers for "
+        "ever (ActiveMQ's AbortSlowConsumerStrategy). 0: never.",
+        minimum=0.0,
     )
 
 
