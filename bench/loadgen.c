@@ -11,22 +11,40 @@
  * Build: gcc -O2 -Wall -Wextra -o bench/.build/loadgen bench/loadgen.c -lm
  *
  * Modes:
- *   loadgen fanout      --publishers P --subscribers S --messages N --size B --destination D --window W
+ *   loadgen fanout      --publishers P --subscribers S --messages N --size B --destination D
+ *                       --window W | --open-loop
  *                       [--filter-header NAME [--filter-engine filter|selector|selector-like]]
  *                       (subscriber i subscribes with filter:NAME=vI, selector:NAME = 'vI' or
  *                       selector:NAME LIKE 'vI'; message n carries NAME:v(n mod S), so each message
  *                       is for exactly one subscriber; a delivery to any other counts as misrouted)
  *   loadgen queue       --producers P --consumers C --messages N --size B --destination D
- *                       --ack auto|client-individual|client [--prefetch K] --window W
+ *                       --ack auto|client-individual|client [--prefetch K] --window W | --open-loop
  *   loadgen latency     --rate R --subscribers S --duration T --size B --destination D
  *   loadgen connections --count K --destination D [--hold-seconds H]
  *   loadgen sink        [--host H] --port P      (port 0: any; the port is printed on stderr)
  *                       [--login L --passcode P] [--drop-every K] [--dup-every K]  (test hooks:
  *                       check credentials; drop / duplicate every K-th delivery)
  * Common: --host (127.0.0.1) --port (61613) --timeout (60 s; in latency mode on top of --duration)
- *         --idle-timeout (5 s)
+ *         --idle-timeout (5 s: no MESSAGE arrived and no SEND could be written for this long
+ *         ends a fanout or queue run, and what is missing counts as lost)
  *         --login L --passcode P --vhost H (CONNECT's host header, default localhost)
  *         --transport tcp|ws (default tcp) --path P (ws: the URL path, default /ws)
+ *
+ * Pacing (fanout, queue): closed loop by default, the publishers stay within --window W
+ * messages (default 1000) of the slowest subscriber (fan-out) or of what the consumers took
+ * of their own messages (queue: W split between the producers). --open-loop (no value)
+ * drops the window: the publishers write all --messages as fast as the broker's sockets take
+ * them (still non-blocking: at most 1 MiB built ahead per connection, the rest on EPOLLOUT),
+ * subscribers and consumers read, check and acknowledge as in closed loop, and the run ends
+ * when everything arrived or after --idle-timeout of quiet (then lost > 0, never a hang).
+ * The JSON line says which: "open_loop", "window" (null in open loop), "window_waits" (how
+ * often a publisher with messages left had to wait for its window: 0 in open loop),
+ * "send_blocked" (how often a publisher's socket was full: the broker's push-back) and
+ * "publish_s" (from the first SEND until the last was written to the socket).
+ *
+ * The sink stops reading the connections that send while any of its connections holds more
+ * than 4 MiB unsent, until they are all under 1 MiB (an open-loop run would otherwise pile up
+ * every delivery in its memory): it loses nothing, like a broker that pauses its producers.
  *
  * WebSocket (--transport ws, client modes only): each connection sends an HTTP upgrade
  * request (subprotocol v12.stomp) and waits for "101"; every STOMP frame it sends then
@@ -63,6 +81,8 @@
 #define RBUF_DATA ((size_t)256 * 1024)  /* read buffer of a data connection */
 #define RBUF_IDLE ((size_t)4096)        /* read buffer of an idle (connections mode) connection */
 #define WRITE_HIGH ((size_t)1 << 20)    /* stop building frames for a connection above this */
+#define SINK_HIGH ((size_t)4 << 20)     /* sink: unsent bytes of a connection that pause the senders */
+#define SINK_LOW ((size_t)1 << 20)      /* sink: ... and below which it no longer holds them */
 #define MAX_FRAME ((size_t)1 << 30)
 #define CONNECT_INFLIGHT 500
 #define MAX_EVENTS 512
@@ -388,6 +408,8 @@ struct conn {
     uint32_t events;
     bool dirty;
     bool closing;  /* sink: close once the write buffer is empty */
+    bool sender;   /* sink: has sent a SEND (paused while a connection is over SINK_HIGH) */
+    bool over;     /* sink: holds more than SINK_HIGH unsent bytes (until under SINK_LOW) */
     char *rb;
     size_t rcap, rs, re;
     char *wb;
@@ -417,7 +439,8 @@ struct opts {
     long pubs, subs, messages, size, window, prefetch, rate, count;
     double duration, hold, timeout, idle_timeout;
     const char *dest, *ack, *login, *passcode, *vhost;
-    bool have_prefetch, have_hold, have_pubs, have_subs;
+    bool have_prefetch, have_hold, have_pubs, have_subs, have_window;
+    bool open_loop;    /* fanout, queue: no window, publish as fast as the sockets take it */
     bool ws;           /* --transport ws */
     const char *path;  /* --path */
     const char *filter_header; /* fanout: each subscriber filters on its own value of this header */
@@ -477,6 +500,7 @@ static struct {
     uint64_t **qbits;     /* queue: per producer */
     uint64_t *qrecv;      /* queue: distinct per producer */
     uint64_t delivered, distinct_total, duplicated, reordered, stale, expected, misrouted;
+    uint64_t window_waits, send_blocked, t_pub_done;
     bool msg_in_batch;
 
     /* latency */
@@ -492,6 +516,11 @@ static struct {
     volatile sig_atomic_t stop;
     struct conn *graveyard;
     uint64_t sink_msgid, sink_in, sink_out, sink_dropped, sink_accepted, sink_faulted;
+    struct conn **senders; /* sink: connections that sent a SEND */
+    size_t nsenders, capsenders;
+    size_t sink_over;      /* sink: connections over SINK_HIGH; senders are paused while > 0 */
+    bool sink_paused;
+    uint64_t sink_pauses;
 } g;
 
 static struct conn timer_conn = {.fd = -1, .kind = K_TIMER};
@@ -645,6 +674,25 @@ static void client_write_failed(struct conn *c, int err);
 static void sink_close(struct conn *c);
 static void close_client(struct conn *c);
 
+/* The read interest of a connection: none for a sink sender paused by a backlog. */
+static inline uint32_t in_events(const struct conn *c)
+{
+    return c->sender && g.sink_paused ? 0 : EPOLLIN;
+}
+
+/* Sink: note whether c holds more than SINK_HIGH unsent bytes (until it is under SINK_LOW). */
+static void sink_backlog(struct conn *c)
+{
+    size_t pending = c->wl - c->wo;
+    if (!c->over && pending > SINK_HIGH) {
+        c->over = true;
+        g.sink_over++;
+    } else if (c->over && pending < SINK_LOW) {
+        c->over = false;
+        g.sink_over--;
+    }
+}
+
 /* Write as much as the socket takes; keep the rest and wait for EPOLLOUT. */
 static void flush(struct conn *c)
 {
@@ -659,7 +707,11 @@ static void flush(struct conn *c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            set_events(c, EPOLLIN | EPOLLOUT);
+            set_events(c, in_events(c) | EPOLLOUT);
+            if (c->kind == K_SINK)
+                sink_backlog(c);
+            else if (c->role == R_PUB && c->state == S_READY)
+                g.send_blocked++;
             return;
         }
         if (c->kind == K_SINK) {
@@ -670,8 +722,10 @@ static void flush(struct conn *c)
         return;
     }
     c->wo = c->wl = c->wsmark = 0;
+    if (c->kind == K_SINK && c->over)
+        sink_backlog(c);
     if (c->events & EPOLLOUT)
-        set_events(c, EPOLLIN);
+        set_events(c, in_events(c));
     if (c->closing)
         sink_close(c); /* sink: after DISCONNECT or ERROR, once the output is out */
 }
@@ -1447,8 +1501,9 @@ static void start_measurement(void)
     g.cpu0 = cpu_seconds();
 }
 
-/* One round of closed-loop sending; returns true when it could send more right away. */
-static bool generate_closed_loop(void)
+/* One round of sending (closed loop: within the window; --open-loop: all that fits in the
+ * write buffers); returns true when it could send more right away. */
+static bool generate_sends(void)
 {
     bool busy = false;
     uint64_t total = (uint64_t)g.o.messages;
@@ -1459,7 +1514,10 @@ static bool generate_closed_loop(void)
         if (s >= total)
             continue;
         uint64_t window = (uint64_t)g.o.window, prog;
-        if (g.mode == M_FANOUT && g.filter == F_NONE) {
+        if (g.o.open_loop) {
+            window = total;
+            prog = 0;
+        } else if (g.mode == M_FANOUT && g.filter == F_NONE) {
             if (s >= g.minprog[p] + window) {
                 uint64_t m = UINT64_MAX;
                 for (size_t i = 0; i < g.nsub; i++) {
@@ -1475,8 +1533,10 @@ static bool generate_closed_loop(void)
             prog = g.qrecv[p];
         }
         uint64_t limit = prog + window < total ? prog + window : total;
-        if (s >= limit)
+        if (s >= limit) {
+            g.window_waits++;
             continue;
+        }
         size_t pending = c->wl - c->wo;
         if (pending >= WRITE_HIGH)
             continue;
@@ -1587,6 +1647,16 @@ static void jcpu(double elapsed, double cpu)
     jdbl("loadgen_cpu_share", elapsed > 0 ? cpu / elapsed : 0.0);
 }
 
+/* fanout, queue: the pacing */
+static void jwindow(void)
+{
+    jbool("open_loop", g.o.open_loop);
+    if (g.o.open_loop)
+        jraw(",\"window\":null");
+    else
+        jint("window", g.o.window);
+}
+
 static void jend(void)
 {
     jraw("}\n");
@@ -1612,7 +1682,16 @@ static void drain_misrouted(uint64_t idle_ns)
     }
 }
 
-static void run_closed_loop(void)
+/* Every publisher has written all its SENDs to its socket: note when (publish_s). */
+static void note_published(uint64_t now)
+{
+    for (size_t p = 0; p < g.npub; p++)
+        if (g.sent[p] < (uint64_t)g.o.messages || g.pubc[p]->wl > g.pubc[p]->wo)
+            return;
+    g.t_pub_done = now;
+}
+
+static void run_load(void)
 {
     bool queue = g.mode == M_QUEUE;
     uint64_t P = (uint64_t)g.o.pubs, S = (uint64_t)g.o.subs, N = (uint64_t)g.o.messages;
@@ -1638,17 +1717,21 @@ static void run_closed_loop(void)
     start_measurement();
     uint64_t idle_ns = (uint64_t)(g.o.idle_timeout * 1e9);
     for (;;) {
-        bool busy = generate_closed_loop();
+        bool busy = generate_sends();
         flush_dirty();
+        uint64_t now = now_ns();
+        if (!g.t_pub_done)
+            note_published(now);
         if (g.distinct_total >= g.expected)
             break;
-        uint64_t now = now_ns();
         check_deadline("running");
-        if (now - g.t_last_msg > idle_ns) {
+        /* quiet: no MESSAGE arrived and no SEND was written (room in a publisher's buffer) */
+        uint64_t active = g.t_last_msg > g.t_last_send ? g.t_last_msg : g.t_last_send;
+        if (now - active > idle_ns) {
             g.idle_hit = true;
             break;
         }
-        int t = busy ? 0 : ms_until(g.t_last_msg + idle_ns + 1, now);
+        int t = busy ? 0 : ms_until(active + idle_ns + 1, now);
         if (queue && g.ackmode == ACK_CLIENT && t > 50)
             t = 50;
         pass(t);
@@ -1667,6 +1750,7 @@ static void run_closed_loop(void)
     double elapsed = (double)(g.t_last_msg - g.t_first_send) / 1e9;
     double cpu = g.cpu1 - g.cpu0;
     uint64_t lost = g.expected - g.distinct_total;
+    double publish_s = g.t_pub_done ? (double)(g.t_pub_done - g.t_first_send) / 1e9 : NAN;
     if (!queue) {
         jbegin("fanout");
         jcommon_target();
@@ -1675,7 +1759,7 @@ static void run_closed_loop(void)
         jint("messages", (int64_t)N);
         jint("size", g.o.size);
         jstr("destination", g.o.dest);
-        jint("window", g.o.window);
+        jwindow();
         jint("published", (int64_t)published);
         jint("expected", (int64_t)g.expected);
         jint("delivered", (int64_t)g.delivered);
@@ -1702,7 +1786,7 @@ static void run_closed_loop(void)
             jint("prefetch", g.o.prefetch);
         else
             jraw(",\"prefetch\":null");
-        jint("window", g.o.window);
+        jwindow();
         jint("sent", (int64_t)published);
         jint("received", (int64_t)g.delivered);
         jint("lost", (int64_t)lost);
@@ -1718,6 +1802,9 @@ static void run_closed_loop(void)
         }
         jraw("]");
     }
+    jint("window_waits", (int64_t)g.window_waits);
+    jint("send_blocked", (int64_t)g.send_blocked);
+    jdbl("publish_s", publish_s);
     jbool("idle_timeout_hit", g.idle_hit);
     jdbl("setup_s", setup_s);
     jcpu(elapsed, cpu);
@@ -1977,6 +2064,31 @@ static void sink_unsub(struct sinksub *s)
     free(s);
 }
 
+/* Sink: pause or resume the senders' reads when the backlog crossed a threshold. */
+static void sink_pace(void)
+{
+    bool pause = g.sink_over > 0;
+    if (pause == g.sink_paused)
+        return;
+    g.sink_paused = pause;
+    g.sink_pauses += pause;
+    for (size_t i = 0; i < g.nsenders; i++) {
+        struct conn *c = g.senders[i];
+        set_events(c, in_events(c) | (c->events & EPOLLOUT));
+    }
+}
+
+static void sink_add_sender(struct conn *c)
+{
+    if (g.nsenders == g.capsenders) {
+        g.capsenders = g.capsenders ? g.capsenders * 2 : 16;
+        g.senders = xrealloc(g.senders, g.capsenders * sizeof *g.senders);
+    }
+    g.senders[g.nsenders++] = c;
+    c->sender = true;
+    set_events(c, in_events(c) | (c->events & EPOLLOUT));
+}
+
 static void sink_close(struct conn *c)
 {
     if (c->fd < 0)
@@ -1984,6 +2096,18 @@ static void sink_close(struct conn *c)
     for (size_t i = 0; i < c->nsubs; i++)
         sink_unsub(c->subs[i]);
     c->nsubs = 0;
+    if (c->over) {
+        c->over = false;
+        g.sink_over--;
+    }
+    if (c->sender) {
+        for (size_t i = 0; i < g.nsenders; i++)
+            if (g.senders[i] == c) {
+                g.senders[i] = g.senders[--g.nsenders];
+                break;
+            }
+        c->sender = false;
+    }
     close(c->fd);
     c->fd = -1;
     c->next_dead = g.graveyard;
@@ -2044,6 +2168,8 @@ static void sink_send(struct conn *c, const struct frame *f, const char *frame_e
 {
     const struct sv *dn = &f->h[H_DEST];
     g.sink_in++;
+    if (!c->sender)
+        sink_add_sender(c);
     if (!dn->p) {
         sink_error(c, "SEND without destination");
         return;
@@ -2320,6 +2446,7 @@ static void run_sink(void)
                 flush(c);
         }
         flush_dirty();
+        sink_pace();
         while (g.graveyard) {
             struct conn *c = g.graveyard;
             g.graveyard = c->next_dead;
@@ -2338,6 +2465,7 @@ static void run_sink(void)
     jint("sends", (int64_t)g.sink_in);
     jint("messages_out", (int64_t)g.sink_out);
     jint("dropped", (int64_t)g.sink_dropped);
+    jint("pauses", (int64_t)g.sink_pauses);
     if (g.o.drop_every)
         jint("drop_every", g.o.drop_every);
     if (g.o.dup_every)
@@ -2405,6 +2533,10 @@ static void parse_args(int argc, char **argv)
         char *a = argv[i], *v;
         if (strncmp(a, "--", 2))
             usage("unexpected argument '%s'", a);
+        if (!strcmp(a, "--open-loop") && (g.mode == M_FANOUT || g.mode == M_QUEUE)) {
+            o->open_loop = true; /* the one option without a value */
+            continue;
+        }
         char name[64];
         char *eq = strchr(a, '=');
         if (eq) {
@@ -2431,7 +2563,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(name, "--destination"))
             o->dest = v;
         else if (!strcmp(name, "--window"))
-            o->window = opt_long(name, v, 1);
+            o->window = opt_long(name, v, 1), o->have_window = true;
         else if (!strcmp(name, "--ack"))
             o->ack = v;
         else if (!strcmp(name, "--prefetch"))
@@ -2473,6 +2605,8 @@ static void parse_args(int argc, char **argv)
         else
             usage("unknown option %s", name);
     }
+    if (o->open_loop && o->have_window)
+        usage("--open-loop publishes without a window: drop --window");
     if (o->ws && g.mode == M_SINK)
         usage("the sink speaks plain STOMP only: --transport ws is for the client modes");
     if (o->port > 65535 || (o->port == 0 && g.mode != M_SINK))
@@ -2559,7 +2693,7 @@ int main(int argc, char **argv)
     switch (g.mode) {
     case M_FANOUT:
     case M_QUEUE:
-        run_closed_loop();
+        run_load();
         break;
     case M_LATENCY:
         run_latency();

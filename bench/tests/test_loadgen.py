@@ -6,6 +6,11 @@ line each run prints; the sink's fault-injection hooks prove that losses and dup
 counted, and a run against a silent server proves that --timeout ends it. The last test
 prints the generator's ceiling (fan-out 1->10, 200,000 messages) without asserting on speed.
 
+The ``--open-loop`` tests run unpaced publishers against the sink and a real xtomp (topics and
+a queue with ``when_full = "pause"``) and check that nothing is lost or duplicated and that no
+publisher waited for a window; a subscriber that never reads proves that such a run ends on
+its quiet timeout, lost counted, rather than hanging.
+
 Run: ``.venv/bin/pytest bench/tests/test_loadgen.py`` (add ``-s`` to see every JSON line).
 """
 
@@ -338,3 +343,87 @@ def test_filter_options_are_checked(loadgen: Path) -> None:
                                                                                 "--filter-engine", "sql"]):
         proc = subprocess.run([str(loadgen), "fanout", *args], capture_output=True, text=True, timeout=10)
         assert proc.returncode == 1, args
+
+
+# -- --open-loop: no window, the publishers write as fast as the sockets take it -------------------
+
+
+def assert_open_loop(result: dict[str, Any]) -> None:
+    """An open-loop run: no window, so the publishers never waited for one, and nothing was lost."""
+    assert result["open_loop"] is True and result["window"] is None
+    assert result["window_waits"] == 0
+    assert result["idle_timeout_hit"] is False
+    assert (result["lost"], result["duplicated"]) == (0, 0)
+    assert isinstance(result["send_blocked"], int) and result["send_blocked"] >= 0
+    assert 0 <= result["publish_s"] <= result["elapsed_s"] + 1e-3
+
+
+def test_open_loop_against_the_sink(loadgen: Path, sink: Sink) -> None:
+    fanout = run(loadgen, "fanout", sink.port, "--open-loop", "--subscribers", "10", "--messages", "5000")
+    assert_open_loop(fanout)
+    assert fanout["published"] == 5000 and fanout["delivered"] == 50_000 and fanout["reordered"] == 0
+    for ack in ("auto", "client-individual"):
+        queue = run(loadgen, "queue", sink.port, "--open-loop", "--producers", "4", "--consumers", "4",
+                    "--messages", "1000", "--ack", ack, "--prefetch", "100", "--destination", "/queue/open")
+        assert_open_loop(queue)
+        assert queue["sent"] == queue["received"] == 4000 and queue["stale"] == 0
+    # The same fan-out closed loop, for contrast: it reports its window.
+    closed = run(loadgen, "fanout", sink.port, "--subscribers", "2", "--messages", "100", "--window", "10")
+    assert closed["open_loop"] is False and closed["window"] == 10 and closed["lost"] == 0
+
+
+def test_open_loop_against_xtomp(loadgen: Path, xtomp_factory: Any) -> None:
+    """A real broker under overload: topics pause their producers for a slow subscriber
+    (slow_consumer = "pause", the default) and a full queue pauses its producers (when_full =
+    "pause", max_messages far below what the producers send): nothing is lost or duplicated.
+    4 KiB bodies, so that a few thousand messages overflow the sockets' buffers."""
+    from xtomp_core.entrypoints import entry_points
+
+    if not any(point.name == "queues" for point in entry_points("xtomp.plugins")):
+        pytest.skip("the queues plugin is not installed")
+    broker = xtomp_factory('[plugins.queues]\n\n[destinations."/queue/*"]\ntype = "queue"\n'
+                           'max_messages = 200\nwhen_full = "pause"\n')
+    fanout = run(loadgen, "fanout", broker.port, "--open-loop", "--subscribers", "10", "--messages", "2000",
+                 "--size", "4096", "--destination", "/topic/open")
+    assert_open_loop(fanout)
+    assert fanout["delivered"] == 20_000 and fanout["reordered"] == 0
+    for ack, producers in (("auto", "1"), ("client-individual", "1"), ("auto", "4"), ("client-individual", "4")):
+        queue = run(loadgen, "queue", broker.port, "--open-loop", "--producers", producers, "--consumers", producers,
+                    "--messages", "1000", "--size", "4096", "--ack", ack, "--prefetch", "100",
+                    "--destination", f"/queue/open-{ack}")
+        assert_open_loop(queue)
+        assert queue["sent"] == queue["received"] == 1000 * int(producers) and queue["stale"] == 0
+
+
+def test_open_loop_ends_when_the_broker_holds_the_publisher(loadgen: Path) -> None:
+    """A subscriber that never reads makes the sink stop reading the publisher (past 4 MiB
+    unsent): the open-loop run does not hang, it ends after --idle-timeout of quiet and counts
+    what did not arrive as lost."""
+    server = Sink(loadgen)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as stuck:
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.sendall(b"CONNECT\naccept-version:1.2\n\n\x00"
+                          b"SUBSCRIBE\nid:0\ndestination:/topic/held\nreceipt:r\n\n\x00")
+            answer = b""
+            while b"RECEIPT" not in answer:
+                chunk = stuck.recv(4096)
+                assert chunk, "the sink closed the connection"
+                answer += chunk
+            result = run(loadgen, "fanout", server.port, "--open-loop", "--subscribers", "1", "--messages", "20000",
+                         "--size", "1000", "--destination", "/topic/held", "--idle-timeout", "0.5")
+    finally:
+        stats = server.stop()
+    assert result["open_loop"] is True and result["idle_timeout_hit"] is True
+    assert result["lost"] > 0 and result["duplicated"] == 0
+    assert result["delivered"] + result["lost"] == 20_000
+    assert result["send_blocked"] > 0  # the sink stopped reading the publisher
+    assert result["publish_s"] is None  # it could never write them all
+    assert stats["pauses"] >= 1
+
+
+def test_open_loop_options_are_checked(loadgen: Path) -> None:
+    for args in (["fanout", "--open-loop", "--window", "10"], ["latency", "--open-loop"],
+                 ["sink", "--port", "0", "--open-loop"]):
+        proc = subprocess.run([str(loadgen), *args], capture_output=True, text=True, timeout=10)
+        assert proc.returncode == 1, (args, proc.stderr)
