@@ -61,12 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list_plugins(args.config)
     if args.directives:
         return _print_directives()
-    from .bootstrap import load_config
-    from .broker.broker import Broker
+    from .bootstrap import build_broker
 
     try:
-        config, host = load_config(args.config)
-        broker = Broker(config, host)
+        broker = build_broker(args.config)  # every check, the transports' too
+        config = broker.config
     except ConfigError as error:
         print(f"xtomp: configuration error:\n{error}", file=sys.stderr)
         return 1
@@ -74,9 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xtomp: the configuration {args.config} is valid ({', '.join(config.files)})")
         return 0
     if args.show_config:
-        from .config.render import show_config
+        from .config.render import show_config, worst_case_memory
 
         sys.stdout.write(show_config(config))
+        sys.stdout.write(worst_case_memory(config, broker.admission.limit, broker.memory.limit))
         return 0
     from .server.app import run
     from .server.logs import configure_logging

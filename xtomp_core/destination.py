@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from .config.model import Section
 
-__all__ = ["Destination", "DestinationContext", "Session", "Subscription"]
+__all__ = ["Destination", "DestinationContext", "MemoryAccount", "Session", "Subscription"]
 
 log = logging.getLogger("xtomp.destination")
 
@@ -195,6 +195,26 @@ def delivery_failed(subscription: Subscription) -> None:
         log.exception("closing session %s after a failed delivery failed too", session.describe())
 
 
+class MemoryAccount(Protocol):
+    """The broker's count of held message bytes, against ``max_memory`` (see ``DestinationContext.memory``)."""
+
+    @property
+    def held(self) -> int:
+        """Message bytes held now, by every destination and connection."""
+
+    @property
+    def limit(self) -> int:
+        """``max_memory``."""
+
+    @property
+    def over(self) -> bool:
+        """Above the ceiling: producers are being paused."""
+
+    def add(self, delta: int) -> None:
+        """The caller holds ``delta`` more bytes (negative: fewer). A destination that keeps
+        messages for later (a queue) reports each body it starts and stops keeping."""
+
+
 class DestinationContext(Protocol):
     """What a destination (and a destination plugin's hooks) may use of the broker.
 
@@ -212,6 +232,10 @@ class DestinationContext(Protocol):
     @property
     def stash(self) -> Stash:
         """Per-broker plugin state (see :class:`~xtomp_core.Stash`)."""
+
+    @property
+    def memory(self) -> MemoryAccount:
+        """The process-wide count of held message bytes (``max_memory``)."""
 
     @property
     def destination_defaults(self) -> Section:

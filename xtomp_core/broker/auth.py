@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import inspect
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["AuthServices", "build_auth_chain", "AuthChain", "StaticAuthenticator", "ANONYMOUS", "WRONG_CREDENTIALS", "LOCKED_OUT"]
 
 ANONYMOUS = Principal("anonymous")
+PROTECTED = (
+    "protected mode: this broker has no authenticator, so only clients on this machine may connect; configure "
+    "login and passcode, [users] passwords or an authenticator, or set protected_mode = false"
+)
 WRONG_CREDENTIALS = "wrong login or passcode"
 LOCKED_OUT = "too many failed logins from this address, try again later"
 
@@ -89,8 +94,11 @@ class AuthChain:
         *,
         failure_delay: float = 0.0,
         failures: FailureTable | None = None,
+        protected: bool = False,
     ) -> None:
         self.authenticators = tuple(authenticators)
+        #: With no authenticator, refuse clients that are not on loopback (protected_mode).
+        self.protected = protected and not self.authenticators
         self.failure_delay = failure_delay
         self.failures = failures
         #: CONNECTs refused so far (for the stats).
@@ -105,6 +113,9 @@ class AuthChain:
         """A Principal now, or an awaitable of one when an authenticator is asynchronous
         (or the refusal is delayed); raises ``AuthRejected`` when refusing at once."""
         if not self.authenticators:
+            if self.protected and not is_loopback(session.link.peer_host):
+                self.refused += 1
+                raise AuthRejected(PROTECTED)
             return Principal(login) if login else ANONYMOUS
         address = client_address(session.link)
         if self.failures is not None and self.failures.locked(address):
@@ -228,4 +239,16 @@ def build_auth_chain(names: list[str], registry: Registry[Any], context: AuthSer
     failures = None
     if server["auth_max_failures"]:
         failures = FailureTable(server["auth_max_failures"], server["auth_failure_window"], server["auth_failure_table_size"])
-    return AuthChain(authenticators, failure_delay=server["auth_failure_delay"], failures=failures)
+    return AuthChain(
+        authenticators, failure_delay=server["auth_failure_delay"], failures=failures, protected=server["protected_mode"]
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """``127.0.0.0/8``, ``::1``, or either mapped into IPv6."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))

@@ -28,6 +28,7 @@ from ..security.users import UserDirectory
 from .auth import AuthChain, AuthServices, build_auth_chain, chain_names, check_chain
 from .connlog import log_closed, log_opened
 from .destinations import DestinationTable
+from .memory import MemoryGuard, default_max_memory
 from .sessions import SessionRegistry
 from .stats import STAT_DESTINATION, StatPublisher, cpu_times, resident_memory
 
@@ -60,6 +61,8 @@ class Broker:
         self.registries = registries if registries is not None else host.registries()
         self.limits = Limits.from_section(config.server)
         self._stash = Stash()
+        limit = config.server["max_memory"]
+        self.memory = MemoryGuard(limit if limit is not None else default_max_memory())
         self.virtual_hosts = frozenset(name.encode() for name in config.server["virtual_hosts"])
         self.server_header = b"xtomp/" + __version__.encode()
         self.table = DestinationTable(
@@ -67,6 +70,7 @@ class Broker:
             self.limits,
             self.registries.destination_types,
             self._stash,
+            self.memory,
             self.hook.xtomp_resolve_destination,
             tuple((prefix.encode(), resolve) for prefix, resolve in self.registries.session_destinations.items()),
         )
@@ -112,6 +116,9 @@ class Broker:
         check_security(self)
         call_checked(self.hook.xtomp_configure, config=config, broker=self)
         self.table.create_declared()
+        if not names and config.server["protected_mode"]:
+            log.info("protected mode: no authenticator is configured, so only loopback clients may connect "
+                     "(set protected_mode = false to let anyone in)")
         #: What authenticator factories are given.
         self.auth_context = AuthServices(config, self._stash, self.users)
         self.auth: AuthChain = build_auth_chain(names, self.registries.authenticators, self.auth_context)
@@ -231,6 +238,7 @@ class Broker:
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.table.loop = loop
+        self.memory.start(loop)
         self._stopping = asyncio.Event()
         self._started_at = time.time()
         for result in self.hook.xtomp_startup(broker=self):
@@ -305,6 +313,7 @@ class Broker:
                 "cpu_user": round(cpu_user, 3),
                 "cpu_system": round(cpu_system, 3),
             },
+            "memory": self.memory.figures(),
             "security": {
                 "connections": self.admission.total,
                 "refused_connections": self.admission.refused,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..primitives import Principal, Stash
     from ..registry import Registry
     from ..security.access import AccessControl
+    from .memory import MemoryGuard
 
 __all__ = ["DestinationTable", "destination_type"]
 
@@ -56,6 +57,7 @@ class DestinationTable:
         limits: Limits,
         types: Registry[Any],
         stash: Stash,
+        memory: MemoryGuard,
         resolve: Resolver,
         session_destinations: tuple[tuple[bytes, Callable[..., Destination]], ...],
     ) -> None:
@@ -63,6 +65,7 @@ class DestinationTable:
         self._limits = limits
         self._types = types
         self._stash = stash
+        self._memory = memory
         self._resolve = resolve
         #: ``(prefix, resolve)`` of names private to each connection (``/temp-queue/``).
         self._session_destinations = session_destinations
@@ -91,6 +94,10 @@ class DestinationTable:
     @property
     def stash(self) -> Stash:
         return self._stash
+
+    @property
+    def memory(self) -> MemoryGuard:
+        return self._memory
 
     @property
     def destination_defaults(self) -> Section:

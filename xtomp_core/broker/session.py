@@ -96,6 +96,7 @@ class Session:
         "_stash",
         "_held",
         "_holders",
+        "_memory",
         "_send_memo",
     )
 
@@ -130,6 +131,7 @@ class Session:
         self._held = False
         #: Who holds it (each destination that paused this producer); released when none is left.
         self._holders: set[object] = set()
+        self._memory = broker.memory
         self._send_memo: dict[bytes, Destination] | None = None
 
     # -- input ----------------------------------------------------------------------------
@@ -371,6 +373,8 @@ class Session:
             self._buffer(transaction, frame)
         else:
             self._publish(frame)
+            if self._memory.over:
+                self._memory.pause(self)  # max_memory: this one was accepted, the next frames wait
         receipt = headers.get(c.H_RECEIPT)
         if receipt is not None:
             self.link.write(receipt_frame(receipt, self.version))
@@ -555,6 +559,8 @@ class Session:
                 self._publish(buffered)
             else:
                 self._acknowledge(buffered)
+        if self._memory.over:
+            self._memory.pause(self)
         self._receipt(frame)
 
     def _on_abort(self, frame: Frame) -> None:

@@ -72,6 +72,11 @@ def declare_core_directives(directives: DirectiveSet) -> None:
       "Most SEND/ACK/NACK frames buffered in one transaction.", minimum=1)
     d("max_destinations", "int", 100000, SERVER,
       "Most destinations alive at once, including those created on first use by a prefix rule.", minimum=1)
+    d("max_memory", "size", None, SERVER,
+      "Most bytes of messages the broker holds at once (waiting in queues and in connections' write buffers: "
+      "what grows under overload). Above it every producer is paused until it falls below 80 %; consumers "
+      "keep draining. Unset: 40 % of the machine's memory or of the cgroup's limit, whichever is smaller.",
+      minimum=1 * MIB)
     d("write_buffer_high", "size", 1 * MIB, SERVER,
       "Outgoing bytes buffered for one connection above which it counts as a slow consumer: topics drop "
       "or disconnect per their slow_consumer policy, queues stop dispatching to it.", minimum=4 * KIB)

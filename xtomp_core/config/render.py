@@ -6,7 +6,7 @@ from .directives import DESTINATION, SERVER, USER, Directive, DirectiveSet
 from .loader import key_path
 from .model import Config, Section
 
-__all__ = ["show_config", "directive_reference"]
+__all__ = ["show_config", "directive_reference", "worst_case_memory"]
 
 
 def _render_section(header: str, section: Section, declared: dict[str, Directive]) -> list[str]:
@@ -40,6 +40,41 @@ def show_config(config: Config) -> str:
         declared = directives.scope(f"plugins.{plugin}")
         out += _render_section(f"[{key_path(('plugins', plugin))}]", section, declared)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _size(value: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= factor:
+            return f"{value / factor:,.1f} {unit}"
+    return f"{value} bytes"
+
+
+def worst_case_memory(config: Config, connection_limit: int, max_memory: int) -> str:
+    """What the limits allow at worst, multiplied out, as TOML comments for ``--show-config``."""
+    server = config.server
+    per_connection = server["write_buffer_max"] + server["max_frame_size"]
+    lines = [
+        "",
+        "# worst case the limits allow (what max_memory is there to stop):",
+        f"#   connections: {connection_limit:,} (connection_limit) x {_size(per_connection)} "
+        f"(write_buffer_max + max_frame_size of a partial frame) = {_size(connection_limit * per_connection)}",
+    ]
+    for name, section in config.destinations.items():
+        if section["type"] == "queue" or section["min_delivery"]:
+            size = section["max_messages"] * section["max_message_size"]
+            lines.append(f"#   queue {name}: {section['max_messages']:,} x {_size(section['max_message_size'])} = {_size(size)}")
+    for prefix, section in config.prefixes:
+        if section["type"] == "queue" or section["min_delivery"]:
+            size = section["max_messages"] * section["max_message_size"]
+            lines.append(
+                f"#   each queue {prefix}*: {section['max_messages']:,} x {_size(section['max_message_size'])} = "
+                f"{_size(size)}, up to max_destinations ({server['max_destinations']:,}) of them"
+            )
+    lines.append(
+        f"#   max_memory: {_size(max_memory)} of message data (queues and write buffers): above it every "
+        "producer is paused until it falls below 80 %"
+    )
+    return "\n".join(lines) + "\n"
 
 
 _SCOPE_TITLES = {

@@ -172,6 +172,7 @@ def build_config(
         plugin_sections[name] = check.section(path, plugin_scope(name), check.table(path))
 
     _cross_checks(check, server)
+    _destination_limits(check, server, [defaults, *destinations.values(), *(rule for _, rule in prefixes)])
     if check.errors:
         raise ConfigError("\n".join(check.errors))
     return Config(
@@ -196,6 +197,29 @@ def _cross_checks(check: _Validator, server: Section) -> None:
         check.errors.append(f"{server.origin('passcode')}: server.passcode: set without server.login")
     if not server["listen"]:
         check.errors.append(f"{server.origin('listen')}: server.listen: at least one address is needed")
+    if server["max_memory"] is not None and server["max_memory"] < server["write_buffer_max"]:
+        _conflict(check, server, "write_buffer_max", "max_memory")
+
+
+def _destination_limits(check: _Validator, server: Section, sections: list[Section]) -> None:
+    """A destination's max_message_size must fit the server's frame and buffer limits
+    (``sections`` starts with ``[destination_defaults]``)."""
+    declared = check.directives.scope(SERVER)
+    inherited = sections[0]["max_message_size"]
+    for index, section in enumerate(sections):
+        if index and section["max_message_size"] == inherited:
+            continue  # as in [destination_defaults]: reported there once
+        size = section["max_message_size"]
+        for limit, why in (
+            ("max_frame_size", "a SEND that large is refused before it is read"),
+            ("write_buffer_max", "one such message would close every subscriber"),
+        ):
+            if size > server[limit]:
+                shown = declared[limit].render(server[limit])
+                check.errors.append(
+                    f"{section.where('max_message_size')}: {section.path}.max_message_size: "
+                    f"{declared[limit].render(size)} is larger than server.{limit} ({shown}): {why}"
+                )
 
 
 def _conflict(check: _Validator, server: Section, low: str, high: str) -> None:

@@ -70,6 +70,10 @@ def declare_security_directives(directives: DirectiveSet) -> None:
     d("connection_limit", "int", None, SERVER,
       "Most client connections at once; more are closed as soon as they are accepted. Unset: the "
       "process's open-file limit (ulimit -n) less 64.", minimum=1)
+    d("protected_mode", "bool", True, SERVER,
+      "With no authenticator configured (no login, [users] passwords, secret or authenticators), only "
+      "loopback clients may CONNECT; others get ERROR \"auth err\" saying why (as Redis's protected mode). "
+      "false: anyone who can reach a listener may connect as anonymous.")
     d("connection_limit_per_address", "int", 1000, SERVER,
       "Most connections at once from one client IP address. 0: no limit.", minimum=0)
     # -- users ([users."NAME"]) -------------------------------------------------------------

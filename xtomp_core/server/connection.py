@@ -103,6 +103,8 @@ class StompConnection(asyncio.Protocol):
         "out",
         "paused",
         "queued",
+        "backlog",
+        "_memory",
         "_high",
         "_tx_paused",
         "frames_out",
@@ -136,6 +138,9 @@ class StompConnection(asyncio.Protocol):
         #: Bytes queued in ``out`` since the last flush (counted against write_buffer_high).
         self.queued = 0
         self._high = broker.limits.write_buffer_high
+        #: The transport's unsent bytes when last looked at (counted in the broker's memory).
+        self.backlog = 0
+        self._memory = broker.memory
         #: The transport said pause_writing (its buffer is over the high mark).
         self._tx_paused = False
         self.frames_out = 0
@@ -206,6 +211,8 @@ class StompConnection(asyncio.Protocol):
         self._closing = True
         self.paused = True  # nobody delivers to a dead connection
         self.out.clear()
+        if self.backlog:
+            self._count_backlog(0)
         self._cancel_timers()
         self._cancel_frame_timer()
         if not self._admitted:
@@ -221,6 +228,7 @@ class StompConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._tx_paused = False
+        self.refresh_backlog()
         if self._closing:
             return
         self.paused = False
@@ -266,8 +274,11 @@ class StompConnection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         transport.write(data)
+        backlog = transport.get_write_buffer_size()
+        if backlog != self.backlog:
+            self._count_backlog(backlog)
         if self.paused:
-            if transport.get_write_buffer_size() > self.broker.limits.write_buffer_max:
+            if backlog > self.broker.limits.write_buffer_max:
                 self._overflow(transport)
                 return False
             if not self._tx_paused:
@@ -276,6 +287,23 @@ class StompConnection(asyncio.Protocol):
                 self.paused = False
                 self.session.writable()
         return True
+
+    def _count_backlog(self, backlog: int) -> None:
+        """Tell the broker's memory count how the transport's unsent bytes changed."""
+        memory = self._memory
+        memory.add(backlog - self.backlog)
+        if backlog and not self.backlog:
+            memory.backlogged.add(self)
+        elif not backlog:
+            memory.backlogged.discard(self)
+        self.backlog = backlog
+
+    def refresh_backlog(self) -> None:
+        """Re-read the transport's unsent bytes (they drain without telling us, unless paused)."""
+        transport = self.transport
+        backlog = transport.get_write_buffer_size() if transport is not None and not self._closing else 0
+        if backlog != self.backlog:
+            self._count_backlog(backlog)
 
     def _overflow(self, transport: asyncio.Transport) -> None:
         """The client let more than ``write_buffer_max`` bytes pile up: abort, do not wait for it."""

@@ -99,6 +99,8 @@ def test_console_shows_the_broker_in_chromium(browser_ready, admin, stomp_py, tm
     assert rows["/topic/orders"] | {"rate_in": "", "rate_out": ""} == {
         "dest": "/topic/orders", "type": "topic", "sz": "1", "q": "0", "rate_in": "", "rate_out": "",
         "Σ": "25", "delivered": "25", "dropped": "0",
+        # the topic's flow-control figures (slow_consumer = "pause"), shown as columns of their own
+        "slow_subscribers": "0", "held_producers": "0", "producer_pauses": "0", "slow_disconnects": "0",
     }
     assert (rows["/topic/prices"]["Σ"], rows["/topic/prices"]["delivered"]) == ("10", "10")
     assert (rows["/topic/audit"]["Σ"], rows["/topic/audit"]["delivered"], rows["/topic/audit"]["sz"]) == ("3", "0", "0")

@@ -150,6 +150,9 @@ def test_metrics_parse_back_with_proper_names(admin, raw_client):
     assert sample(found, "xtomp_destination_messages", **labels) == 0
     assert sample(found, "xtomp_destination_dropped", **labels) == 0
     assert found["xtomp_admin_requests"].type == "counter"
+    assert sample(found, "xtomp_memory_over") == 0 and found["xtomp_memory_held_bytes"].type == "gauge"
+    assert sample(found, "xtomp_memory_max_bytes") == admin.broker.broker.stats()["memory"]["max"]
+    assert found["xtomp_memory_producer_pauses"].type == "counter"
     # The text itself: every family has HELP and TYPE, every name the prefix, counters _total.
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     helps = set(re.findall(r"^# HELP (\S+) .+$", text, re.M))

@@ -84,6 +84,14 @@ _LABEL_KEYS = ("dest", "type")
 PLUGIN: dict[tuple[str, str], tuple[str, str, str]] = {
     ("admin", "requests"): ("xtomp_admin_requests_total", "counter", "HTTP requests answered by the admin plugin."),
     ("admin", "connections"): ("xtomp_admin_connections", "gauge", "Open HTTP connections to the admin plugin."),
+    ("memory", "held"): ("xtomp_memory_held_bytes", "gauge", "Message bytes held in queues and write buffers."),
+    ("memory", "max"): ("xtomp_memory_max_bytes", "gauge", "max_memory: above it every producer is paused."),
+    ("memory", "peak"): ("xtomp_memory_peak_bytes", "gauge", "The most message bytes held at once since the start."),
+    ("memory", "over"): ("xtomp_memory_over", "gauge", "1 while over max_memory (producers are paused)."),
+    ("memory", "paused_producers"): ("xtomp_memory_paused_producers", "gauge", "Producers paused by max_memory now."),
+    ("memory", "producer_pauses"): (
+        "xtomp_memory_producer_pauses_total", "counter", "Times a producer was paused by max_memory."
+    ),
 }
 
 _SPELLING = str.maketrans({"Δ": "delta", "Σ": "sum", "µ": "u", "μ": "u"})

@@ -259,6 +259,9 @@ class QueueModel(RuleBasedStateMachine):
         assert kinds.count("flight") == queue.in_flight
         assert kinds.count("dropped") == queue.dropped
         assert sum(len(bodies) for bodies in self.unacked.values()) == queue.in_flight
+        # max_memory's count: exactly the bodies waiting (no drift, or producers could pause for ever)
+        assert queue.ready_bytes == sum(len(held.message.body) for held in queue.ready)
+        assert self.memory.context.memory.held == queue.ready_bytes
 
     @invariant()
     def nothing_waits_while_an_auto_consumer_could_take_it(self) -> None:

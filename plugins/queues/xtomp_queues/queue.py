@@ -65,6 +65,8 @@ class Queue(Destination):
         "pause_when_full",
         "ttl",
         "owner",
+        "ready_bytes",
+        "memory",
         "_timer",
         "_paused",
     )
@@ -92,6 +94,9 @@ class Queue(Destination):
         #: The session a temporary queue belongs to (only it may consume); None for shared queues.
         self.owner: Session | None = None
         self._timer = ExpiryTimer(self._expire_due, context.loop)
+        #: Bytes of the bodies waiting in ``ready``, counted in the broker's max_memory.
+        self.ready_bytes = 0
+        self.memory = context.memory
         #: Producers on hold until the queue has room again (``when_full = "pause"``).
         self._paused: dict[Session, None] = {}
 
@@ -113,6 +118,7 @@ class Queue(Destination):
         if (not ready or self.filtered) and self._give(held):
             return
         ready.append(held)
+        self._waiting(len(message.body))
         if expires:
             self._timer.watch(held)
 
@@ -202,6 +208,7 @@ class Queue(Destination):
         if ready and self.consumers:
             now = time.time()
             if not self.filtered:
+                taken = 0
                 while ready:
                     held = ready[0]
                     if held.expires and held.expires <= now:
@@ -211,8 +218,12 @@ class Queue(Destination):
                         ready.popleft()
                     else:
                         break  # nobody has room
+                    taken += len(held.message.body)
+                if taken:
+                    self._waiting(-taken)
             else:
                 kept: deque[Held] = deque()
+                taken = 0
                 while ready:
                     held = ready.popleft()
                     if held.expires and held.expires <= now:
@@ -221,12 +232,21 @@ class Queue(Destination):
                         kept.append(held)
                         if not self._anyone_has_room():
                             break
+                        continue
+                    taken += len(held.message.body)
                 kept.extend(ready)
                 self.ready = ready = kept
+                if taken:
+                    self._waiting(-taken)
         if not ready:
             self._timer.cancel()  # nothing waits, so nothing can expire while waiting
         if self._paused and len(ready) < self.max_messages:
             self._resume_producers()
+
+    def _waiting(self, delta: int) -> None:
+        """Bodies of ``delta`` bytes started (or, negative, stopped) waiting in ``ready``."""
+        self.ready_bytes += delta
+        self.memory.add(delta)
 
     def _anyone_has_room(self) -> bool:
         return any(consumer.has_room for consumer in self.consumers)
@@ -347,6 +367,8 @@ class Queue(Destination):
                 if held.expires:
                     self._timer.watch(held)
         self.ready.extendleft(reversed(again))
+        if again:
+            self._waiting(sum(len(held.message.body) for held in again))
 
     # -- expiry and dead letters ----------------------------------------------------------------
 
@@ -356,12 +378,16 @@ class Queue(Destination):
         if not gone:
             return
         kept: deque[Held] = deque()
+        expired = 0
         for held in self.ready:
             if id(held) in gone:
                 self._expire(held)
+                expired += len(held.message.body)
             else:
                 kept.append(held)
         self.ready = kept
+        if expired:
+            self._waiting(-expired)
         if self._paused and len(kept) < self.max_messages:
             self._resume_producers()
 
@@ -405,12 +431,14 @@ class Queue(Destination):
         self._timer.cancel()
         self.dropped += len(self.ready)
         self.ready.clear()
+        self._waiting(-self.ready_bytes)
         if self._paused:
             self._resume_producers()
 
     def stats(self) -> dict[str, Any]:
         figures = super().stats()
         figures.update(
+            bytes=self.ready_bytes,
             in_flight=self.in_flight,
             acked=self.acked,
             nacked=self.nacked,
