@@ -4,12 +4,20 @@
     python -m bench.run --brokers xtomp,rabbitmq   # side by side (make bench-compare)
     python -m bench.run --quick                # shorter runs, for a smoke test
     python -m bench.run --pin                  # the load generator and xtomp on cores of their own
+    python -m bench.run --only open-loop       # only the scenarios whose name matches (re.search)
 
 Each scenario prints one JSON line (parameters, results, the broker's and the load
-generator's CPU); a summary table follows, with xtomp/RabbitMQ ratios when both ran. The
+generator's CPU, the broker's peak RSS); a summary table follows, with xtomp/RabbitMQ ratios
+when both ran and each broker's peak RSS in the load scenarios. The
 load generator is C (bench/loadgen.c), built here with gcc (into bench/.build, or
 ``--build-dir``, or ``$XTOMP_BENCH_BUILD``), and its own ceiling is measured against its trivial
 ``sink`` broker in the same run (on a port the OS picks, unless ``--sink-port``).
+
+Fan-out and queue scenarios are closed loop (the publishers stay within ``--window`` messages of
+the consumers) except the ``open-loop`` ones: there the publishers send as fast as the broker's
+sockets take their SENDs (loadgen ``--open-loop``), so they measure the broker under overload:
+how fast it delivers, that it loses and duplicates nothing, and how much memory it takes
+(``peak_rss_mb``: the broker process's VmHWM, reset when the scenario starts).
 """
 
 from __future__ import annotations
@@ -70,6 +78,13 @@ XTOMP_QUEUES = """
 [destinations."/queue/*"]
 type = "queue"
 max_messages = 1000000      # RabbitMQ's queues are unbounded: measure speed, not the limit
+
+# The open-loop scenarios' queues: producers faster than the consumers are slowed (their SENDs
+# wait unread while the queue is full), not refused.
+[destinations."/queue/open-*"]
+type = "queue"
+max_messages = 10000
+when_full = "pause"
 """
 
 XTOMP_WEBSOCKET = f"""
@@ -150,6 +165,34 @@ def rss_kb(pids: list[int]) -> int:
     return total
 
 
+def process_name(pid: int) -> str:
+    """The command name of ``pid`` (``beam.smp``, ``python3``), or "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset ``pid``'s VmHWM to its current RSS (``5`` to /proc/PID/clear_refs); False if not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_kb(pid: int) -> int | None:
+    """``pid``'s VmHWM: the highest RSS it reached since it started or since :func:`reset_peak_rss`."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 @dataclass
 class Broker:
     """A broker under test: how to start it, its port, and its processes for CPU and memory."""
@@ -175,12 +218,23 @@ class Broker:
     loadgen_cpus: set[int] | None = None
     #: Reads the port the started process bound (it was told port 0); None: ``port`` is fixed.
     bound_port: Callable[[subprocess.Popen[bytes]], int] | None = None
+    #: The command name of the process whose peak RSS is the broker's (RabbitMQ: beam.smp, under
+    #: its start scripts); None: the started process itself.
+    memory_process: str | None = None
     process: subprocess.Popen[bytes] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
     def pids(self) -> list[int]:
         assert self.process is not None
         return process_tree(self.process.pid)
+
+    def memory_pid(self) -> int | None:
+        """The process whose memory is the broker's (see ``memory_process``), None if it is missing."""
+        assert self.process is not None
+        if self.memory_process is None:
+            return self.process.pid
+        found = [pid for pid in self.pids() if process_name(pid) == self.memory_process]
+        return found[0] if found else None
 
     def __enter__(self) -> Broker:
         self.process = self.start()
@@ -225,27 +279,71 @@ class Broker:
                 self.process.wait()
 
 
-def xtomp_broker(work: Path, loop: str = "uvloop") -> Broker:
+def xtomp_broker(work: Path, loop: str = "uvloop", port: int = XTOMP_PORT) -> Broker:
+    """xtomp with the benchmark's configuration, on ``port`` (0: ports the OS picks, read from the
+    broker's ``listening on`` log lines, for the WebSocket listener too)."""
     config = work / f"xtomp-{loop}"
     config.mkdir(exist_ok=True)
     queues = _installed("queues")
     websocket = _installed("websocket")
     filters = _installed("filters")
-    (config / "xtomp.toml").write_text(
+    text = (
         XTOMP_CONFIG
         + (XTOMP_QUEUES if queues else "")
         + (XTOMP_WEBSOCKET if websocket else "")
         + (XTOMP_FILTERS if filters else "")
     )
+    if port == 0:
+        text = (text.replace(f"127.0.0.1:{XTOMP_PORT}", "127.0.0.1:0").replace(f"127.0.0.1:{XTOMP_WS_PORT}", "127.0.0.1:0")
+                .replace('log_level = "warning"', 'log_level = "info"'))
+    (config / "xtomp.toml").write_text(text)
     env = dict(os.environ)
     if loop == "asyncio":
         env["XTOMP_NO_UVLOOP"] = "1"
     command = [sys.executable, "-m", "xtomp_core", "-c", str(config)]
     name = "xtomp" if loop == "uvloop" else "xtomp-asyncio"
-    return Broker(
-        name, XTOMP_PORT, lambda: subprocess.Popen(command, env=env), supports_queues=queues,
+    stderr = subprocess.PIPE if port == 0 else None
+    broker = Broker(
+        name, port, lambda: subprocess.Popen(command, env=env, stderr=stderr), supports_queues=queues,
         ws_port=XTOMP_WS_PORT if websocket else None, supports_filters=filters,
     )
+    if port == 0:
+        def bound(process: subprocess.Popen[bytes]) -> int:
+            ports = xtomp_ports(process)
+            broker.ws_port = ports.get("ws")
+            return ports["tcp"]
+
+        broker.bound_port = bound
+    return broker
+
+
+XTOMP_LISTENING = re.compile(rb"listening on (\w+)://.*:(\d+)")
+
+
+def xtomp_ports(process: subprocess.Popen[bytes], timeout: float = 60.0) -> dict[str, int]:
+    """The port of each listener scheme (tcp, ws) in xtomp's log, read up to its ``xtomp ready`` line;
+    the rest of its log is read and dropped (logged at info level: a line per connection)."""
+    assert process.stderr is not None
+    ports: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    log = b""
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        log += line
+        if not line:
+            raise RuntimeError(f"xtomp did not start: {log.decode(errors='replace').strip()[-300:]}")
+        match = XTOMP_LISTENING.search(line)
+        if match:
+            ports.setdefault(match.group(1).decode(), int(match.group(2)))
+        if b"xtomp ready" in line:
+            threading.Thread(target=_drop, args=(process.stderr,), daemon=True).start()
+            return ports
+    raise RuntimeError(f"xtomp was not ready after {timeout}s")
+
+
+def _drop(stream: IO[bytes]) -> None:
+    for _ in stream:
+        pass
 
 
 def _installed(plugin: str) -> bool:
@@ -300,6 +398,7 @@ def rabbitmq_broker(work: Path) -> Broker:
         stop_command=stop,
         client_args=["--login", "guest", "--passcode", "guest", "--vhost", "/"],
         ws_port=RABBIT_WS_PORT,
+        memory_process="beam.smp",
         # At ~20k deliveries/s a full fan-out (3M deliveries) outlasts the 120 s timeout.
         message_scale=0.1,
         single_threaded=False,
@@ -362,6 +461,10 @@ def scenarios(quick: bool) -> list[Scenario]:
     fan1000 = fan + ["--publishers", "1", "--subscribers", "1000", "--size", "100", "--window", "2000"]
     filtered = fan1000 + ["--filter-header", "k", "--messages"]
     queue = ["queue", "--destination", "/queue/bench", "--window", "1000"]
+    # Open loop: no window, the publishers write as fast as the broker takes their SENDs; the
+    # queues are /queue/open-* (xtomp: max_messages 10,000, when_full = "pause").
+    open_fan = ["fanout", "--destination", "/topic/open-bench", "--open-loop", "--size", "100", "--publishers", "1"]
+    open_queue = ["queue", "--destination", "/queue/open-bench", "--open-loop", "--size", "100"]
     return [
         Scenario("fanout 1→10 100B", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n), "--size", "100"]),
         Scenario("fanout 4→4 100B", fan + ["--publishers", "4", "--subscribers", "4", "--messages", str(n // 4), "--size", "100"]),
@@ -379,6 +482,12 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("queue 1→1 client-individual", queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--size", "100", "--ack", "client-individual", "--prefetch", "500"], True),
         Scenario("queue 4→4 auto", queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--size", "100", "--ack", "auto", "--prefetch", "200"], True),
         Scenario("queue 4→4 client-individual", queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--size", "100", "--ack", "client-individual", "--prefetch", "200"], True),
+        Scenario("open-loop fanout 1→10 100B", open_fan + ["--subscribers", "10", "--messages", str(n)]),
+        Scenario("open-loop fanout 1→100 100B", open_fan + ["--subscribers", "100", "--messages", str(n100)]),
+        Scenario("open-loop queue 1→1 auto", open_queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--ack", "auto", "--prefetch", "500"], True),
+        Scenario("open-loop queue 1→1 client-individual", open_queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--ack", "client-individual", "--prefetch", "500"], True),
+        Scenario("open-loop queue 4→4 auto", open_queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--ack", "auto", "--prefetch", "200"], True),
+        Scenario("open-loop queue 4→4 client-individual", open_queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--ack", "client-individual", "--prefetch", "200"], True),
         Scenario("latency 1k/s ×10", ["latency", "--rate", "1000", "--subscribers", "10", "--duration", seconds, "--size", "100", "--destination", "/topic/latency"]),
         Scenario("latency 10k/s ×10", ["latency", "--rate", "10000", "--subscribers", "10", "--duration", seconds, "--size", "100", "--destination", "/topic/latency"]),
         Scenario("connections 1,000", ["1000"], kind="connections"),
@@ -487,6 +596,9 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool, binary: Path) 
     if scenario.needs_filters and not broker.supports_filters:
         record["error"] = "no filters or selectors"
         return record
+    memory = broker.memory_pid()
+    # The peak of this scenario, not of the broker's start-up (a fresh broker runs each scenario).
+    peak_reset = memory is not None and reset_peak_rss(memory)
     cpu_before = cpu_seconds(pids)
     started = time.monotonic()
     result = loadgen(binary, scaled(scenario.args, broker.message_scale), broker, port=broker.ws_port if scenario.transport == "ws" else None)
@@ -496,6 +608,10 @@ def run_scenario(broker: Broker, scenario: Scenario, quick: bool, binary: Path) 
     record["broker_cpu_s"] = round(cpu_used, 2)
     record["broker_cpu_share"] = round(cpu_used / wall, 2) if wall else None
     record["broker_rss_mb"] = round(rss_kb(broker.pids()) / 1024, 1)
+    peak = peak_rss_kb(memory) if memory is not None else None
+    record["peak_rss_mb"] = round(peak / 1024, 1) if peak is not None else None
+    if peak is not None and not peak_reset:
+        record["peak_rss_since"] = "broker start"  # VmHWM could not be reset
     return record
 
 
@@ -515,7 +631,7 @@ def _kind(record: dict[str, Any]) -> str:
     if kind != "load":
         return kind
     words = str(record["scenario"]).split()
-    return words[1] if words[0] == "ws" else words[0]
+    return words[1] if words[0] in ("ws", "open-loop") else words[0]
 
 
 def headline(record: dict[str, Any]) -> tuple[str, str]:
@@ -542,6 +658,10 @@ def summary(records: list[dict[str, Any]], brokers: list[str]) -> str:
     ratio = "xtomp" in brokers and "rabbitmq" in brokers
     if ratio:
         header.append("xtomp/RabbitMQ")
+    # Each broker's peak RSS during the load scenarios (connections and idle show theirs inline).
+    memory = any(r.get("peak_rss_mb") is not None for r in records)
+    if memory:
+        header += [f"{broker} peak RSS MB" for broker in brokers]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for name in names:
         row = [name]
@@ -559,8 +679,15 @@ def summary(records: list[dict[str, Any]], brokers: list[str]) -> str:
         if ratio:
             a, b = by_key.get(("xtomp", name)), by_key.get(("rabbitmq", name))
             row.append(_ratio(a, b))
+        if memory:
+            row += [_peak_rss(by_key.get((broker, name))) for broker in brokers]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def _peak_rss(record: dict[str, Any] | None) -> str:
+    value = record.get("peak_rss_mb") if record else None
+    return f"{value:,.0f}" if isinstance(value, (int, float)) else "-"
 
 
 def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
@@ -592,7 +719,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--brokers", default="sink,xtomp", help="comma list of sink, xtomp, xtomp-asyncio, rabbitmq")
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--only", default="", help="run scenarios whose name contains this text")
+    parser.add_argument("--only", default="",
+                        help="run the scenarios whose name matches this regular expression (re.search: plain "
+                             "text matches anywhere; --only open-loop, --only '^fanout 1→10 100B$')")
     parser.add_argument("--json", type=Path, help="also append the JSON lines to this file")
     parser.add_argument("--pin", action="store_true",
                         help="load generator on the last core, a single-threaded broker on the first")
@@ -620,7 +749,7 @@ def main() -> int:
         if args.pin:
             broker.pin()
         for scenario in scenarios(args.quick):
-            if args.only and args.only not in scenario.name:
+            if args.only and not re.search(args.only, scenario.name):
                 continue
             if name == "sink" and (
                 scenario.kind != "load"

@@ -1,5 +1,7 @@
 """bench/run.py: core pinning (--pin), ratio formatting, the build directory, the sink on a port the OS
-picks, and one real pinned scenario against the sink."""
+picks, one real pinned scenario against the sink, and the open-loop scenarios (with few messages)
+against the sink and a real xtomp process with the benchmark's configuration: nothing lost or
+duplicated, no window waited for, the broker's peak RSS in the record and the summary."""
 
 from __future__ import annotations
 
@@ -9,11 +11,25 @@ import shutil
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bench.run import DEFAULT_BUILD, Broker, _ratio, build_dir, build_loadgen, sink_broker
+from bench.run import (
+    DEFAULT_BUILD,
+    Broker,
+    _ratio,
+    build_dir,
+    build_loadgen,
+    run_scenario,
+    scaled,
+    scenarios,
+    sink_broker,
+    summary,
+    xtomp_broker,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CORES = sorted(os.sched_getaffinity(0))
@@ -90,7 +106,7 @@ def test_a_pinned_run_records_its_cores(tmp_path: Path) -> None:
     out = tmp_path / "run.jsonl"
     build = tmp_path / "build"
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--brokers", "sink", "--quick", "--pin", "--only", "fanout 1→10 100B",
+        [sys.executable, "-m", "bench.run", "--brokers", "sink", "--quick", "--pin", "--only", "^fanout 1→10 100B$",
          "--json", str(out), "--build-dir", str(build), "--sink-port", "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
@@ -101,3 +117,70 @@ def test_a_pinned_run_records_its_cores(tmp_path: Path) -> None:
     assert record["pinned"] == {"broker": [CORES[0]], "loadgen": [CORES[-1]]}
     assert record["lost"] == record["duplicated"] == record["reordered"] == 0
     assert record["delivered"] == record["expected"] > 0
+
+
+OPEN_LOOP = [scenario for scenario in scenarios(quick=True) if scenario.name.startswith("open-loop")]
+
+
+def test_the_open_loop_scenarios_publish_without_a_window() -> None:
+    names = [scenario.name for scenario in OPEN_LOOP]
+    assert names == [
+        "open-loop fanout 1→10 100B", "open-loop fanout 1→100 100B",
+        "open-loop queue 1→1 auto", "open-loop queue 1→1 client-individual",
+        "open-loop queue 4→4 auto", "open-loop queue 4→4 client-individual",
+    ]
+    for scenario in OPEN_LOOP:
+        assert "--open-loop" in scenario.args and "--window" not in scenario.args
+        assert scenario.args[scenario.args.index("--size") + 1] == "100"
+        assert scenario.needs_queues == (scenario.args[0] == "queue")
+
+
+def small(name: str) -> Any:
+    """The open-loop scenario ``name`` with at least 1,000 messages per publisher (a few thousand in all)."""
+    (scenario,) = [s for s in OPEN_LOOP if s.name == name]
+    return replace(scenario, args=scaled(scenario.args, 0.001))
+
+
+def assert_open_loop_record(record: dict[str, Any]) -> None:
+    assert "error" not in record, record["error"]
+    assert record["open_loop"] is True and record["window_waits"] == 0
+    assert record["lost"] == record["duplicated"] == 0 and record["idle_timeout_hit"] is False
+    assert isinstance(record["peak_rss_mb"], float) and record["peak_rss_mb"] > 0
+    assert "peak_rss_since" not in record  # reset when the scenario started
+
+
+@needs_gcc
+def test_open_loop_scenarios_against_the_sink_and_xtomp(tmp_path: Path) -> None:
+    binary = build_loadgen(tmp_path / "build")
+    records = []
+    for broker in (sink_broker(binary, 0), xtomp_broker(tmp_path, port=0)):
+        for name in ("open-loop fanout 1→10 100B", "open-loop queue 4→4 client-individual"):
+            with broker:
+                assert broker.port != 0
+                record = run_scenario(broker, small(name), True, binary)
+            if "no queue support" in record.get("error", ""):
+                continue  # the queues plugin is not installed
+            assert_open_loop_record(record)
+            if record["mode"] == "fanout":
+                assert record["delivered"] == record["expected"] == 10_000
+            else:
+                assert record["sent"] == record["received"] == 4000 and record["stale"] == 0
+            records.append(record)
+    table = summary(records, ["sink", "xtomp"])
+    assert "| sink peak RSS MB | xtomp peak RSS MB |" in table.splitlines()[0]
+    row = next(line for line in table.splitlines() if line.startswith("| open-loop fanout 1→10 100B |"))
+    assert row.count("|") == 7 and " - |" not in row  # both brokers' figures, both peaks
+
+
+def test_the_summary_shows_the_peak_rss_of_load_scenarios_only() -> None:
+    records = [
+        {"broker": "xtomp", "scenario": "open-loop queue 1→1 auto", "kind": "load", "msgs_per_s": 1000.0,
+         "peak_rss_mb": 51.4},
+        {"broker": "rabbitmq", "scenario": "open-loop queue 1→1 auto", "kind": "load", "msgs_per_s": 500.0,
+         "peak_rss_mb": 160.2},
+        {"broker": "xtomp", "scenario": "idle, 0 connections", "kind": "idle", "cpu_s_per_min": 0.0, "rss_mb": 30},
+    ]
+    lines = summary(records, ["xtomp", "rabbitmq"]).splitlines()
+    assert lines[0] == "| scenario | unit | xtomp | rabbitmq | xtomp/RabbitMQ | xtomp peak RSS MB | rabbitmq peak RSS MB |"
+    assert lines[2] == "| open-loop queue 1→1 auto | msg/s | 1,000 | 500 | 2.00 | 51 | 160 |"
+    assert lines[3].endswith("| - | - |")
