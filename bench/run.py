@@ -294,8 +294,9 @@ def xtomp_broker(work: Path, loop: str = "uvloop", port: int = XTOMP_PORT) -> Br
         + (XTOMP_FILTERS if filters else "")
     )
     if port == 0:
-        text = (text.replace(f"127.0.0.1:{XTOMP_PORT}", "127.0.0.1:0").replace(f"127.0.0.1:{XTOMP_WS_PORT}", "127.0.0.1:0")
-                .replace('log_level = "warning"', 'log_level = "info"'))
+        for fixed in (XTOMP_PORT, XTOMP_WS_PORT):
+            text = text.replace(f"127.0.0.1:{fixed}", "127.0.0.1:0")
+        text = text.replace('log_level = "warning"', 'log_level = "info"')  # the 'listening on' lines
     (config / "xtomp.toml").write_text(text)
     env = dict(os.environ)
     if loop == "asyncio":
@@ -465,6 +466,8 @@ def scenarios(quick: bool) -> list[Scenario]:
     # queues are /queue/open-* (xtomp: max_messages 10,000, when_full = "pause").
     open_fan = ["fanout", "--destination", "/topic/open-bench", "--open-loop", "--size", "100", "--publishers", "1"]
     open_queue = ["queue", "--destination", "/queue/open-bench", "--open-loop", "--size", "100"]
+    open_q1 = open_queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--prefetch", "500"]
+    open_q4 = open_queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--prefetch", "200"]
     return [
         Scenario("fanout 1→10 100B", fan + ["--publishers", "1", "--subscribers", "10", "--messages", str(n), "--size", "100"]),
         Scenario("fanout 4→4 100B", fan + ["--publishers", "4", "--subscribers", "4", "--messages", str(n // 4), "--size", "100"]),
@@ -484,10 +487,10 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario("queue 4→4 client-individual", queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--size", "100", "--ack", "client-individual", "--prefetch", "200"], True),
         Scenario("open-loop fanout 1→10 100B", open_fan + ["--subscribers", "10", "--messages", str(n)]),
         Scenario("open-loop fanout 1→100 100B", open_fan + ["--subscribers", "100", "--messages", str(n100)]),
-        Scenario("open-loop queue 1→1 auto", open_queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--ack", "auto", "--prefetch", "500"], True),
-        Scenario("open-loop queue 1→1 client-individual", open_queue + ["--producers", "1", "--consumers", "1", "--messages", str(n), "--ack", "client-individual", "--prefetch", "500"], True),
-        Scenario("open-loop queue 4→4 auto", open_queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--ack", "auto", "--prefetch", "200"], True),
-        Scenario("open-loop queue 4→4 client-individual", open_queue + ["--producers", "4", "--consumers", "4", "--messages", str(n // 4), "--ack", "client-individual", "--prefetch", "200"], True),
+        Scenario("open-loop queue 1→1 auto", open_q1 + ["--ack", "auto"], True),
+        Scenario("open-loop queue 1→1 client-individual", open_q1 + ["--ack", "client-individual"], True),
+        Scenario("open-loop queue 4→4 auto", open_q4 + ["--ack", "auto"], True),
+        Scenario("open-loop queue 4→4 client-individual", open_q4 + ["--ack", "client-individual"], True),
         Scenario("latency 1k/s ×10", ["latency", "--rate", "1000", "--subscribers", "10", "--duration", seconds, "--size", "100", "--destination", "/topic/latency"]),
         Scenario("latency 10k/s ×10", ["latency", "--rate", "10000", "--subscribers", "10", "--duration", seconds, "--size", "100", "--destination", "/topic/latency"]),
         Scenario("connections 1,000", ["1000"], kind="connections"),

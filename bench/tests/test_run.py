@@ -181,6 +181,7 @@ def test_the_summary_shows_the_peak_rss_of_load_scenarios_only() -> None:
         {"broker": "xtomp", "scenario": "idle, 0 connections", "kind": "idle", "cpu_s_per_min": 0.0, "rss_mb": 30},
     ]
     lines = summary(records, ["xtomp", "rabbitmq"]).splitlines()
-    assert lines[0] == "| scenario | unit | xtomp | rabbitmq | xtomp/RabbitMQ | xtomp peak RSS MB | rabbitmq peak RSS MB |"
+    assert lines[0] == ("| scenario | unit | xtomp | rabbitmq | xtomp/RabbitMQ "
+                        "| xtomp peak RSS MB | rabbitmq peak RSS MB |")
     assert lines[2] == "| open-loop queue 1→1 auto | msg/s | 1,000 | 500 | 2.00 | 51 | 160 |"
     assert lines[3].endswith("| - | - |")
