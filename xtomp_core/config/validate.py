@@ -207,6 +207,8 @@ def _destination_limits(check: _Validator, server: Section, sections: list[Secti
     declared = check.directives.scope(SERVER)
     inherited = sections[0]["max_message_size"]
     for index, section in enumerate(sections):
+        if section.origin("max_message_size") == DEFAULT_ORIGIN:
+            continue  # the built-in default: max_frame_size alone bounds what can arrive
         if index and section["max_message_size"] == inherited:
             continue  # as in [destination_defaults]: reported there once
         size = section["max_message_size"]
