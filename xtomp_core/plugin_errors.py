@@ -21,30 +21,36 @@ def plugin_failure(plugin: str, what: str, error: BaseException) -> ConfigError:
     return ConfigError(f"plugin {plugin}: {what}: {type(error).__name__}: {detail}")
 
 
-def call_each(caller: Any, **kwargs: Any) -> list[Any]:
-    """Call every implementation of a notification hook, each on its own: one plugin's
-    exception is logged with its name and does not keep the others from being called.
-    Implementations run in pluggy's order (the last registered first); returns the results."""
+def _call_impls(caller: Any, kwargs: dict[str, Any], failed: Callable[[str, Exception], None]) -> list[Any]:
+    """Call each implementation of a hook on its own, in pluggy's order (the last registered
+    first); ``failed(plugin, error)`` decides what an exception means. Returns the results."""
     results = []
     for impl in reversed(caller.get_hookimpls()):
         function: Callable[..., Any] = impl.function
         try:
             results.append(function(**{name: kwargs[name] for name in impl.argnames}))
-        except Exception:
-            log.exception("plugin %s: %s failed", impl.plugin_name, caller.name)
+        except Exception as error:
+            failed(impl.plugin_name, error)
     return results
+
+
+def call_each(caller: Any, **kwargs: Any) -> list[Any]:
+    """Call every implementation of a notification hook: one plugin's exception is logged
+    with its name and does not keep the others from being called."""
+
+    def failed(plugin: str, error: Exception) -> None:
+        log.error("plugin %s: %s failed", plugin, caller.name, exc_info=error)
+
+    return _call_impls(caller, kwargs, failed)
 
 
 def call_checked(caller: Any, **kwargs: Any) -> list[Any]:
-    """Call every implementation of a start-up hook (pluggy's order); an exception that is
-    not an ``XtompError`` becomes a ConfigError naming the plugin (never a traceback)."""
-    results = []
-    for impl in reversed(caller.get_hookimpls()):
-        function: Callable[..., Any] = impl.function
-        try:
-            results.append(function(**{name: kwargs[name] for name in impl.argnames}))
-        except XtompError:
-            raise
-        except Exception as error:
-            raise plugin_failure(impl.plugin_name, caller.name, error) from error
-    return results
+    """Call every implementation of a start-up hook; an exception that is not an
+    ``XtompError`` becomes a ConfigError naming the plugin (never a traceback)."""
+
+    def failed(plugin: str, error: Exception) -> None:
+        if isinstance(error, XtompError):
+            raise error
+        raise plugin_failure(plugin, caller.name, error) from error
+
+    return _call_impls(caller, kwargs, failed)
