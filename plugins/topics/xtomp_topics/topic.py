@@ -46,13 +46,14 @@ class Topic(Destination):
     prefix) to the subscribers' output lists, which the server flushes once per loop pass.
     """
 
-    __slots__ = ("policy", "stuck_timeout", "stuck", "held", "producer_pauses", "slow_disconnects", "_timer")
+    __slots__ = ("policy", "lossless", "stuck_timeout", "stuck", "held", "producer_pauses", "slow_disconnects", "_timer")
 
     type_name = "topic"
 
     def __init__(self, name: bytes, settings: Section, context: DestinationContext) -> None:
         super().__init__(name, settings, context)
         self.policy: str = settings["slow_consumer"]
+        self.lossless = self.policy == PAUSE
         self.stuck_timeout: float = settings["slow_consumer_timeout"]
         #: Slow subscribers (pause policy) and since when (time.monotonic()).
         self.stuck: dict[Subscription, float] = {}
@@ -64,8 +65,8 @@ class Topic(Destination):
 
     def publish(self, message: Message, sender: Session | None) -> None:
         self.enqueued += 1
-        if self.policy == PAUSE:
-            slow = self.fan_out(message, skip_paused=False)
+        if self.lossless:
+            slow = self.fan_out(message, False)
             if slow is not None:
                 self._hold(slow, sender)
             return
