@@ -53,11 +53,30 @@ def test_stomp_py_nack_is_redelivered(broker, stomp_py):
     consumer.subscribe("/queue/retry", id="r", ack="client-individual")
     consumer.send("/queue/retry", "again")
     first = seen.wait_messages(1)[0]
+    assert first.headers["redelivered"] == "false"  # as RabbitMQ and Artemis say on a first delivery
     consumer.nack(first.headers["ack"], receipt="nacked")
     seen.wait_for(lambda: "nacked" in seen.receipts and len(seen.messages) == 2)
     second = seen.messages[1]
     assert second.body == "again" and second.headers["redelivered"] == "true"
     consumer.ack(second.headers["ack"])
+
+
+def test_stomp_py_nack_requeue_false_dead_letters_at_once(queues, stomp_py):
+    """stomp.py's ``nack(id, requeue=False)`` sends ``requeue:False``: booleans are read case-insensitively."""
+    broker = queues(queue_settings='dead_letter = "/queue/DLQ"\n')
+    consumer, seen = stomp_py(broker)
+    consumer.connect(wait=True)
+    consumer.subscribe("/queue/poison", id="p", ack="client-individual")
+    consumer.subscribe("/queue/DLQ", id="dlq")
+    consumer.send("/queue/poison", "bad")
+    first = seen.wait_messages(1)[0]
+    consumer.nack(first.headers["ack"], requeue=False, receipt="nacked")
+    seen.wait_for(lambda: "nacked" in seen.receipts and len(seen.messages) == 2)
+    letter = seen.messages[1]
+    assert letter.body == "bad" and letter.headers["subscription"] == "dlq"  # not redelivered to "p"
+    assert letter.headers["x-dead-letter-reason"] == "rejected"
+    time.sleep(0.1)
+    assert len(seen.messages) == 2
 
 
 def test_stomp_py_request_reply_over_a_temporary_queue(broker, stomp_py):
