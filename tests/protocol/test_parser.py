@@ -176,6 +176,21 @@ def test_lone_cr_is_not_an_eol(feeder: Feeder) -> None:
     feeder.error(b"\rSEND\n\n\x00", "unknown command")
 
 
+@pytest.mark.parametrize("gap", [b"\x00", b"\x00\x00\x00", b"\n\x00", b"\x00\r\n\x00\n", b"\r\n\x00"])
+def test_nuls_between_frames_are_skipped(feeder: Feeder, gap: bytes) -> None:
+    """A stray NUL (a frame terminated twice) is skipped like an EOL, as RabbitMQ and ActiveMQ do."""
+    data = gap + SEND + gap + SEND + gap
+    assert feeder.parse(data) == [SEND_FRAME, SEND_FRAME]
+
+
+def test_nuls_only(feeder: Feeder) -> None:
+    assert feeder.parse(b"\x00" * 20) == []
+
+
+def test_cr_then_nul_is_not_an_eol(feeder: Feeder) -> None:
+    feeder.error(b"\r\x00SEND\n\n\x00", "unknown command")
+
+
 # -- headers ------------------------------------------------------------------------------------
 
 
@@ -236,7 +251,7 @@ def test_empty_header_name(feeder: Feeder) -> None:
         (b"CONNECTED", "'CONNECTED'"),
         (b"RECEIPT", "'RECEIPT'"),
         (b"ERROR", "'ERROR'"),
-        (b"\x00", "'\\x00'"),
+        (b"SEND\x00", "'SEND\\x00'"),
     ],
 )
 def test_unknown_command(feeder: Feeder, command: bytes, shown: str) -> None:
@@ -477,6 +492,42 @@ def test_body_not_allowed_content_length(feeder: Feeder, command: bytes) -> None
     feeder.error(
         command + b"\nid:1\ncontent-length:4\n\nbody\x00", f"a {command.decode()} frame must not have a body"
     )
+
+
+@pytest.mark.parametrize("eols", [b"\n", b"\r\n", b"\n\n", b"\r\n\n\r\n"])
+def test_eol_only_body_is_ignored_where_no_body_is_allowed(feeder: Feeder, eols: bytes) -> None:
+    """What a netcat user types: a blank line before the NUL. Accepted, and dropped."""
+    data = b"CONNECT\naccept-version:1.2\n\n" + eols + b"\x00"
+    assert feeder.parse_one(data) == Frame(b"CONNECT", {b"accept-version": b"1.2"}, b"")
+
+
+@pytest.mark.parametrize("command", NO_BODY_CLIENT_COMMANDS)
+def test_eol_only_body_every_command(feeder: Feeder, command: bytes) -> None:
+    assert feeder.parse_one(command + b"\r\nid:1\r\n\r\n\r\n\x00") == Frame(command, {b"id": b"1"}, b"")
+
+
+@pytest.mark.parametrize("body", [b"\nx", b"x\n", b"\n\n \n", b"\r\r\n\t", b"\n\x01"])
+def test_body_with_more_than_eols_still_refused(feeder: Feeder, body: bytes) -> None:
+    feeder.error(b"CONNECT\naccept-version:1.2\n\n" + body + b"\x00", "a CONNECT frame must not have a body")
+
+
+def test_counted_eol_body_still_refused(feeder: Feeder) -> None:
+    """content-length announces a body: that is a body, EOLs or not."""
+    feeder.error(b"CONNECT\ncontent-length:1\n\n\n\x00", "a CONNECT frame must not have a body")
+
+
+def test_eol_body_counts_towards_max_frame_size(feeder: Feeder) -> None:
+    feeder.error(b"DISCONNECT\n\n" + b"\n" * 40 + b"\x00", "max_frame_size", max_frame_size=30)
+
+
+def test_eol_body_is_not_kept_while_incomplete() -> None:
+    parser = FrameParser()
+    assert list(parser.feed(b"CONNECT\n\n\n\n")) == []
+    assert parser.in_frame and parser.buffered == len(b"CONNECT\n\n\n\n")
+    assert list(parser.feed(b"\r\n")) == []
+    assert parser._chunks == []
+    assert list(parser.feed(b"\n\x00")) == [Frame(b"CONNECT", {}, b"")]
+    assert (parser.buffered, parser.in_frame) == (0, False)
 
 
 def test_subscribe_body_refused_before_the_body_arrives(feeder: Feeder) -> None:
@@ -774,7 +825,7 @@ def valid_frame(draw: st.DrawFn, version: int) -> tuple[bytes, Frame]:
 def valid_stream(draw: st.DrawFn) -> tuple[int, bytes, list[Frame], list[int]]:
     version = draw(st.sampled_from(VERSIONS))
     items = draw(st.lists(valid_frame(version), max_size=6))
-    eols = st.sampled_from([b"", b"", b"\n", b"\r\n", b"\n\n", b"\r\n\n", b"\r\n\r\n"])
+    eols = st.sampled_from([b"", b"", b"\n", b"\r\n", b"\n\n", b"\r\n\n", b"\r\n\r\n", b"\x00", b"\n\x00\r\n"])
     data = draw(eols)
     for encoded, _ in items:
         data += encoded + draw(eols)

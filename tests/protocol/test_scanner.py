@@ -123,6 +123,8 @@ def test_eols_before_a_frame_are_skipped() -> None:
     assert scan(b"\r\n\n" + SEND) == (SEND_FRAME, 3 + len(SEND))
     assert scan(SEND + b"\n\r\n", len(SEND)) == (None, len(SEND) + 3)  # only EOLs left
     assert scan(b"\n\r") == (None, 1)  # a lone CR is not an EOL: the frame starts there
+    assert scan(b"\x00\n\x00\r\n" + SEND) == (SEND_FRAME, 5 + len(SEND))  # stray NULs too
+    assert scan(b"\r\x00") == (None, 0)
 
 
 @pytest.mark.parametrize(
@@ -144,6 +146,7 @@ def test_eols_before_a_frame_are_skipped() -> None:
         b"SEND\ncontent-length:" + b"0" * 15 + b"3\n\nabc\x00",  # 16 digits, however small the value
         b"SEND\ncontent-length:2\n\nabc\x00",  # no NUL after the counted body
         b"SUBSCRIBE\nid:1\n\nbody\x00",  # a body where none is allowed
+        b"SUBSCRIBE\nid:1\n\n\n\x00",  # EOLs alone there: the Python parser accepts them
         b"SUBSCRIBE\nid:1\ncontent-length:1\n\nb\x00",
     ],
 )
@@ -312,7 +315,7 @@ def valid_frame(draw: st.DrawFn, version: int, commands: frozenset[bytes], near:
         lines.insert(draw(st.integers(1, len(lines))), broken)
     uniform = draw(st.sampled_from([b"\n", b"\r\n", None]))
     head = b"".join(line + (uniform or draw(st.sampled_from([b"\n", b"\r\n"]))) for line in lines + [b""])
-    return head + body + (bad("end", [b"", b"x\x00", b"\x00\x00"]) or b"\x00")
+    return head + body + (bad("end", [b"", b"x\x00", b"\x00\x00", b"\n\x00", b"\r\n\x00"]) or b"\x00")
 
 
 @st.composite
@@ -320,7 +323,7 @@ def near_valid_stream(draw: st.DrawFn, version: int, commands: frozenset[bytes],
     # Valid frames, the last one near-valid: the scanner has to get as far as the broken rule.
     frames = draw(st.lists(valid_frame(version, commands), max_size=4))
     frames.append(draw(valid_frame(version, commands, near=damage > 0)))
-    separators = st.sampled_from([b"", b"", b"\n", b"\r\n", b"\n\r\n", b"\n\n"])
+    separators = st.sampled_from([b"", b"", b"\n", b"\r\n", b"\n\r\n", b"\n\n", b"\x00", b"\n\x00"])
     data = draw(separators) + b"".join(frame + draw(separators) for frame in frames)
     # Random damage, on top of the one rule valid_frame may have broken.
     operations = st.sampled_from(["replace", "insert", "delete"])

@@ -4,7 +4,7 @@
  * -------------------
  * scan(buf, pos, version, max_frame_size, max_headers, max_header_length, commands, frame_type)
  * looks at the frame starting at ``pos`` in the bytes object ``buf`` (after skipping EOLs
- * between frames, as parser.py does) and returns ``(frame, end)``:
+ * and NULs between frames, as parser.py does) and returns ``(frame, end)``:
  *
  *   - the frame is complete and valid: ``frame`` is a new ``frame_type(command, headers, body)``
  *     and ``end`` is the offset just after its NUL;
@@ -100,9 +100,9 @@ scan_frame(const char *buf, Py_ssize_t n, Py_ssize_t *pos_io, const Settings *st
 {
     Py_ssize_t pos = *pos_io;
 
-    /* EOLs between frames (heart-beats): LF or CRLF, never a lone CR. */
+    /* EOLs between frames (heart-beats): LF or CRLF, never a lone CR; and stray NULs. */
     while (pos < n) {
-        if (buf[pos] == LF) {
+        if (buf[pos] == LF || buf[pos] == '\0') {
             pos++;
         } else if (buf[pos] == CR && pos + 1 < n && buf[pos + 1] == LF) {
             pos += 2;
@@ -271,7 +271,7 @@ scan_frame(const char *buf, Py_ssize_t n, Py_ssize_t *pos_io, const Settings *st
         }
         Py_ssize_t nul_at = nul - buf;
         if ((nul_at != body_start && !body_allowed) || nul_at - pos > st->max_frame_size) {
-            goto stop;
+            goto stop; /* CR/LF bytes alone are accepted there, by the Python parser (rare) */
         }
         frame_end = nul_at + 1;
         body = PyBytes_FromStringAndSize(buf + body_start, nul_at - body_start);
@@ -377,7 +377,7 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyMethodDef scanner_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(buf, pos, version, max_frame_size, max_headers, max_header_length, commands, frame_type)\n--\n\n"
-     "The complete, valid frame at ``pos`` (EOLs before it skipped) and the offset after it,\n"
+     "The complete, valid frame at ``pos`` (EOLs and NULs before it skipped) and the offset after it,\n"
      "or ``(None, offset of the frame)`` when it is incomplete or not on the happy path."},
     {NULL, NULL, 0, NULL},
 };

@@ -16,12 +16,15 @@ states:
 * **body** - the headers are parsed and the body is incomplete. Pieces are kept in a list
   and joined once, when ``content-length`` + 1 bytes (or the NUL) have arrived.
 
-Rules implemented: EOLs (LF or CRLF) between frames are skipped (heart-beats); LF or CRLF
+Rules implemented: EOLs (LF or CRLF) between frames are skipped (heart-beats), and so are
+NULs (a client's stray frame terminators; RabbitMQ and ActiveMQ skip them too); LF or CRLF
 line ends; the first occurrence of a repeated header wins; header escaping per negotiated
 version except in CONNECT/STOMP/CONNECTED; ``content-length`` bodies may contain NULs and
 must be followed by a NUL; ``content-length:0`` is valid; without ``content-length`` the
-body ends at the first NUL; only SEND, MESSAGE and ERROR may carry a body. Every violation
-raises :class:`~xtomp_core.errors.ProtocolError` with a message fit for the client.
+body ends at the first NUL; only SEND, MESSAGE and ERROR may carry a body - but a body of
+CR and LF bytes alone before the NUL is accepted and dropped on the others (the blank line a
+netcat user types before ``^@``; a counted body there is still refused). Every violation raises
+:class:`~xtomp_core.errors.ProtocolError` with a message fit for the client.
 
 Optional C accelerator: when the extension ``_scanner`` (``_scanner.c``) was built, the idle
 state hands each frame to ``_scanner.scan`` first. It builds the same :class:`Frame` for a
@@ -60,8 +63,10 @@ DEFAULT_MAX_FRAME_SIZE = 4 * 1024 * 1024  # RabbitMQ's stomp.max_frame_size
 DEFAULT_MAX_HEADERS = 1000
 DEFAULT_MAX_HEADER_LENGTH = 64 * 1024
 
-_EOLS = re.compile(rb"(?:\r?\n)+")
-_EOL_BYTES = (10, 13)  # what buf[i] gives for LF and CR
+# What is skipped between frames: EOLs (heart-beats) and stray NULs.
+_EOLS = re.compile(rb"(?:\r?\n|\x00)+")
+_EOL_BYTES = (0, 10, 13)  # what buf[i] gives for NUL, LF and CR
+_BODY_EOLS = b"\r\n"  # what a body may consist of on a frame that may not have one
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _NEVER_ESCAPED = frozenset({CONNECT, STOMP, CONNECTED})
 # The blank-line pattern is at most 4 bytes long, so a resumed search backs up 3 bytes.
@@ -235,9 +240,10 @@ class FrameParser:
                 self._start_body(frame, buf[body_start:], -1, head_size)
                 return
             if nul != body_start:
-                if frame.command not in BODY_COMMANDS:
+                if frame.command in BODY_COMMANDS:
+                    frame.body = buf[body_start:nul]
+                elif buf[body_start:nul].strip(_BODY_EOLS):
                     raise ProtocolError(f"a {frame.command.decode()} frame must not have a body")
-                frame.body = buf[body_start:nul]
             # Checked even for an empty body: a header block alone may exceed the limit.
             if nul - pos > self.max_frame_size:
                 raise ProtocolError(f"frame larger than max_frame_size ({self.max_frame_size} bytes)")
@@ -357,8 +363,12 @@ class FrameParser:
     def _check_nul_body(self, frame: Frame) -> None:
         if self._head_size + self._have > self.max_frame_size:
             raise ProtocolError(f"frame larger than max_frame_size ({self.max_frame_size} bytes)")
-        if frame.command not in BODY_COMMANDS and self._chunks:
-            raise ProtocolError(f"a {frame.command.decode()} frame must not have a body")
+        chunks = self._chunks
+        if chunks and frame.command not in BODY_COMMANDS:
+            # Only EOLs may come before the NUL here: checked as they arrive, counted, not kept.
+            if any(chunk.strip(_BODY_EOLS) for chunk in chunks):
+                raise ProtocolError(f"a {frame.command.decode()} frame must not have a body")
+            chunks.clear()
 
     def _continue_body(self, data: bytes) -> tuple[Frame, bytes] | None:
         frame = self._frame
