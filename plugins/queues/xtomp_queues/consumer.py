@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from xtomp_core import FrameRejected
@@ -10,7 +11,7 @@ from xtomp_core import FrameRejected
 if TYPE_CHECKING:
     from xtomp_core import Filter, Message, Subscription
 
-__all__ = ["Held", "Consumer", "prefetch_of", "READY", "IN_FLIGHT", "GONE"]
+__all__ = ["Held", "Consumer", "Browser", "prefetch_of", "READY", "IN_FLIGHT", "GONE"]
 
 #: Where a held message is: waiting in the queue, delivered and awaiting an ACK, or done.
 READY = 0
@@ -83,6 +84,26 @@ class Consumer:
 
     def __repr__(self) -> str:
         return f"Consumer({self.subscription!r}, window={self.window}, unacked={len(self.unacked)})"
+
+
+class Browser:
+    """A ``browser:true`` subscription (ActiveMQ's queue browser): copies of what waited when
+    it subscribed, in delivery order, then a ``browser:end`` MESSAGE, then nothing.
+
+    ``pending`` is what it has yet to be shown; copies go out while its connection has room
+    (and the rest when it drains). It takes nothing from the queue and acknowledges nothing.
+    """
+
+    __slots__ = ("subscription", "pending", "done")
+
+    def __init__(self, subscription: Subscription, pending: Iterable[Held]) -> None:
+        self.subscription = subscription
+        self.pending: deque[Held] = deque(pending)
+        #: The end marker went out: nothing more is sent.
+        self.done = False
+
+    def __repr__(self) -> str:
+        return f"Browser({self.subscription!r}, pending={len(self.pending)}, done={self.done})"
 
 
 def prefetch_of(headers: Mapping[bytes, bytes], default: int) -> int:

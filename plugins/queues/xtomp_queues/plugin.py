@@ -102,7 +102,7 @@ def xtomp_collect_stats(broker: BrokerView, stats: dict[str, Any]) -> None:
     for destination in broker.destinations.values():
         if isinstance(destination, Queue):
             totals["queues"] += 1
-            totals["depth"] += len(destination.ready)
+            totals["depth"] += destination.depth
             totals["in_flight"] += destination.in_flight
             totals["enqueued"] += destination.enqueued
             totals["delivered"] += destination.delivered

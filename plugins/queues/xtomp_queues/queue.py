@@ -2,7 +2,10 @@
 
 Theory of operation
 -------------------
-Waiting messages sit in ``ready`` (a deque, oldest first). Consumers take turns
+Waiting messages sit in ``ready`` (a deque, oldest first) until the first message with a
+``priority`` other than the default (4) arrives; ``ready`` then becomes per-priority deques
+(``Levels``: highest priority first, oldest first within one), with the same operations, so
+a queue that never sees a priority pays one header lookup per SEND. Consumers take turns
 (round-robin from ``cursor``); a consumer is skipped while its connection is a slow
 consumer (``link.paused``), while its window of unacknowledged messages is full (client
 modes), or when its filter does not match the message.
@@ -14,9 +17,12 @@ Whatever frees room (ACK, NACK, a new consumer, a drained connection) calls ``_d
 
 In client modes a delivery stays in the consumer's ``unacked`` until ACK. NACK, and the
 unacked messages of a consumer that unsubscribes or disconnects, go back to the head of
-the queue in their original order, to be delivered again with ``redelivered:true`` and
+the queue (of their priority) in their original order, to be delivered again with ``redelivered:true`` and
 ``x-delivery-count``; past ``max_redeliveries`` they go to ``dead_letter`` (or are
 dropped and counted). Expired messages are never delivered.
+
+A ``browser:true`` subscription (ActiveMQ's queue browser) is not a consumer: it gets
+copies of what waits when it subscribes, then a ``browser:end`` MESSAGE, and nothing more.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import Destination, DestinationFull, FrameRejected, XtompError
+from xtomp_core import Destination, DestinationFull, FrameRejected, Message, XtompError
 
-from .consumer import GONE, IN_FLIGHT, READY, Consumer, Held, prefetch_of
+from .consumer import GONE, IN_FLIGHT, READY, Browser, Consumer, Held, prefetch_of
 from .expiry import EXPIRATION, EXPIRES, ExpiryTimer, deadline
+from .priority import DEFAULT_PRIORITY, DEFAULT_VALUE, PRIORITY, Levels, priority_of
 
 if TYPE_CHECKING:
-    from xtomp_core import DestinationContext, Message, Section, Session, Subscription
+    from xtomp_core import DestinationContext, Section, Session, Subscription
 
 __all__ = ["Queue"]
 
@@ -43,6 +50,9 @@ log = logging.getLogger("xtomp.queues")
 #: Headers a dead-lettered copy gets (ActiveMQ's DLQ keeps the original destination too).
 ORIGINAL_DESTINATION = b"x-original-destination"
 DEAD_LETTER_REASON = b"x-dead-letter-reason"
+#: SUBSCRIBE ``browser:true`` (ActiveMQ): browse the queue; the MESSAGE that ends a browse has ``browser:end``.
+BROWSER = b"browser"
+BROWSER_END = b"end"
 
 
 class Queue(Destination):
@@ -59,6 +69,7 @@ class Queue(Destination):
         "redelivered",
         "expired",
         "dead_lettered",
+        "browsed",
         "prefetch",
         "max_redeliveries",
         "dead_letter",
@@ -75,7 +86,8 @@ class Queue(Destination):
 
     def __init__(self, name: bytes, settings: Section, context: DestinationContext) -> None:
         super().__init__(name, settings, context)
-        self.ready: deque[Held] = deque()
+        #: Waiting messages in delivery order: one deque, or ``Levels`` once priorities are used.
+        self.ready: deque[Held] | Levels = deque()
         self.consumers: list[Consumer] = []
         self.cursor = 0
         self.filtered = 0  # consumers with a filter
@@ -85,6 +97,7 @@ class Queue(Destination):
         self.redelivered = 0
         self.expired = 0
         self.dead_lettered = 0
+        self.browsed = 0  # copies shown to browsers
         self.prefetch: int = settings["prefetch"]
         self.max_redeliveries: int = settings["max_redeliveries"]
         dead_letter: str | None = settings["dead_letter"]
@@ -103,10 +116,18 @@ class Queue(Destination):
     # -- publishing -------------------------------------------------------------------------
 
     def publish(self, message: Message, sender: Session | None) -> None:
+        headers = message.headers
+        priority = headers.get(PRIORITY)
+        if (
+            priority is not None
+            and priority != DEFAULT_VALUE
+            and priority_of(priority) != DEFAULT_PRIORITY  # a bad value: ERROR, before anything changed
+            and type(self.ready) is deque
+        ):
+            self.ready = Levels(self.ready)  # the first message with another priority: one deque per level
         ready = self.ready
         if len(ready) >= self.max_messages:
             self._full(sender)
-        headers = message.headers
         expires = 0.0
         if self.ttl or EXPIRES in headers or EXPIRATION in headers:
             expires = deadline(headers, self.ttl, time.time())
@@ -223,7 +244,7 @@ class Queue(Destination):
                 if taken:
                     self._waiting(-taken)
             else:
-                kept: deque[Held] = deque()
+                kept = self._empty()
                 taken = 0
                 while ready:
                     held = ready.popleft()
@@ -243,6 +264,10 @@ class Queue(Destination):
             self._timer.cancel()  # nothing waits, so nothing can expire while waiting
         if self._paused and len(ready) < self.max_messages:
             self._resume_producers()
+
+    def _empty(self) -> deque[Held] | Levels:
+        """An empty ``ready`` of the kind this queue uses (to rebuild it without some messages)."""
+        return Levels() if type(self.ready) is Levels else deque()
 
     def _waiting(self, delta: int) -> None:
         """Bodies of ``delta`` bytes started (or, negative, stopped) waiting in ``ready``."""
@@ -268,6 +293,11 @@ class Queue(Destination):
                 f"{self.name.decode('utf-8', 'replace')} is a temporary queue of another connection: "
                 "only its owner may subscribe"
             )
+        browse = headers.get(BROWSER)
+        if browse is not None and browse.lower() == b"true":
+            super().subscribe(subscription, headers)
+            subscription.state = Browser(subscription, ())  # filled in by ``started``, after the RECEIPT
+            return
         window = prefetch_of(headers, self.prefetch)
         super().subscribe(subscription, headers)
         consumer = Consumer(subscription, window)
@@ -277,12 +307,54 @@ class Queue(Destination):
             self.filtered += 1
 
     def started(self, subscription: Subscription) -> None:
+        browser = subscription.state
+        if type(browser) is Browser:
+            # What waits now, in delivery order, that its filter matches (a snapshot of references).
+            flt = subscription.filter
+            browser.pending.extend(
+                held for held in self.ready if flt is None or flt(held.message.headers)
+            )
+            self._browse(browser)
+            return
         self._drain()  # what waited goes out after the SUBSCRIBE's RECEIPT
+
+    def _browse(self, browser: Browser) -> None:
+        """Show a browser copies of its snapshot while its connection has room; then the end marker.
+
+        A message of the snapshot taken, expired or dropped meanwhile is skipped. Copies are
+        not deliveries: no delivery count, no ``delivered``, nothing to acknowledge.
+        """
+        subscription = browser.subscription
+        if browser.done or self.closed or not subscription.session.connected:
+            return
+        pending = browser.pending
+        link = subscription.link
+        now = time.time()
+        shown = 0
+        while pending and not link.paused:
+            held = pending.popleft()
+            if held.where != READY or (held.expires and held.expires <= now):
+                continue
+            if held.deliveries:
+                subscription.deliver(
+                    held.message, b"redelivered:true\nx-delivery-count:%d\n" % held.deliveries
+                )
+            else:
+                subscription.deliver(held.message)
+            shown += 1
+        self.browsed += shown
+        if not pending:
+            browser.done = True
+            end = Message(self.context.next_message_id(), self.name, {BROWSER: BROWSER_END}, b"")
+            subscription.deliver(end)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         super().unsubscribe(subscription)
         consumer = subscription.state
         if not isinstance(consumer, Consumer) or consumer not in self.consumers:
+            if type(consumer) is Browser:
+                consumer.pending.clear()
+                subscription.state = None
             return
         subscription.state = None
         index = self.consumers.index(consumer)
@@ -300,6 +372,10 @@ class Queue(Destination):
             self._drain()
 
     def writable(self, subscription: Subscription) -> None:
+        browser = subscription.state
+        if type(browser) is Browser:
+            self._browse(browser)
+            return
         self._drain()
 
     # -- acknowledgements ---------------------------------------------------------------------
@@ -378,7 +454,7 @@ class Queue(Destination):
         gone = {id(held) for held in due if held.where == READY}
         if not gone:
             return
-        kept: deque[Held] = deque()
+        kept = self._empty()
         expired = 0
         for held in self.ready:
             if id(held) in gone:
@@ -446,6 +522,7 @@ class Queue(Destination):
             redelivered=self.redelivered,
             expired=self.expired,
             dead_lettered=self.dead_lettered,
+            browsed=self.browsed,
             consumers=len(self.consumers),
         )
         return figures
