@@ -18,12 +18,15 @@ def show(raw: bytes, limit: int = 60) -> str:
     return text + ("..." if len(raw) > limit else "")
 
 
-def find_delivery(subscriptions: Mapping[bytes, Subscription], frame: Frame) -> tuple[Subscription, int]:
+def find_delivery(
+    subscriptions: Mapping[bytes, Subscription], frame: Frame, version: int = c.V1_2
+) -> tuple[Subscription, int]:
     """The subscription and message id an ACK/NACK names.
 
     1.2 sends ``id`` = the MESSAGE's ``ack`` header (``SUBSCRIPTION-ID.MESSAGE-ID``);
     1.1 sends ``message-id`` and ``subscription``; 1.0 may send ``message-id`` alone, and
-    then the subscription awaiting that message is searched (``Destination.owns``).
+    then the subscription awaiting that message is searched (``Destination.owns``). Either
+    style is accepted in every version; ``version`` only picks the header a refusal names.
     """
     headers = frame.headers
     command = frame.command.decode()
@@ -39,7 +42,9 @@ def find_delivery(subscriptions: Mapping[bytes, Subscription], frame: Frame) -> 
     else:
         message_text = headers.get(c.H_MESSAGE_ID, b"")
         if not message_text:
-            raise FrameRejected(f"{command} needs an id header (the MESSAGE's ack header)")
+            if version == c.V1_2:
+                raise FrameRejected(f"{command} needs an id header (the MESSAGE's ack header)")
+            raise FrameRejected(f"{command} needs a message-id header (the MESSAGE's message-id header)")
     if not message_text.isdigit():
         raise FrameRejected(f"{command} names {show(message_text)!r}, which is not a message this broker sent")
     message_id = int(message_text)

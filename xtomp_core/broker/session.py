@@ -436,7 +436,7 @@ class Session:
         subscription_id = headers.get(c.H_ID)
         if subscription_id is None:
             if self.version != c.V1_0:
-                raise FrameRejected("SUBSCRIBE needs an id header")
+                raise FrameRejected("SUBSCRIBE needs an id header (STOMP 1.1 and 1.2)")
             subscription_id = name  # STOMP 1.0: the id is optional; ActiveMQ uses the destination
         if subscription_id in self.subscriptions:
             raise FrameRejected(f"duplicate subscription id {_show(subscription_id)!r} on this connection")
@@ -492,8 +492,10 @@ class Session:
         subscription_id = headers.get(c.H_ID)
         if subscription_id is None:
             name = headers.get(c.H_DESTINATION)
-            if self.version != c.V1_0 or name is None:
-                raise FrameRejected("UNSUBSCRIBE needs an id header")
+            if self.version != c.V1_0:
+                raise FrameRejected("UNSUBSCRIBE needs an id header (the SUBSCRIBE's id)")
+            if name is None:
+                raise FrameRejected("UNSUBSCRIBE needs an id or a destination header")
             subscription_id = next((s.id for s in self.subscriptions.values() if s.destination.name == name), name)
         subscription = self.subscriptions.pop(subscription_id, None)
         if subscription is None:
@@ -518,7 +520,7 @@ class Session:
         self._receipt(frame)
 
     def _acknowledge(self, frame: Frame) -> None:
-        subscription, message_id = find_delivery(self.subscriptions, frame)
+        subscription, message_id = find_delivery(self.subscriptions, frame, self.version)
         if frame.command == c.ACK:
             subscription.destination.ack(subscription, message_id)
         else:
