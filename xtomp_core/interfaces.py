@@ -147,6 +147,15 @@ class Framing(Protocol):
     def header(self, length: int) -> bytes:
         """The bytes that go before one outgoing STOMP frame of ``length`` bytes."""
 
+    #: Optional (the core reads it with ``getattr``; absent or None, it calls :meth:`header`):
+    #: ``header_for(prefix, tail)``, the bytes that go before one outgoing STOMP frame made of
+    #: ``prefix + tail``, for a header that depends on the frame's bytes and not only on their
+    #: length (WebSocket: a text frame for UTF-8, binary otherwise). ``tail`` is often one
+    #: object shared by every subscriber of a fanned-out MESSAGE: look at its bytes once per
+    #: object (memoize by identity), not once per call. A frame the core writes whole
+    #: (CONNECTED, RECEIPT, ERROR, a heart-beat) comes as ``(frame, b"")``.
+    header_for: Callable[[bytes, bytes], bytes] | None
+
     def goodbye(self, reason: str) -> bytes | None:
         """The session ended from the broker side and its last frames are queued: the bytes
         that close the framing (a close frame), or None to just close the socket."""

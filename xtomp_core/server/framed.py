@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from .connection import StompConnection
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..broker.broker import Broker
     from ..interfaces import Framing
     from ..limits import Limits
@@ -24,14 +26,20 @@ log = logging.getLogger("xtomp.connection")
 
 
 class FramedConnection(StompConnection):
-    """One connection carrying STOMP inside ``framing``; each outgoing frame gets its header."""
+    """One connection carrying STOMP inside ``framing``; each outgoing frame gets its header.
 
-    __slots__ = ("framing", "_header")
+    The header comes from ``framing.header(length)``, or from ``framing.header_for(prefix,
+    tail)`` when the framing has one (a header that depends on the bytes: WebSocket's text or
+    binary frame type).
+    """
+
+    __slots__ = ("framing", "_header", "_header_for")
 
     def __init__(self, broker: Broker, framing: Framing) -> None:
         super().__init__(broker, framing.transport_name, framing.web)
         self.framing = framing
         self._header = framing.header
+        self._header_for: Callable[[bytes, bytes], bytes] | None = getattr(framing, "header_for", None)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -98,7 +106,8 @@ class FramedConnection(StompConnection):
         if not out:
             self.flusher.add(self)
         length = len(prefix) + len(tail)
-        out += (self._header(length), prefix, tail)
+        header_for = self._header_for
+        out += (self._header(length) if header_for is None else header_for(prefix, tail), prefix, tail)
         queued = self.queued + length
         self.queued = queued
         if queued > self._high:
@@ -109,7 +118,8 @@ class FramedConnection(StompConnection):
         out = self.out
         if not out:
             self.flusher.add(self)
-        out += (self._header(len(data)), data)
+        header_for = self._header_for
+        out += (self._header(len(data)) if header_for is None else header_for(data, b""), data)
         queued = self.queued + len(data)
         self.queued = queued
         if queued > self._high:

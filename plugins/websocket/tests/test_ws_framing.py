@@ -113,7 +113,7 @@ def test_binary_frames_from_the_client(broker, ws_client):
     web.subscribe("/topic/bin")
     web.send_stomp("SEND", {"destination": "/topic/bin"}, b"\x00\xffbinary", opcode=BINARY)
     opcode, payload = web.recv_ws()
-    assert opcode == TEXT and payload.endswith(b"\x00\xffbinary\x00")
+    assert opcode == BINARY and payload.endswith(b"\x00\xffbinary\x00")  # not UTF-8: a binary frame
 
 
 def test_frame_type_binary(ws_broker, ws_client):
@@ -123,6 +123,144 @@ def test_frame_type_binary(ws_broker, ws_client):
     web.send_stomp("CONNECT", {"accept-version": "1.2", "host": "localhost"})
     opcode, payload = web.recv_ws()
     assert opcode == BINARY and payload.startswith(b"CONNECTED\n")
+
+
+# -- frame type per message ---------------------------------------------------------------------------
+
+#: Bodies and the frame type ``frame_type = "auto"`` gives the MESSAGE carrying each.
+MIXED_BODIES = [
+    (b"plain ascii", TEXT),
+    ("\u00fcn\u00efc\u00f6d\u00e9 \u2713".encode(), TEXT),
+    (b"\x00\xff\xfe binary \x80", BINARY),
+    (b"\xe2\x9c", BINARY),  # a character cut short
+    (b"", TEXT),
+    ("\u2713".encode() * 30_000, TEXT),  # 90 KB: checked in 64 KiB pieces, a character across each cut
+    ("\u2713".encode() * 30_000 + b"\xc0", BINARY),
+    (b"text again", TEXT),
+]
+
+
+def _publish_mixed(tcp, destination: str) -> None:
+    tcp.send(b"".join(frame_bytes("SEND", {"destination": destination}, body) for body, _ in MIXED_BODIES))
+
+
+def test_frame_type_auto_text_or_binary_per_message(ws_broker, ws_client, raw_client):
+    """The default: each STOMP frame is a text frame when its bytes are UTF-8, else a binary frame,
+    for every subscriber (STOMP 1.0 and 1.2 ones get different tails) and every kind of frame."""
+    broker = ws_broker(server='max_frame_size = "1m"')
+    subscribers = []
+    for protocol in ("v12.stomp", "v10.stomp", "v12.stomp"):
+        web = ws_client(broker)
+        web.handshake(protocols=[protocol])
+        web.connect()
+        assert web.last_opcode == TEXT  # CONNECTED
+        web.subscribe("/topic/types", id="s:1")  # escaped in 1.2 only
+        assert web.last_opcode == TEXT  # RECEIPT
+        subscribers.append(web)
+    tcp = raw_client(broker)
+    tcp.connect()
+    _publish_mixed(tcp, "/topic/types")
+    for web in subscribers:
+        for body, opcode in MIXED_BODIES:
+            message = web.expect("MESSAGE")
+            assert (message.body, web.last_opcode) == (body, opcode)
+            assert message.headers[b"subscription"] == b"s:1"
+
+
+def test_frame_type_auto_looks_at_headers_and_prefixes_too(ws_broker, ws_client, raw_client):
+    """Binary when a header value, the subscription id (the per-subscriber prefix) or a receipt
+    id is not UTF-8, though the body is; text when they are UTF-8 but not ASCII."""
+    broker = ws_broker()
+    web = connected(broker, ws_client)
+    web.send(encode_frame(TEXT, b"SUBSCRIBE\ndestination:/topic/ids\nid:\xe2\x9c\nreceipt:a\n\n\x00"))
+    web.expect("RECEIPT")
+    web.subscribe("/topic/ids", id="\u2713")
+    tcp = raw_client(broker)
+    tcp.connect()
+    tcp.send(b"SEND\ndestination:/topic/ids\nx-raw:\xff\xfe\n\nplain body\x00")
+    tcp.send_frame("SEND", {"destination": "/topic/ids", "x-text": "\u00e9t\u00e9"}, "plain body")
+    got = {}
+    for _ in range(4):
+        message = web.expect("MESSAGE")
+        got[(message.headers[b"subscription"], message.headers.get(b"x-text", b"raw"))] = web.last_opcode
+    assert got == {
+        (b"\xe2\x9c", b"raw"): BINARY,
+        (b"\xe2\x9c", "\u00e9t\u00e9".encode()): BINARY,
+        ("\u2713".encode(), b"raw"): BINARY,
+        ("\u2713".encode(), "\u00e9t\u00e9".encode()): TEXT,
+    }
+    web.send(encode_frame(TEXT, b"DISCONNECT\nreceipt:\xff\n\n\x00"))  # a frame the core writes whole
+    receipt = web.expect("RECEIPT")
+    assert receipt.headers[b"receipt-id"] == b"\xff" and web.last_opcode == BINARY
+
+
+@pytest.mark.parametrize("frame_type", ["text", "binary"])
+def test_frame_type_forced(ws_broker, ws_client, raw_client, frame_type):
+    """``text`` and ``binary`` mean what they always did: one type for every frame, whatever the bytes."""
+    broker = ws_broker(f'frame_type = "{frame_type}"')
+    opcode = TEXT if frame_type == "text" else BINARY
+    web = ws_client(broker)
+    web.handshake()
+    web.connect()
+    assert web.last_opcode == opcode
+    web.subscribe("/topic/forced")
+    tcp = raw_client(broker)
+    tcp.connect()
+    tcp.send_frame("SEND", {"destination": "/topic/forced"}, "text \u2713")
+    tcp.send_frame("SEND", {"destination": "/topic/forced"}, b"\xff\x00 bytes")
+    assert web.expect("MESSAGE").body == "text \u2713".encode() and web.last_opcode == opcode
+    assert web.expect("MESSAGE").body == b"\xff\x00 bytes" and web.last_opcode == opcode
+
+
+def test_the_utf8_check_runs_once_per_message_not_per_subscriber(monkeypatch):
+    """A tail shared by N subscribers is looked at once (memoized by identity, the last few
+    tails), whatever their connections and prefixes; the verdict covers prefix + tail."""
+    from xtomp_websocket import WebSocketFraming, WebSocketSettings, framing
+
+    with InMemoryBroker(ws_config()) as memory:
+        section = memory.broker.config.plugins["websocket"]
+    settings = WebSocketSettings.build(ListenAddress("ws", "127.0.0.1", 0, "/ws"), section, 1 << 20, "xtomp/test")
+    framings = [WebSocketFraming(settings) for _ in range(20)]
+    assert all(f.header_for is framing.frame_header for f in framings)
+    checked: list[bytes] = []
+    is_utf8 = framing.is_utf8
+
+    def counting(data: bytes) -> bool:
+        checked.append(data)
+        return is_utf8(data)
+
+    monkeypatch.setattr(framing, "is_utf8", counting)
+    text_tail = b"message-id:1\ndestination:/topic/t\n\n" + "\u2713".encode() * 100 + b"\x00"
+    binary_tail = b"message-id:2\ndestination:/topic/t\n\n\xff\x00"
+    v10_tail = text_tail[:-1] + b"\x00"  # another object, the same bytes (a 1.0 subscriber's tail)
+    for tail, first in ((text_tail, 0x81), (binary_tail, 0x82)):
+        for index, f in enumerate(framings):
+            assert f.header_for is not None
+            header = f.header_for(b"MESSAGE\nsubscription:%d\n" % index, tail)
+            assert header[0] == first
+    assert checked == [text_tail, binary_tail]
+    for _ in range(3):  # interleaved tails of a message sent to 1.2 and 1.0 subscribers
+        for tail in (text_tail, v10_tail):
+            assert framings[0].header_for(b"MESSAGE\nsubscription:0\n", tail)[0] == 0x81
+    assert checked == [text_tail, binary_tail, v10_tail]
+
+
+def test_frame_header_on_prefix_and_tail_boundaries():
+    from xtomp_websocket.framing import frame_header, is_utf8
+
+    check = "\u2713".encode()  # e2 9c 93
+    assert frame_header(b"ab\n", b"cd")[:1] == b"\x81"
+    assert frame_header(b"a" + check, b"cd")[:1] == b"\x81"
+    assert frame_header(b"a" + check[:2], check[2:] + b"cd") == b"\x81\x06"  # a character across the cut
+    assert frame_header(b"a" + check[:2], b"cd")[:1] == b"\x82"
+    assert frame_header(b"a" + check[:2], b"")[:1] == b"\x82"
+    assert frame_header(b"a\xff", b"cd")[:1] == b"\x82"
+    assert frame_header(b"a" + check[:1], check[1:] + b"\xff")[:1] == b"\x82"
+    assert frame_header(b"whole frame " + check, b"") == b"\x81\x0f"
+    assert frame_header(b"x", b"\x80" * 200) == b"\x82\x7e\x00\xc9"
+    big = check * 50_000
+    assert is_utf8(big) and not is_utf8(big + check[:2]) and not is_utf8(big[1:])
+    assert is_utf8(b"") and is_utf8(b"\x00\x7f") and not is_utf8(b"\xed\xa0\x80")  # no surrogates
 
 
 # -- heart-beats ------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class WsClient:
         self.frames: list[tuple[int, bytes]] = []  # data messages not yet consumed: (opcode, payload)
         self.controls: list[tuple[int, bytes]] = []  # ping, pong and close frames received
         self.stomp: list[Frame] = []
+        self.last_opcode = 0  # the WebSocket frame type (TEXT or BINARY) of the last STOMP frame received
 
     # -- raw I/O --------------------------------------------------------------------------
 
@@ -230,6 +231,7 @@ class WsClient:
     def recv_stomp(self, timeout: float | None = None) -> Frame:
         """The next STOMP frame; each must come in a WebSocket message of its own."""
         opcode, payload = self.recv_ws(timeout)
+        self.last_opcode = opcode
         frames = list(self.parser.feed(payload))
         assert len(frames) == 1, f"expected one STOMP frame per WebSocket message, got {payload!r}"
         return frames[0]

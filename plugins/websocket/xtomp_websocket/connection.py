@@ -15,10 +15,13 @@ framing for three things, so the broker core never knows a session speaks WebSoc
   WebSocket messages and one message may hold several STOMP frames: the STOMP parser only
   ever sees a byte stream. The library answers pings, enforces the message size limit
   (close 1009), refuses unmasked or malformed frames (close 1002) and completes a client's close.
-* **Output**: ``header(length)`` gives the 2-10 byte header of one final text (or binary)
-  frame from :mod:`.framing`; the core queues it before each STOMP frame's parts. A MESSAGE
-  fanned out to N WebSocket subscribers still shares one encoded tail; only the header and
-  the per-subscription prefix are per subscriber. Heart-beats are frames too (xtomp wrote a
+* **Output**: the 2-10 byte header of one final frame from :mod:`.framing`; the core queues
+  it before each STOMP frame's parts. With ``frame_type = "auto"`` (the default) the core
+  calls ``header_for(prefix, tail)``: a text frame when the STOMP frame's bytes are UTF-8,
+  binary otherwise, decided once per shared MESSAGE tail (memoized by identity), not per
+  subscriber; with ``"text"`` or ``"binary"`` it calls ``header(length)`` and the type is
+  fixed. A MESSAGE fanned out to N WebSocket subscribers still shares one encoded tail; only
+  the header and the per-subscription prefix are per subscriber. Heart-beats are frames too (xtomp wrote a
   raw ``\\n`` into the WebSocket stream, which broke browsers).
 * **Closing**: a broker-side close (ERROR, DISCONNECT's RECEIPT, shutdown) flushes what is
   queued, then ``goodbye`` gives the close frame (1000, or 1001 at shutdown, with the
@@ -43,7 +46,7 @@ from websockets.server import ServerProtocol
 
 from xtomp_core import V1_2
 
-from .framing import BINARY_HEADERS, TEXT_HEADERS
+from .framing import BINARY_HEADERS, TEXT_HEADERS, frame_header
 from .settings import (
     HEALTH_CHECK_PATH,
     SUBPROTOCOLS,
@@ -102,8 +105,8 @@ def _close_reason(text: str) -> str:
 class WebSocketFraming:
     """STOMP over one WebSocket: the :class:`~xtomp_core.Framing` a ``ws``/``wss`` connection is given."""
 
-    __slots__ = ("settings", "ws", "stream", "subprotocol", "transport_name", "web", "header", "_open", "_reason",
-                 "_partial")
+    __slots__ = ("settings", "ws", "stream", "subprotocol", "transport_name", "web", "header", "header_for", "_open",
+                 "_reason", "_partial")
 
     def __init__(self, settings: WebSocketSettings) -> None:
         self.settings = settings
@@ -117,9 +120,14 @@ class WebSocketFraming:
         self.stream: FramedStream | None = None
         #: The subprotocol agreed in the handshake (None: the client offered none).
         self.subprotocol: str | None = None
-        headers = BINARY_HEADERS if settings.binary else TEXT_HEADERS
-        #: The header of one outgoing frame of a given length (a memoized table lookup).
+        headers = BINARY_HEADERS if settings.frame_type == "binary" else TEXT_HEADERS
+        #: The header of one outgoing frame of a given length (a memoized table lookup): what
+        #: the core uses with ``frame_type = "text"`` or ``"binary"``.
         self.header: Callable[[int], bytes] = headers.header
+        #: ``frame_type = "auto"``: the header for ``prefix + tail``, text or binary by their bytes.
+        self.header_for: Callable[[bytes, bytes], bytes] | None = (
+            frame_header if settings.frame_type == "auto" else None
+        )
         self._open = False
         self._reason = ""
         #: The last read left a WebSocket frame incomplete (timed like a partial STOMP frame).

@@ -10,9 +10,10 @@ length in a bounded dict; lengths below 126 are always there.
 
 from __future__ import annotations
 
+import codecs
 import struct
 
-__all__ = ["FIN_TEXT", "FIN_BINARY", "HeaderCache"]
+__all__ = ["FIN_TEXT", "FIN_BINARY", "HeaderCache", "frame_header", "is_utf8"]
 
 FIN_TEXT = 0x81
 FIN_BINARY = 0x82
@@ -60,3 +61,91 @@ def encode_header(first_byte: int, length: int) -> bytes:
 #: Shared by every connection: one per frame type.
 TEXT_HEADERS = HeaderCache(FIN_TEXT)
 BINARY_HEADERS = HeaderCache(FIN_BINARY)
+
+
+_CHUNK = 64 * 1024  # a large body is decoded in pieces: the check never holds its whole text
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def is_utf8(data: bytes) -> bool:
+    """``data`` is valid UTF-8 (ASCII is checked without decoding)."""
+    if data.isascii():
+        return True
+    if len(data) <= _CHUNK:
+        try:
+            data.decode()
+        except UnicodeDecodeError:
+            return False
+        return True
+    return _decodes(_Utf8Decoder(), data)
+
+
+def _decodes(decoder: codecs.IncrementalDecoder, data: bytes) -> bool:
+    """The rest of a UTF-8 text, fed to ``decoder`` piece by piece, completes it validly."""
+    view = memoryview(data)
+    try:
+        for start in range(0, len(data), _CHUNK):
+            decoder.decode(view[start : start + _CHUNK])
+        decoder.decode(b"", True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _joined_is_utf8(prefix: bytes, tail: bytes, tail_is_utf8: bool) -> bool:
+    """``prefix + tail`` is UTF-8, for a non-ASCII prefix, without joining them."""
+    decoder = _Utf8Decoder()
+    try:
+        decoder.decode(prefix)  # an incomplete sequence at the end waits for the tail
+    except UnicodeDecodeError:
+        return False
+    if not decoder.getstate()[0]:
+        return tail_is_utf8  # the prefix ends on a character boundary
+    # The prefix ends inside a character that only the tail can complete: then the tail alone
+    # starts with a continuation byte and is not UTF-8 (rare: escaped header values are bytes).
+    return not tail_is_utf8 and _decodes(decoder, tail)
+
+
+#: The last tail looked at and its verdict, and a few recent ones by id (each entry holds its
+#: tail, so an id cannot be reused while it is there). Shared by every connection: the fan-out
+#: loop hands the same tail to each subscriber's connection in turn.
+_last: tuple[bytes, bool] = (b"", True)
+_recent: dict[int, tuple[bytes, bool]] = {}
+_RECENT_LIMIT = 8
+
+
+def tail_is_utf8(tail: bytes) -> bool:
+    """``is_utf8(tail)``, memoized by identity."""
+    global _last
+    last = _last
+    if last[0] is tail:
+        return last[1]
+    entry = _recent.get(id(tail))
+    if entry is None or entry[0] is not tail:
+        if len(_recent) >= _RECENT_LIMIT:
+            _recent.clear()
+        entry = _recent[id(tail)] = (tail, is_utf8(tail))
+    _last = entry
+    return entry[1]
+
+
+_text_get = TEXT_HEADERS.get
+_binary_get = BINARY_HEADERS.get
+
+
+def frame_header(prefix: bytes, tail: bytes) -> bytes:
+    """The header of one final frame carrying ``prefix + tail``: text if those bytes are UTF-8,
+    else binary (``frame_type = "auto"``; the core's ``header_for``)."""
+    last = _last
+    if last[0] is tail:
+        text = last[1]
+    elif tail:
+        text = tail_is_utf8(tail)
+    else:
+        text = True  # a frame written whole comes as (frame, b"")
+    if not prefix.isascii():
+        text = _joined_is_utf8(prefix, tail, text)
+    length = len(prefix) + len(tail)
+    if text:
+        return _text_get(length) or TEXT_HEADERS.miss(length)
+    return _binary_get(length) or BINARY_HEADERS.miss(length)

@@ -33,10 +33,12 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
     d("max_message_size", "size", None, SCOPE,
       "Largest WebSocket message a client may send; a larger one closes the connection with code 1009. "
       "Unset: the server's max_frame_size.", minimum=1)
-    d("frame_type", "choice", "text", SCOPE,
-      "WebSocket frame type of the frames the broker sends (RabbitMQ's ws_frame). Clients may send either. "
-      "Text frames must be UTF-8: choose binary when message bodies may not be.",
-      choices=("text", "binary"))
+    d("frame_type", "choice", "auto", SCOPE,
+      "WebSocket frame type of the frames the broker sends: \"auto\" sends a text frame for each STOMP "
+      "frame whose bytes are valid UTF-8 and a binary frame for any other (decided once per message, "
+      "not per subscriber); \"text\" or \"binary\" forces one type for every frame (RabbitMQ's "
+      "ws_frame; forced text breaks browser clients on a non-UTF-8 body). Clients may send either.",
+      choices=("auto", "text", "binary"))
     d("plain_stomp", "bool", False, SCOPE,
       "ws/wss listeners also accept plain STOMP on the same port, told apart by the first bytes "
       "(\"GET \" starts a WebSocket handshake), as xtomp did.")

@@ -90,7 +90,8 @@ class WebSocketSettings:
     paths: frozenset[str]
     origins: frozenset[str]
     max_message_size: int
-    binary: bool
+    #: ``"auto"`` (text frames for UTF-8 STOMP frames, binary otherwise), ``"text"`` or ``"binary"``.
+    frame_type: str
     plain_stomp: bool
     server_header: str
     ssl: Any = None  # an ssl.SSLContext for wss; typed loosely so ssl is never imported for ws
@@ -113,7 +114,7 @@ class WebSocketSettings:
             paths=frozenset(paths),
             origins=frozenset(normalize_origin(origin) for origin in section["websockets_origin"]),
             max_message_size=limit if limit is not None else max_frame_size,
-            binary=section["frame_type"] == "binary",
+            frame_type=section["frame_type"],
             plain_stomp=section["plain_stomp"],
             server_header=server_header,
             ssl=ssl,
