@@ -1,8 +1,10 @@
 """Real JavaScript clients in node with their default settings: @stomp/stompjs and webstomp-client.
 
 Each talks to a stomp.py client on plain TCP through the broker: stomp.py publishes three
-messages the node client subscribed to, the node client publishes back. Node and its
-packages come from ``make js-deps`` (plugins/websocket/js, pinned by package-lock.json).
+messages the node client subscribed to, the node client publishes back. stompjs also sends
+and receives binary bodies next to text ones (``frame_type = "auto"``: the broker picks text
+or binary per message). Node and its packages come from ``make js-deps`` (plugins/websocket/js,
+pinned by package-lock.json).
 """
 
 from __future__ import annotations
@@ -93,5 +95,58 @@ def test_node_client_with_default_settings(broker, stomp_py, mode):
         else:
             assert [message.body for message in messages] == ["from node 0 ✓", "from node 1 ✓"]
         assert node.process.wait(10) == 0
+    finally:
+        node.close()
+
+
+#: What the stompjs-mixed round trip carries: (frame type the subscriber gets it in, bytes),
+#: two published over TCP, then three by stompjs (text, binary not UTF-8, binary that is UTF-8).
+MIXED = [
+    ("text", "\u00fcber \u2713 from tcp".encode()),
+    ("binary", b"\x00\xff\xfe\x80 from tcp"),
+    ("text", "from node \u2713".encode()),
+    ("binary", bytes([0xFF, 0x00, 0xC3, 0x28, 0x80, 0x41])),
+    ("text", "utf-8 sent as binary \u2713".encode()),
+]
+
+
+def test_stompjs_binary_and_text_round_trip(broker, raw_client):
+    """stompjs gets each message in the frame type its bytes call for, and every body intact,
+    whichever side published it and however (a binary body that is UTF-8 comes back as text)."""
+    host, port = broker.addresses("ws")[0]
+    tcp = raw_client(broker)
+    tcp.connect()
+    tcp.subscribe("/topic/mixed", id="tcp")
+    node = NodeClient(f"ws://{host}:{port}/ws", "stompjs-mixed")
+    try:
+        assert node.next_event()["event"] == "connected"
+        assert node.next_event()["event"] == "ready"
+        for _, body in MIXED[:2]:
+            tcp.send_frame("SEND", {"destination": "/topic/mixed"}, body)
+        done = node.next_event()
+        assert done["event"] == "done"
+        assert [(message["kind"], bytes(message["bytes"])) for message in done["received"]] == MIXED
+        assert done["received"][2]["body"] == "from node \u2713"
+        assert [message.body for message in tcp.messages(5)] == [body for _, body in MIXED]
+        assert node.process.wait(10) == 0
+    finally:
+        node.close()
+
+
+def test_stompjs_with_forced_text_frames_fails_on_a_binary_body(ws_broker, raw_client):
+    """Why "auto" is the default: with ``frame_type = "text"`` a body that is not UTF-8 goes out in a
+    text frame, which node's ws (like a browser) refuses, closing the connection (1007)."""
+    broker = ws_broker('frame_type = "text"')
+    host, port = broker.addresses("ws")[0]
+    node = NodeClient(f"ws://{host}:{port}/ws", "stompjs-mixed")
+    try:
+        assert node.next_event()["event"] == "connected"
+        assert node.next_event()["event"] == "ready"
+        tcp = raw_client(broker)
+        tcp.connect()
+        tcp.send_frame("SEND", {"destination": "/topic/mixed"}, MIXED[1][1])
+        assert node.process.stdout is not None
+        failed = json.loads(node.process.stdout.readline())
+        assert failed["event"] == "error" and ("1007" in failed["error"] or "UTF-8" in failed["error"]), failed
     finally:
         node.close()
