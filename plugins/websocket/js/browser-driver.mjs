@@ -1,11 +1,15 @@
 // Drives Debian's Chromium (never a downloaded browser) with playwright-core for
 // tests/test_ws_browser.py.
 //
-//   node browser-driver.mjs PAGE_URL SCREENSHOT_PATH roundtrip|refused
+//   node browser-driver.mjs PAGE_URL SCREENSHOT_PATH roundtrip|refused|mixed
 //
 // roundtrip: waits for the page's STOMP subscription, prints {"event":"ready"}, waits for the
 // two messages stomp.py publishes over TCP, publishes one from the page, takes the screenshot,
 // prints {"event":"done"}. refused: waits for the page to report that the broker refused it.
+// mixed: like roundtrip, but after the two messages from TCP (text and binary) the page
+// publishes a text body, a binary body that is not UTF-8 and one that is to its own topic,
+// waits for them to come back, and prints every message with its bytes and the WebSocket
+// frame type (text or binary) it came in.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,8 +51,19 @@ try {
     if (first.failed) throw new Error(first.failed);
     emit({ event: 'ready', ...first, userAgent: await page.evaluate(() => navigator.userAgent) });
     await page.waitForFunction(() => window.xtompTest.received.length >= 2, null, { timeout: 15000 });
-    const received = await page.evaluate(() => window.xtompTest.received);
-    await page.evaluate(() => window.xtompTest.publish('from Chromium ✓'));
+    if (mode === 'mixed') {
+      await page.evaluate(() => Promise.all([
+        window.xtompTest.publish('from Chromium ✓', '/topic/to-browser'),
+        window.xtompTest.publish([0xff, 0x00, 0xc3, 0x28, 0x80, 0x41], '/topic/to-browser'),
+        window.xtompTest.publish(Array.from(new TextEncoder().encode('utf-8 sent as binary ✓')), '/topic/to-browser'),
+      ]));
+      await page.waitForFunction(() => window.xtompTest.received.length >= 5, null, { timeout: 15000 });
+    }
+    const { received, kinds, failed } = await page.evaluate(
+      () => ({ received: window.xtompTest.received, kinds: window.xtompTest.kinds, failed: window.xtompTest.failed }));
+    if (failed) throw new Error(failed);
+    received.forEach((message, index) => { message.kind = kinds[index]; });
+    if (mode !== 'mixed') await page.evaluate(() => window.xtompTest.publish('from Chromium ✓'));
     await page.screenshot({ path: screenshot });
     emit({ event: 'done', received, console: consoleLines });
   }

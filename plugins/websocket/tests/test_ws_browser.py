@@ -3,7 +3,9 @@
 The page subscribes over WebSocket while stomp.py publishes over TCP, then publishes back to
 stomp.py; a screenshot of the page is saved under the test's tmp_path (with
 XTOMP_UPDATE_SCREENSHOT=1 also as docs/websocket-browser-test.png). A second broker whose
-``websockets_origin`` does not list the page's origin must refuse the same page. Everything
+``websockets_origin`` does not list the page's origin must refuse the same page. The page also
+sends and receives binary bodies next to text ones, each arriving in the WebSocket frame type
+its bytes call for (``frame_type = "auto"``). Everything
 stays on 127.0.0.1: the page, the broker, and a browser started with its background
 networking, component updates and sync switched off.
 """
@@ -138,6 +140,43 @@ def test_chromium_subscribes_and_publishes(ws_broker, stomp_py, page_server, tmp
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     if os.environ.get("XTOMP_UPDATE_SCREENSHOT"):
         shutil.copy(screenshot, ROOT / "docs" / "websocket-browser-test.png")
+
+
+#: What the mixed round trip carries: (frame type the page gets it in, bytes), two published
+#: over TCP, then three by the page (text, binary not UTF-8, binary that is UTF-8).
+MIXED = [
+    ("text", "\u00fcber \u2713 from tcp".encode()),
+    ("binary", b"\x00\xff\xfe\x80 from tcp"),
+    ("text", "from Chromium \u2713".encode()),
+    ("binary", bytes([0xFF, 0x00, 0xC3, 0x28, 0x80, 0x41])),
+    ("text", "utf-8 sent as binary \u2713".encode()),
+]
+
+
+def test_chromium_binary_and_text_round_trip(ws_broker, raw_client, page_server, tmp_path):
+    """Chromium gets each message in the frame type its bytes call for and every body intact,
+    whether TCP or the page published it (a text frame that is not UTF-8 would fail its socket)."""
+    node = _need_browser()
+    broker = ws_broker(f'websockets_origin = ["{page_server}"]')
+    host, port = broker.addresses("ws")[0]
+    tcp = raw_client(broker)
+    tcp.connect()
+    tcp.subscribe("/topic/to-browser", id="tcp")
+    screenshot = tmp_path / "mixed.png"
+    page = f"{page_server}/?broker={quote(f'ws://{host}:{port}/ws')}"
+    process = drive(node, page, screenshot, "mixed")
+    try:
+        assert next_event(process)["event"] == "ready"
+        for _, body in MIXED[:2]:
+            tcp.send_frame("SEND", {"destination": "/topic/to-browser"}, body)
+        done = next_event(process)
+        assert [(message["kind"], bytes(message["bytes"])) for message in done["received"]] == MIXED
+        assert done["received"][0]["body"] == "\u00fcber \u2713 from tcp"
+        assert [message.body for message in tcp.messages(5)] == [body for _, body in MIXED]
+        assert process.wait(30) == 0
+    finally:
+        stop(process)
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
 
 
 def test_chromium_from_an_unlisted_origin_is_refused(ws_broker, page_server, tmp_path):
