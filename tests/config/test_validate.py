@@ -410,10 +410,10 @@ def test_heart_beat_write_min_above_max_both_set(tmp_path: Path) -> None:
 
 
 def test_cross_check_cites_the_file_not_default(tmp_path: Path) -> None:
-    # Only max is set (below min's default of 60s): the error must point at the file that set it.
-    assert one_error(tmp_path, LISTEN, '[server]\nheart_beat_write_max = "30s"\n') == (
+    # Only max is set (below min's default of 1s): the error must point at the file that set it.
+    assert one_error(tmp_path, LISTEN, '[server]\nheart_beat_write_max = "500ms"\n') == (
         f"{file(tmp_path, 1)}: server.heart_beat_write_max: "
-        f'heart_beat_write_min = "1m" (default) is larger than heart_beat_write_max = "30s" ({file(tmp_path, 1)})'
+        f'heart_beat_write_min = "1s" (default) is larger than heart_beat_write_max = "500ms" ({file(tmp_path, 1)})'
     )
 
 

@@ -114,3 +114,30 @@ def test_heart_beats_disabled_by_config(xtomp_factory, raw_client):
     broker = xtomp_factory('[server]\nheart_beat_read = "0"\nheart_beat_write_max = "0"\n')
     client = raw_client(broker)
     assert client.connect(heart_beat="1000,1000").headers[b"heart-beat"] == b"0,0"
+
+
+def test_default_floors_honour_what_clients_ask_down_to_one_second(xtomp, raw_client):
+    """stompjs asks for 10 s both ways and detects a dead broker only if beats come that often;
+    xtomp's floors (60 s out, 120 s in) would have answered 60000,120000 here."""
+    cases = {"10000,10000": b"10000,10000", "1000,1000": b"1000,1000", "100,250": b"1000,1000",
+             "0,4000": b"4000,0", "0,0": b"0,0"}
+    for offered, answered in cases.items():
+        client = raw_client(xtomp)
+        assert client.connect(heart_beat=offered).headers[b"heart-beat"] == answered
+
+
+def test_default_config_beats_every_second_when_asked(xtomp, raw_client):
+    client = raw_client(xtomp)
+    assert client.connect(heart_beat="0,1000").headers[b"heart-beat"] == b"1000,0"
+    start = len(client.received)
+    started = time.monotonic()
+    wait_until(lambda: client.expect_nothing(0.01) or len(client.received) > start, timeout=5, what="a beat")
+    assert time.monotonic() - started < 3  # about 1 s (the first check sees CONNECTED go out); was 60 s
+    assert client.received[start:] == b"\n"
+
+
+def test_xtomp_floors_remain_available(xtomp_factory, raw_client):
+    """Low-power deployments keep xtomp's 60 s / 120 s floors with two directives."""
+    broker = xtomp_factory('[server]\nheart_beat_read = "120s"\nheart_beat_write_min = "60s"\n')
+    client = raw_client(broker)
+    assert client.connect(heart_beat="1000,1000").headers[b"heart-beat"] == b"60000,120000"

@@ -33,12 +33,16 @@ def declare_core_directives(directives: DirectiveSet) -> None:
     d("linger", "duration", 2.0, SERVER,
       "After an ERROR (or the RECEIPT of a DISCONNECT) the broker half-closes and waits this long for the "
       "client to close, so the last frame is not lost to a TCP reset.", minimum=0.0)
-    d("heart_beat_read", "duration", 120.0, SERVER,
-      "Interval the broker asks heart-beating clients to send at (the second value of CONNECTED's "
-      "heart-beat header). 0 disables checking clients.", minimum=0.0)
-    d("heart_beat_write_min", "duration", 60.0, SERVER,
-      "Shortest interval the broker sends heart-beats at; clients asking for more frequent beats get this.",
-      minimum=0.0)
+    d("heart_beat_read", "duration", 1.0, SERVER,
+      "Shortest interval the broker accepts heart-beats from a client at: a client offering to send "
+      "every N ms is asked for the larger of N and this (the second value of CONNECTED's heart-beat "
+      "header), and is closed after heart_beat_grace such intervals of silence. 0 disables checking "
+      "clients. xtomp's 120s suits low-power deployments that would rather not wake up for clients "
+      "asking for fast beats.", minimum=0.0)
+    d("heart_beat_write_min", "duration", 1.0, SERVER,
+      "Shortest interval the broker sends heart-beats at; clients asking for more frequent beats get this. "
+      "The default honours what clients such as stompjs ask for (it needs beats as often as it asked to "
+      "notice a dead connection in time); xtomp's 60s suits low-power deployments.", minimum=0.0)
     d("heart_beat_write_max", "duration", 180.0, SERVER,
       "Longest interval the broker sends heart-beats at. 0 disables broker heart-beats.", minimum=0.0)
     d("heart_beat_grace", "float", 1.5, SERVER,

@@ -6,11 +6,15 @@ receive every cy ms; 0 = no). The server answers ``sx,sy``. Each direction is ac
 when both sides are non-zero, at the larger of the two values. The broker's side comes from
 three directives, kept from xtomp but with its bugs fixed:
 
-* ``heart_beat_read`` - the interval the broker asks clients to send at (sy). A client
-  that can send faster is asked for this value, never rejected.
+* ``heart_beat_read`` - the shortest interval the broker reads beats at (sy): a client
+  offering to send every cx ms is held to max(cx, sy), never rejected.
 * ``heart_beat_write_min`` / ``heart_beat_write_max`` - the range the broker sends in. A
   client asking for beats more often than the minimum gets the minimum (xtomp refused it);
   ``heart_beat_write_max = 0`` disables broker beats.
+
+Both floors default to 1 s, so what clients ask for is honoured (stompjs detects a dead
+connection only as fast as it asked to hear from the broker); xtomp's floors (120 s and
+60 s) are directive values away, for deployments that would rather sleep.
 
 A missing header means ``0,0`` (xtomp imposed beats instead). CONNECTED carries the
 effective intervals, so both sides compute the same values.
