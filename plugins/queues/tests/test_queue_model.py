@@ -4,15 +4,21 @@ on one queue, and every MESSAGE the broker writes is checked against a small mod
 The broker is the real one (sessions, the queues plugin) driven in-process through
 xtomp_core.testing's InMemoryBroker, with frames fed as bytes, so hypothesis can run many
 sequences quickly.
+Some sends carry a ``priority`` (and a ``colour`` that some consumers filter on, when the
+filters plugin is installed).
 Checked at every step: no message lost (each committed message is waiting, in flight to
 one consumer, settled, or dropped after too many deliveries, and the queue's figures agree);
 never delivered to two consumers at once; ``redelivered`` exactly on redeliveries; no
-consumer over its prefetch window; no message waits while an auto consumer could take it;
-and, per consumer, messages never delivered before arrive in each producer's order.
+consumer over its prefetch window; no waiting message matches a consumer with room (the
+queue's invariant); the queue's order (priorities, returned messages first within one,
+then FIFO); per consumer, messages never delivered before arrive in each producer's
+order within a priority; and priority order: a consumer is never given a message while one
+of a higher priority that its filter matches waits from before the step until after it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 
 from hypothesis import HealthCheck, settings
@@ -20,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from xtomp_core.testing import FakeClient, InMemoryBroker
+from xtomp_queues.priority import DEFAULT_PRIORITY
 
 QUEUE = b"/queue/q"
 MAX_REDELIVERIES = 2
@@ -28,6 +35,11 @@ CONFIG = (
     '[destinations."/queue/*"]\ntype = "queue"\n'
     f"max_messages = 100000\nmax_redeliveries = {MAX_REDELIVERIES}\n"
 )
+#: Consumers filter on a colour with the filters plugin's header engine (``filter:colour=red``).
+FILTERS = importlib.util.find_spec("xtomp_filters") is not None
+if FILTERS:
+    CONFIG += "[plugins.filters]\n"
+COLOURS = ["red", "blue"] if FILTERS else []
 
 
 class Client:
@@ -37,7 +49,7 @@ class Client:
         self.name = name
         self.fake: FakeClient = memory.client(version=None)
         self.session = self.fake.session
-        self.subscriptions: dict[str, tuple[str, int]] = {}  # id -> (ack mode, prefetch or 0)
+        self.subscriptions: dict[str, tuple[str, int, str | None]] = {}  # id -> (ack mode, prefetch or 0, colour)
         self.transaction: str | None = None
         self.buffered: list[tuple[str, object]] = []  # what the open transaction holds
         self.claimed: set[str] = set()  # bodies an ACK/NACK in the open transaction covers
@@ -59,19 +71,44 @@ class QueueModel(RuleBasedStateMachine):
         self.status: dict[str, tuple] = {}
         self.deliveries: dict[str, int] = {}
         self.producer: dict[str, tuple[int, int]] = {}  # body -> (producer, sequence at enqueue)
+        self.priority: dict[str, int] = {}  # body -> its priority (4 without the header)
+        self.colour: dict[str, str | None] = {}  # body -> its colour header
+        #: bodies waiting when the last step ended (so, when this one began)
+        self.waiting_before: set[str] = set()
         self.sequence = itertools.count()
         #: (client, subscription) -> bodies in flight there, in delivery order
         self.unacked: dict[tuple[int, str], list[str]] = {}
-        self.last_fresh: dict[tuple[int, str, int], int] = {}
+        self.last_fresh: dict[tuple[int, str, int, int], int] = {}
 
     # -- observing the broker -----------------------------------------------------------------
 
     def observe(self) -> None:
+        given = []
         for client in list(self.clients.values()):
             for frame in client.fake.frames():
                 assert frame.command != b"ERROR", frame
                 if frame.command == b"MESSAGE":
+                    fresh = self.deliveries[frame.body.decode()] == 0
                     self.delivered(client, frame)
+                    given.append((client, frame.headers[b"subscription"].decode(), frame.body.decode(), fresh))
+        waiting = {body for body, state in self.status.items() if state == ("waiting",)}
+        # Priority order: whatever a consumer got in this step, nothing it matches of a higher
+        # priority waited all along (from before the step to after it); nor, for a message
+        # never delivered before, a returned one of its priority (they go back to the head).
+        stayed = waiting & self.waiting_before
+        for client, subscription, body, fresh in given:
+            colour = client.subscriptions[subscription][2] if subscription in client.subscriptions else None
+            for other in stayed:
+                if colour is None or self.colour[other] == colour:
+                    assert self.priority[other] <= self.priority[body], (
+                        f"{body} (priority {self.priority[body]}) given to {client.name}/{subscription} "
+                        f"while {other} (priority {self.priority[other]}) waited"
+                    )
+                    assert not (fresh and self.priority[other] == self.priority[body] and self.deliveries[other]), (
+                        f"fresh {body} given to {client.name}/{subscription} while {other}, returned, waited "
+                        f"(priority {self.priority[body]})"
+                    )
+        self.waiting_before = waiting
 
     def delivered(self, client: Client, frame) -> None:
         body = frame.body.decode()
@@ -81,11 +118,12 @@ class QueueModel(RuleBasedStateMachine):
         assert redelivered == (self.deliveries[body] > 0), (body, self.deliveries[body], frame.headers)
         if not redelivered:
             producer, sequence = self.producer[body]
-            key = (client.name, subscription, producer)
+            key = (client.name, subscription, producer, self.priority[body])
             assert sequence > self.last_fresh.get(key, -1), f"{body} out of order for {key}"
             self.last_fresh[key] = sequence
         self.deliveries[body] += 1
-        mode, window = client.subscriptions[subscription]
+        mode, window, colour = client.subscriptions[subscription]
+        assert colour is None or self.colour[body] == colour, f"{body} ({self.colour[body]}) given to a {colour} filter"
         if mode == "auto":
             self.status[body] = ("done",)
             return
@@ -116,16 +154,18 @@ class QueueModel(RuleBasedStateMachine):
 
     @precondition(lambda self: self.clients)
     @rule(data=st.data(), mode=st.sampled_from(["auto", "client", "client-individual"]),
-          window=st.sampled_from([0, 1, 2, 5]))
-    def subscribe(self, data, mode, window) -> None:
+          window=st.sampled_from([0, 1, 2, 5]), colour=st.sampled_from([None, None, *COLOURS]))
+    def subscribe(self, data, mode, window, colour) -> None:
         client = self.pick(data, self.clients.values())
         if len(client.subscriptions) >= 2:
             return
         subscription = f"s{next(self.sub_ids)}"
-        client.subscriptions[subscription] = (mode, window if mode != "auto" else 0)
+        client.subscriptions[subscription] = (mode, window if mode != "auto" else 0, colour)
         headers = {"destination": QUEUE.decode(), "id": subscription, "ack": mode}
         if window and mode != "auto":
             headers["prefetch-count"] = str(window)
+        if colour is not None:
+            headers["filter"] = f"colour={colour}"
         client.send("SUBSCRIBE", headers)
         self.observe()
 
@@ -140,11 +180,19 @@ class QueueModel(RuleBasedStateMachine):
         self.observe()
 
     @precondition(lambda self: self.clients)
-    @rule(data=st.data(), in_transaction=st.booleans())
-    def send(self, data, in_transaction) -> None:
+    @rule(data=st.data(), in_transaction=st.booleans(),
+          priority=st.sampled_from([None, None, None, 0, 1, 4, 5, 9]),
+          colour=st.sampled_from([None, *COLOURS]))
+    def send(self, data, in_transaction, priority, colour) -> None:
         client = self.pick(data, self.clients.values())
         body = f"m{next(self.bodies)}"
         headers = {"destination": QUEUE.decode()}
+        self.priority[body] = DEFAULT_PRIORITY if priority is None else priority
+        self.colour[body] = colour
+        if priority is not None:
+            headers["priority"] = str(priority)
+        if colour is not None:
+            headers["colour"] = colour
         if in_transaction and client.transaction is not None:
             headers["transaction"] = client.transaction
             client.buffered.append(("send", body))
@@ -264,10 +312,31 @@ class QueueModel(RuleBasedStateMachine):
         assert self.memory.context.memory.held == queue.ready_bytes
 
     @invariant()
-    def nothing_waits_while_an_auto_consumer_could_take_it(self) -> None:
-        auto = any(mode == "auto" for c in self.clients.values() for mode, _ in c.subscriptions.values())
-        if auto:
-            assert not any(state == ("waiting",) for state in self.status.values())
+    def waiting_messages_are_in_delivery_order(self) -> None:
+        """The broker's queue, as it would deliver: higher priorities first; within one, the
+        messages returned (NACK, departure) before those never delivered, and these in the
+        order they were enqueued."""
+        queue = self.broker.destinations.get(QUEUE)
+        if queue is None:
+            return
+        keys = []
+        for held in queue.ready:
+            body = held.message.body.decode()
+            returned = held.deliveries > 0
+            keys.append((-self.priority[body], not returned, 0 if returned else self.producer[body][1]))
+        assert keys == sorted(keys), [held.message.body for held in queue.ready]
+
+    @invariant()
+    def no_waiting_message_matches_a_consumer_with_room(self) -> None:
+        waiting = [body for body, state in self.status.items() if state == ("waiting",)]
+        if not waiting:
+            return
+        for client in self.clients.values():
+            for subscription, (mode, window, colour) in client.subscriptions.items():
+                held = len(self.unacked.get((client.name, subscription), []))
+                if mode == "auto" or not window or held < window:
+                    matched = [body for body in waiting if colour is None or self.colour[body] == colour]
+                    assert not matched, f"{matched} wait while {client.name}/{subscription} has room"
 
     def teardown(self) -> None:
         """Everyone leaves; one auto consumer then receives every message not dropped."""
@@ -280,7 +349,7 @@ class QueueModel(RuleBasedStateMachine):
         last = Client(self.memory, next(self.names))
         self.clients[last.name] = last
         last.fake.connect()
-        last.subscriptions["final"] = ("auto", 0)
+        last.subscriptions["final"] = ("auto", 0, None)
         last.send("SUBSCRIBE", {"destination": QUEUE.decode(), "id": "final"})
         self.observe()
         left = {body for body, state in self.status.items() if state[0] not in ("done", "dropped")}
