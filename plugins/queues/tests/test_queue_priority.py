@@ -1,7 +1,8 @@
 """Queue priorities (the ``priority`` header, 0-9, default 4) and browsing (SUBSCRIBE ``browser:true``),
 in process with InMemoryBroker: the order of deliveries, redelivery to the head of a priority, the
 switch from one deque to per-priority deques, expiry, max_messages, filters, dead letters and the
-max_memory count with priorities; browse snapshots, their end marker, flow control and ACKs."""
+max_memory count with priorities; browse snapshots, their end marker, flow control and ACKs; then
+both over real sockets, with raw frames and with stomp.py."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from collections import deque
 
 import pytest
 
-from xtomp_core import FrameRejected
-from xtomp_core.testing import FakeClient, InMemoryBroker
+from xtomp_core.testing import FakeClient, InMemoryBroker, RawClient
 from xtomp_queues.priority import Levels, priority_of
 
 CONFIG = '[plugins.queues]\n[destinations."/queue/*"]\ntype = "queue"\nmax_messages = 1000\n'
@@ -369,3 +369,114 @@ def test_a_browser_of_another_connections_temporary_queue_is_refused(memory):
     spy.send("SUBSCRIBE", {"destination": temporary.decode(), "id": "s", "browser": "true"})
     error = spy.frames()[0]
     assert error.command == b"ERROR"
+
+
+# -- over real sockets: raw frames and stomp.py ----------------------------------------------------
+
+
+def sync(client: RawClient) -> None:
+    """Every SEND before this one is enqueued (a RECEIPT comes after the frames before it)."""
+    client.send_frame("SEND", {"destination": "/topic/sync", "receipt": "sync"}, "")
+    client.expect_receipt("sync")
+
+
+def test_raw_priorities_order_a_queue_and_a_bad_one_is_an_error(broker, raw_client):
+    producer = raw_client(broker)
+    producer.connect()
+    for body, priority in [("low", "0"), ("plain", None), ("top", "9"), ("high", "7"), ("huge", "200")]:
+        headers = {"destination": "/queue/wire"}
+        if priority is not None:
+            headers["priority"] = priority
+        producer.send_frame("SEND", headers, body)
+    sync(producer)
+    consumer = raw_client(broker)
+    consumer.connect()
+    consumer.subscribe("/queue/wire", id="c", ack="client-individual", prefetch_count="1")
+    got = []
+    for _ in range(5):
+        message = consumer.expect("MESSAGE")
+        got.append((message.body, message.headers.get(b"priority")))
+        consumer.send_frame("ACK", {"id": message.headers[b"ack"].decode()})
+    assert got == [(b"top", b"9"), (b"huge", b"200"), (b"high", b"7"), (b"plain", None), (b"low", b"0")]
+    producer.send_frame("SEND", {"destination": "/queue/wire", "priority": "urgent", "receipt": "bad"}, "x")
+    error = producer.expect_error("priority must be a whole number from 0 (lowest) to 9 (highest")
+    assert error.headers[b"receipt-id"] == b"bad"
+    consumer.expect_nothing(0.1)
+
+
+def test_raw_nack_returns_to_the_head_of_its_priority(broker, raw_client):
+    consumer = raw_client(broker)
+    consumer.connect()
+    consumer.subscribe("/queue/wnack", id="c", ack="client-individual", prefetch_count="1")
+    producer = raw_client(broker)
+    producer.connect()
+    for body, priority in [("first", "6"), ("second", "6"), ("lower", "2")]:
+        producer.send_frame("SEND", {"destination": "/queue/wnack", "priority": priority}, body)
+    sync(producer)
+    first = consumer.expect("MESSAGE")
+    assert first.body == b"first"
+    consumer.send_frame("NACK", {"id": first.headers[b"ack"].decode()})
+    again = consumer.expect("MESSAGE")
+    assert again.body == b"first" and again.headers[b"redelivered"] == b"true"
+
+
+def test_raw_browser_sees_the_queue_then_the_end_marker(broker, raw_client):
+    producer = raw_client(broker)
+    producer.connect()
+    for body, priority in [("a", None), ("b", "8"), ("c", None)]:
+        headers = {"destination": "/queue/wbrowse"}
+        if priority is not None:
+            headers["priority"] = priority
+        producer.send_frame("SEND", headers, body)
+    sync(producer)
+    browser = raw_client(broker)
+    browser.connect()
+    browser.subscribe("/queue/wbrowse", id="look", browser="true")  # RECEIPT first
+    shown = browser.messages(4)
+    assert [frame.body for frame in shown] == [b"b", b"a", b"c", b""]
+    assert shown[-1].headers[b"browser"] == b"end"
+    assert {frame.headers[b"subscription"] for frame in shown} == {b"look"}
+    producer.send_frame("SEND", {"destination": "/queue/wbrowse"}, "d")
+    sync(producer)
+    browser.expect_nothing(0.2)
+    figures = next(d for d in broker.stats()["destinations"] if d["dest"] == "/queue/wbrowse")
+    assert (figures["q"], figures["browsed"], figures["delivered"], figures["consumers"]) == (4, 3, 0, 0)
+    consumer = raw_client(broker)
+    consumer.connect()
+    consumer.subscribe("/queue/wbrowse", id="take")
+    assert [frame.body for frame in consumer.messages(4)] == [b"b", b"a", b"c", b"d"]
+    browser.expect_nothing(0.1)
+    browser.send_frame("UNSUBSCRIBE", {"id": "look", "receipt": "gone"})
+    browser.expect_receipt("gone")
+
+
+def test_stomp_py_priorities_and_browsing(broker, stomp_py):
+    producer, seen = stomp_py(broker)
+    producer.connect(wait=True)
+    for index, priority in enumerate([1, 5, 9, 5, 0]):
+        producer.send("/queue/py", f"m{index}", headers={"priority": str(priority)})
+    producer.send("/queue/py", "no priority")
+    producer.send("/topic/sync", "", receipt="sent")
+    seen.wait_for(lambda: "sent" in seen.receipts)
+    browser, shown = stomp_py(broker)
+    browser.connect(wait=True)
+    browser.subscribe("/queue/py", id="look", ack="client-individual", headers={"browser": "true"})
+    shown.wait_for(lambda: any(m.headers.get("browser") == "end" for m in shown.messages))
+    order = ["m2", "m1", "m3", "no priority", "m0", "m4"]
+    assert [m.body for m in shown.messages] == [*order, ""]
+    for message in shown.messages:
+        browser.ack(message.headers["ack"])  # accepted and ignored: a browser takes nothing
+    browser.send("/topic/sync", "", receipt="acked")
+    shown.wait_for(lambda: "acked" in shown.receipts)
+    assert not shown.errors
+    consumer, got = stomp_py(broker)
+    consumer.connect(wait=True)
+    consumer.subscribe("/queue/py", id="take", ack="client-individual", headers={"prefetch-count": "1"})
+    for count in range(1, 7):
+        message = got.wait_messages(count)[-1]
+        consumer.ack(message.headers["ack"])
+    assert [m.body for m in got.messages] == order
+    assert got.messages[0].headers["priority"] == "9"
+    producer.send("/queue/py", "bad", headers={"priority": "-1"})
+    seen.wait_for(lambda: bool(seen.errors))
+    assert "priority must be a whole number" in seen.errors[0].headers["message"]
