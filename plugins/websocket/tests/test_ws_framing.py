@@ -230,6 +230,7 @@ def test_the_utf8_check_runs_once_per_message_not_per_subscriber(monkeypatch):
         return is_utf8(data)
 
     monkeypatch.setattr(framing, "is_utf8", counting)
+    monkeypatch.setattr(framing, "_recent", {id(tail): (tail, True) for tail in [b"%d" % n for n in range(7)]})
     text_tail = b"message-id:1\ndestination:/topic/t\n\n" + "\u2713".encode() * 100 + b"\x00"
     binary_tail = b"message-id:2\ndestination:/topic/t\n\n\xff\x00"
     v10_tail = text_tail[:-1] + b"\x00"  # another object, the same bytes (a 1.0 subscriber's tail)

@@ -123,7 +123,7 @@ def tail_is_utf8(tail: bytes) -> bool:
     entry = _recent.get(id(tail))
     if entry is None or entry[0] is not tail:
         if len(_recent) >= _RECENT_LIMIT:
-            _recent.clear()
+            _recent.pop(next(iter(_recent), 0), None)  # the oldest: the current message's tails stay
         entry = _recent[id(tail)] = (tail, is_utf8(tail))
     _last = entry
     return entry[1]
