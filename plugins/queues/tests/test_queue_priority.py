@@ -267,7 +267,8 @@ def test_a_browser_sees_what_waits_in_delivery_order_then_the_end_marker_and_not
     assert end.headers[b"destination"] == b"/queue/b" and end.headers[b"content-length"] == b"0"
     assert b"ack" not in end.headers
     assert all(frame.headers[b"subscription"] == b"look" for frame in shown)
-    assert shown[0].headers[b"priority"] == b"9"
+    assert shown[0].headers[b"priority"] == b"9" and shown[0].headers[b"redelivered"] == b"false"
+    assert b"redelivered" not in end.headers
     queue = memory.broker.destinations[b"/queue/b"]
     assert queue.depth == 4 and queue.browsed == 4 and queue.delivered == 0  # nothing consumed
     assert queue.stats()["consumers"] == 0 and queue.stats()["sz"] == 1

@@ -340,7 +340,7 @@ class Queue(Destination):
                     held.message, b"redelivered:true\nx-delivery-count:%d\n" % held.deliveries
                 )
             else:
-                subscription.deliver(held.message)
+                subscription.deliver(held.message, b"redelivered:false\n")  # as a first delivery says
             shown += 1
         self.browsed += shown
         if not pending:
