@@ -147,8 +147,7 @@ class Framing(Protocol):
     def header(self, length: int) -> bytes:
         """The bytes that go before one outgoing STOMP frame of ``length`` bytes."""
 
-    #: Optional (the core reads it with ``getattr``; absent or None, it calls :meth:`header`):
-    #: ``header_for(prefix, tail)``, the bytes that go before one outgoing STOMP frame made of
+    #: None, or ``header_for(prefix, tail)`` (then :meth:`header` is not called): the bytes that go before one outgoing STOMP frame made of
     #: ``prefix + tail``, for a header that depends on the frame's bytes and not only on their
     #: length (WebSocket: a text frame for UTF-8, binary otherwise). ``tail`` is often one
     #: object shared by every subscriber of a fanned-out MESSAGE: look at its bytes once per

@@ -36,6 +36,7 @@ class CappedFraming:
 
     transport_name = "capped"
     web = False
+    header_for = None  # the header depends on the length alone (header() below)
     goodbyes: list[str] = []
 
     def attach(self, stream):

@@ -29,7 +29,7 @@ class FramedConnection(StompConnection):
     """One connection carrying STOMP inside ``framing``; each outgoing frame gets its header.
 
     The header comes from ``framing.header(length)``, or from ``framing.header_for(prefix,
-    tail)`` when the framing has one (a header that depends on the bytes: WebSocket's text or
+    tail)`` when that is not None (a header that depends on the bytes: WebSocket's text or
     binary frame type).
     """
 
@@ -39,7 +39,7 @@ class FramedConnection(StompConnection):
         super().__init__(broker, framing.transport_name, framing.web)
         self.framing = framing
         self._header = framing.header
-        self._header_for: Callable[[bytes, bytes], bytes] | None = getattr(framing, "header_for", None)
+        self._header_for: Callable[[bytes, bytes], bytes] | None = framing.header_for
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
