@@ -10,6 +10,7 @@ asked for.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -63,12 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print_directives()
     from .bootstrap import build_broker
 
+    notes = _HeldNotes()  # what reading an xtomp.conf says about directives it ignores
     try:
         broker = build_broker(args.config)  # every check, the transports' too
         config = broker.config
     except ConfigError as error:
         print(f"xtomp: configuration error:\n{error}", file=sys.stderr)
         return 1
+    finally:
+        notes.close()
+    if args.test or args.show_config:
+        for record in notes.records:
+            print(f"xtomp: [{record.levelname.lower()}] {record.getMessage()}", file=sys.stderr)
     if args.test:
         print(f"xtomp: the configuration {args.config} is valid ({', '.join(config.files)})")
         return 0
@@ -82,12 +89,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .server.logs import configure_logging
 
     configure_logging(config.server)
+    notes.replay()
     try:
-        run(broker)
+        run(broker, args.config)  # SIGHUP reloads the same path
     except XtompError as error:
         print(f"xtomp: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+class _HeldNotes(logging.Handler):
+    """Holds the INFO and WARNING notes of the ``xtomp.config`` logger while the config is
+    read, before logging is configured; :meth:`replay` logs them once it is."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.logger = logging.getLogger("xtomp.config")
+        self.logger.addHandler(self)
+        self.logger.setLevel(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(logging.NOTSET)
+        super().close()
+
+    def replay(self) -> None:
+        threshold = logging.getLogger("xtomp").getEffectiveLevel()
+        for record in self.records:
+            if record.levelno >= threshold:
+                self.logger.handle(record)
 
 
 def _run_command(name: str, arguments: list[str]) -> int:

@@ -71,7 +71,10 @@ class RawConfig:
 
 
 def read_config(path: str | Path) -> RawConfig:
-    """Read and merge a config file (with its includes) or a directory of ``*.toml`` files."""
+    """Read and merge a config file (with its includes) or a directory of ``*.toml`` files.
+
+    A ``.conf`` file, or one that does not start as TOML, is xtomp's original nginx-style
+    configuration: :mod:`.nginx` translates it into the same RawConfig, origins ``FILE:LINE``."""
     root = Path(path)
     raw = RawConfig()
     if root.is_dir():
@@ -81,6 +84,10 @@ def read_config(path: str | Path) -> RawConfig:
         for file in files:
             _read_file(file, raw, depth=0, seen=set())
     elif root.is_file():
+        from .nginx import is_nginx_config, read_nginx_config  # xtomp's original syntax
+
+        if is_nginx_config(root):
+            return read_nginx_config(root)
         _read_file(root, raw, depth=0, seen=set())
     else:
         raise ConfigError(f"{root}: no such config file or directory")
