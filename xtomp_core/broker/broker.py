@@ -244,10 +244,21 @@ class Broker:
         for result in self.hook.xtomp_startup(broker=self):
             if inspect.isawaitable(result):
                 await result
+        self.restart_stats()
+
+    def restart_stats(self) -> None:
+        """(Re)start the ``/xtomp/stat`` publisher per the current configuration (start, reload)."""
+        if self._stat_publisher is not None:
+            self._stat_publisher.stop()
+            self._stat_publisher = None
         interval = self._config.server["stats_interval"]
-        if STAT_DESTINATION.decode() in self._config.destinations and interval > 0:
+        if self._loop is not None and STAT_DESTINATION.decode() in self._config.destinations and interval > 0:
             self._stat_publisher = StatPublisher(self, self.destinations[STAT_DESTINATION], interval)
-            self._stat_publisher.start(loop)
+            self._stat_publisher.start(self._loop)
+
+    def replace_config(self, config: Config) -> None:
+        """A reload's new configuration (:mod:`xtomp_core.broker.reload` swaps the parts that use it)."""
+        self._config = config
 
     def listener_started(self, address: ListenAddress, bound: list[tuple[str, int]]) -> None:
         self._listening.append((address, bound))

@@ -80,6 +80,17 @@ class DestinationTable:
         for section in [s for _, s in config.prefixes] + list(config.destinations.values()):
             self._factory(section)  # unknown types fail now, naming file and key
 
+    def reconfigure(self, config: Config, limits: Limits, access: AccessControl | None) -> None:
+        """A reload: the new configuration's prefix rules, limits and access rules from now on."""
+        self.config = config
+        self._limits = limits
+        self.access = access
+        self._prefix_rules = [(prefix.encode(), section) for prefix, section in config.prefixes]
+
+    def create(self, name: bytes, section: Section) -> Destination:
+        """Create a declared destination (a reload adding one)."""
+        return self._create(name, section, auto_created=False)
+
     def create_declared(self) -> None:
         """Build the destinations the configuration names (after the configure hooks)."""
         for name, section in self.config.destinations.items():

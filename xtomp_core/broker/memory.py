@@ -87,6 +87,12 @@ class MemoryGuard:
         self._timer: asyncio.TimerHandle | None = None
         self._call_soon: Callable[[Callable[[], None]], Any] = lambda callback: callback()
 
+    def set_limit(self, limit: int, resume_fraction: float = 0.8) -> None:
+        """A new ``max_memory`` (a reload): over or back below it from the next byte counted."""
+        self.limit = limit
+        self.resume_below = int(limit * resume_fraction)
+        self.add(0)
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._call_soon = loop.call_soon

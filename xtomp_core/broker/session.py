@@ -426,6 +426,10 @@ class Session:
         self._send_memo[name] = destination
         return destination
 
+    def forget_send_checks(self) -> None:
+        """Check the next SEND to each destination again (a reload changed the access rules)."""
+        self._send_memo = None
+
     # -- SUBSCRIBE / UNSUBSCRIBE ----------------------------------------------------------
 
     def _on_subscribe(self, frame: Frame) -> None:
