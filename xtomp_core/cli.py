@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.server)
     notes.replay()
     try:
-        run(broker)
+        run(broker, args.config)  # SIGHUP reloads the same path
     except XtompError as error:
         print(f"xtomp: {error}", file=sys.stderr)
         return 1

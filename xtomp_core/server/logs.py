@@ -1,4 +1,9 @@
-"""Logging set-up: stderr or syslog, level from config; nothing is written to files."""
+"""Logging set-up: stderr or syslog, level from config; nothing is written to files.
+
+There is deliberately no file target (xtomp writes nothing to disk): under systemd, stderr
+goes to the journal; elsewhere, syslog or the caller's redirection handles rotation. SIGUSR1
+(what logrotate sends) is therefore a no-op: :func:`reopen` only says so at debug level.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import sys
 
 from ..config import Section
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "set_level", "reopen"]
 
 FORMAT = "%(asctime)s xtomp[%(process)d] %(levelname)s %(name)s: %(message)s"
 
@@ -30,5 +35,15 @@ def configure_logging(server: Section) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)
-    root.setLevel(server["log_level"].upper())
+    set_level(server)
     root.propagate = False
+
+
+def set_level(server: Section) -> None:
+    """The level of ``server.log_level`` (at start-up and on reload)."""
+    logging.getLogger("xtomp").setLevel(server["log_level"].upper())
+
+
+def reopen() -> None:
+    """SIGUSR1: reopen log files. There are none (stderr or syslog), so nothing to do."""
+    logging.getLogger("xtomp.server").debug("SIGUSR1: no log file to reopen (logs go to stderr or syslog)")
