@@ -15,7 +15,7 @@ import pytest
 
 from xtomp_core._version import __version__
 from xtomp_core.bootstrap import load_config
-from xtomp_core.testing import BrokerProcess, write_config
+from xtomp_core.testing import BrokerProcess, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "conf.d"
@@ -258,7 +258,9 @@ def test_directives_prints_markdown_tables() -> None:
 # -- running: pid file and signals ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT], ids=["SIGTERM", "SIGINT", "SIGQUIT"]
+)
 def test_signal_stops_the_broker_cleanly(tmp_path: Path, signum: signal.Signals) -> None:
     pid_file = tmp_path / "xtomp.pid"
     directory = write_config(tmp_path / "conf", f'[server]\npid_file = "{pid_file}"\n')
@@ -286,3 +288,18 @@ def test_signal_stops_the_broker_cleanly(tmp_path: Path, signum: signal.Signals)
     assert "INFO xtomp.server: shutting down" in log
     assert "reason=\"broker shutting down\"" in log
     assert "Traceback" not in log
+
+
+def test_sighup_reloads_and_the_pid_file_stays_true(tmp_path: Path) -> None:
+    # SIGHUP's default action kills a process: the broker must catch it, reload, keep its pid file.
+    pid_file = tmp_path / "xtomp.pid"
+    directory = write_config(tmp_path / "conf", f'[server]\npid_file = "{pid_file}"\n')
+    with BrokerProcess(directory) as broker:
+        assert broker.process is not None
+        start = len(broker.log)
+        broker.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: any("configuration reloaded from" in line for line in broker.log[start:]), what="reload")
+        assert broker.process.poll() is None
+        assert pid_file.read_text() == f"{broker.pid}\n"
+        assert broker.stop() == 0
+    assert not pid_file.exists()
