@@ -73,7 +73,7 @@ def test_only_unknown_subprotocols_get_400(broker, ws_client, bystanders):
 # -- paths ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/ws", "/stomp", "/ws?token=abc"])
+@pytest.mark.parametrize("path", ["/ws", "/stomp", "/xtomp", "/ws?token=abc"])  # /xtomp: xtomp-console
 def test_default_paths(broker, ws_client, path):
     client = ws_client(broker)
     client.handshake(path=path)
@@ -82,8 +82,8 @@ def test_default_paths(broker, ws_client, path):
 
 def test_other_paths_get_404(broker, ws_client, bystanders):
     client = ws_client(broker)
-    response = client.handshake(path="/xtomp", expect=404)
-    assert b"/ws" in response.body and b"/stomp" in response.body
+    response = client.handshake(path="/other", expect=404)
+    assert b"/ws" in response.body and b"/stomp" in response.body and b"/xtomp" in response.body
     client.expect_eof()
     still_served(broker, *bystanders)
 

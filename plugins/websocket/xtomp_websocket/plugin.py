@@ -23,9 +23,10 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
     d("listen", "list", (), SCOPE,
       "WebSocket listeners of this plugin, \"ws://HOST:PORT[/PATH]\" or \"wss://...\", started with the "
       "server's own: the same as adding them to [server] listen, but they go away with the plugin's file.")
-    d("paths", "list", ("/ws", "/stomp"), SCOPE,
+    d("paths", "list", ("/ws", "/stomp", "/xtomp"), SCOPE,
       "URL paths on which ws/wss listeners accept the WebSocket handshake, besides the path of the "
-      "listen URL itself (RabbitMQ uses /ws, ActiveMQ and Spring examples /stomp); \"*\" accepts any path.")
+      "listen URL itself (RabbitMQ uses /ws, ActiveMQ and Spring examples /stomp, xtomp-console /xtomp); "
+      "\"*\" accepts any path.")
     d("websockets_origin", "list", (), SCOPE,
       "Origins (\"https://app.example.com\") whose pages may connect; compared case-insensitively. "
       "Empty: any origin. Requests without an Origin header (non-browser clients) are always accepted. "
