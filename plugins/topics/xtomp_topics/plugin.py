@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtomp_core import DESTINATION, DirectiveSet, Registrar, hookimpl
+from xtomp_core import DESTINATION, BrokerView, Config, ConfigError, DirectiveSet, Registrar, hookimpl
 
 from .topic import Topic
 
@@ -26,6 +26,37 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
         "ever (ActiveMQ's AbortSlowConsumerStrategy). 0: never.",
         minimum=0.0,
     )
+
+    directives.declare(
+        "retain", "choice", "none", DESTINATION,
+        "Topics: retained messages (MQTT's retain). \"last\" keeps the newest message, \"per-header\" the "
+        "newest per value of the header retain_header; a new subscriber gets them (oldest first, those its "
+        "filter matches, with a retained:true header) right after the RECEIPT of its SUBSCRIBE. A message "
+        "with an empty body clears what is retained (for its header value). Kept bodies count against "
+        "max_memory. \"none\": nothing is kept.",
+        choices=("none", "last", "per-header"),
+    )
+    directives.declare(
+        "retain_header", "str", None, DESTINATION,
+        "Topics with retain = \"per-header\": the header whose value a message is retained under (a message "
+        "without it is delivered, not retained). Required with per-header.",
+    )
+    directives.declare(
+        "retain_max", "int", 1000, DESTINATION,
+        "Topics with retain = \"per-header\": the most header values retained; beyond it the value published "
+        "to least recently is forgotten (counted in retain_evictions).",
+        minimum=1,
+    )
+
+
+@hookimpl
+def xtomp_configure(config: Config, broker: BrokerView) -> None:
+    for section in [config.destination_defaults, *config.destinations.values(), *(s for _, s in config.prefixes)]:
+        if section["retain"] == "per-header" and not section["retain_header"]:
+            raise ConfigError(
+                f"{section.where('retain')}: {section.path}.retain = \"per-header\" needs retain_header, "
+                "the header whose values messages are retained under"
+            )
 
 
 @hookimpl

@@ -1,4 +1,5 @@
-"""Topic: every matching subscriber gets every message; nothing is kept when nobody listens.
+"""Topic: every matching subscriber gets every message; nothing is kept when nobody listens
+(unless the topic retains its last message: see below).
 
 Slow consumers (theory of operation)
 ------------------------------------
@@ -16,27 +17,102 @@ bytes (``link.paused``). What the topic does about it is its ``slow_consumer`` p
 * ``drop``: the slow subscriber misses the message (counted in ``dropped``); producers and
   the other subscribers never wait (market data, telemetry).
 * ``disconnect``: the slow subscriber gets ERROR "slow consumer" and is closed at once.
+
+Prefetch windows
+----------------
+A subscription in a client ack mode (``client``, ``client-individual``) whose SUBSCRIBE
+carries ``prefetch-count`` (RabbitMQ) or ``activemq.prefetchSize`` (ActiveMQ) above 0 is
+*windowed*: it has at most that many unacknowledged deliveries. An ACK (``client``:
+cumulative, up to and including the named message; ``client-individual``: that one) or a
+NACK (a topic never redelivers) frees room. A subscriber whose window is full is slow, as
+one over ``write_buffer_high`` is, and the same policy applies to each message published
+meanwhile: ``pause`` keeps the message for it (in its ``pending`` list, in order) and holds
+the producer until an ACK frees room and that list is empty again (lossless; the timeout
+applies too; a producer is not held for its own subscription, whose ACKs would then never
+be read); ``drop`` skips it (counted in ``dropped``); ``disconnect`` closes it.
+
+Windowed subscriptions live in their own index (``windowed``), not in ``index``: the plain
+``fan_out`` loop, the hot path of topics whose subscribers all acknowledge automatically,
+never sees them. ``publish`` delivers to them one by one after ``fan_out`` (their filters
+apply: only a matching message counts against a window), and only while there are some.
+
+Retained messages
+-----------------
+With ``retain = "last"`` the topic keeps its newest message; with ``retain = "per-header"``
+its newest message per value of the header ``retain_header`` (at most ``retain_max`` values;
+the one published to least recently is evicted). A new subscriber gets them, oldest first,
+right after the RECEIPT of its SUBSCRIBE (``started``), with a ``retained:true`` header, as
+MQTT's retain flag does; its filter applies. As in MQTT, a message with an empty body
+clears what is retained (for its header value) and is delivered as usual, and kept bodies
+count against ``max_memory``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import Destination, LimitExceeded
+from xtomp_core import Destination, FrameRejected, LimitExceeded, SubscriberIndex
 
 if TYPE_CHECKING:
     import asyncio
 
     from xtomp_core import DestinationContext, Message, Section, Session, Subscription
 
-__all__ = ["Topic"]
+__all__ = ["Topic", "Window", "window_of"]
 
 log = logging.getLogger("xtomp.topics")
 
 PAUSE, DROP, DISCONNECT = "pause", "drop", "disconnect"
+RETAIN_NONE, RETAIN_LAST, RETAIN_PER_HEADER = "none", "last", "per-header"
+
+#: SUBSCRIBE headers that set a subscription's window: RabbitMQ's, then ActiveMQ's.
+PREFETCH_HEADERS = (b"prefetch-count", b"activemq.prefetchSize")
+#: Added to the retained messages a new subscriber is given (MQTT's retain flag).
+RETAINED = b"retained:true\n"
+
+
+def window_of(headers: Mapping[bytes, bytes]) -> int:
+    """The window a SUBSCRIBE asks for (``prefetch-count`` or ``activemq.prefetchSize``); 0: none."""
+    for name in PREFETCH_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            if not value.isdigit() or len(value) > 9:
+                shown = value[:20].decode("utf-8", "replace")
+                raise FrameRejected(
+                    f"{name.decode()} must be a whole number of messages (0 = no limit), not {shown!r}"
+                )
+            return int(value)
+    return 0
+
+
+class Window:
+    """The prefetch window of a client-ack topic subscription (its ``subscription.state``).
+
+    ``unacked`` holds the ids of its unacknowledged deliveries in delivery order (the order
+    a cumulative ACK covers); ``pending`` what waits for room (the pause policy, and retained
+    messages beyond the window), each with the extra headers it goes out with.
+    """
+
+    __slots__ = ("limit", "unacked", "pending", "gone")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.unacked: dict[int, None] = {}
+        self.pending: deque[tuple[Message, bytes]] = deque()
+        #: Unsubscribed: nothing more is delivered to it.
+        self.gone = False
+
+    @property
+    def full(self) -> bool:
+        return bool(self.pending) or len(self.unacked) >= self.limit
+
+    def __repr__(self) -> str:
+        return f"Window(limit={self.limit}, unacked={len(self.unacked)}, pending={len(self.pending)})"
 
 
 class Topic(Destination):
@@ -46,7 +122,10 @@ class Topic(Destination):
     prefix) to the subscribers' output lists, which the server flushes once per loop pass.
     """
 
-    __slots__ = ("policy", "lossless", "stuck_timeout", "stuck", "held", "producer_pauses", "slow_disconnects", "_timer")
+    __slots__ = (
+        "policy", "lossless", "stuck_timeout", "stuck", "held", "producer_pauses", "slow_disconnects", "_timer",
+        "windowed", "extras", "retain_mode", "retain_header", "retain_max", "kept", "retain_evictions",
+    )
 
     type_name = "topic"
 
@@ -62,6 +141,22 @@ class Topic(Destination):
         self.producer_pauses = 0
         self.slow_disconnects = 0
         self._timer: asyncio.TimerHandle | None = None
+        #: Subscriptions with a prefetch window (see the module doc); ``index`` has the others.
+        self.windowed: SubscriberIndex[Subscription] = SubscriberIndex()
+        self.retain_mode: str = settings["retain"]
+        header: str | None = settings["retain_header"]
+        #: Per-header retention: the header whose values are keys of ``kept``; None: one message.
+        self.retain_header = header.encode("utf-8") if header and self.retain_mode == RETAIN_PER_HEADER else None
+        self.retain_max: int = settings["retain_max"] if self.retain_header is not None else 1
+        #: Retained messages by header value (b"" for ``retain = "last"``), least recently published first.
+        self.kept: dict[bytes, Message] = {}
+        self.retain_evictions = 0
+        #: Anything beyond fan_out to do per publish (windowed subscribers, retention): one test on the hot path.
+        self.extras = False
+        self._update_extras()
+
+    def _update_extras(self) -> None:
+        self.extras = bool(self.windowed.count) or self.retain_mode != RETAIN_NONE
 
     def publish(self, message: Message, sender: Session | None) -> None:
         self.enqueued += 1
@@ -69,13 +164,193 @@ class Topic(Destination):
             slow = self.fan_out(message, False)
             if slow is not None:
                 self._hold(slow, sender)
+        else:
+            slow = self.fan_out(message)
+            if slow is not None:
+                for subscription in slow:
+                    self.dropped += 1
+                    if self.policy == DISCONNECT:
+                        self._disconnect(subscription, "more than write_buffer_high bytes unsent")
+        if self.extras:
+            if self.windowed.count:
+                self._publish_windowed(message, sender)
+            if self.retain_mode != RETAIN_NONE:
+                self._retain(message)
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    @property
+    def subscriber_count(self) -> int:
+        return self.index.count + self.windowed.count
+
+    @property
+    def idle(self) -> bool:
+        return self.subscriber_count == 0 and self.depth == 0
+
+    def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:
+        if self.subscriber_count >= self.max_connections:
+            raise LimitExceeded(
+                "dest flup",
+                f"{self.name.decode('utf-8', 'replace')} already has max_connections "
+                f"({self.max_connections}) subscriptions",
+            )
+        # In auto mode a delivery is never unacknowledged: a prefetch header means nothing.
+        limit = window_of(headers) if subscription.client_ack else 0
+        if not limit:
+            self.index.add(subscription)
             return
-        slow = self.fan_out(message)
+        subscription.state = Window(limit)
+        self.windowed.add(subscription)
+        self._update_extras()
+
+    def started(self, subscription: Subscription) -> None:
+        """Hand a new subscriber what the topic retains, oldest first (after its RECEIPT)."""
+        kept = self.kept
+        if not kept:
+            return
+        wanted = subscription.filter
+        window = subscription.state
+        for message in list(kept.values()):
+            if wanted is not None and not wanted(message.headers):
+                continue
+            if type(window) is not Window:
+                subscription.deliver(message, RETAINED)
+                self.delivered += 1
+            elif window.full:
+                window.pending.append((message, RETAINED))  # goes out as ACKs free room
+            else:
+                self._give(subscription, window, message, RETAINED)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        window = subscription.state
+        if type(window) is Window:
+            self.windowed.remove(subscription)
+            window.gone = True
+            window.pending.clear()
+            self._update_extras()
+        else:
+            super().unsubscribe(subscription)
+        self._unstuck(subscription)
+
+    # -- prefetch windows -----------------------------------------------------------------------
+
+    def _publish_windowed(self, message: Message, sender: Session | None) -> None:
+        """Deliver ``message`` to the windowed subscribers whose filter matches it, applying the
+        slow-consumer policy to those whose window is full or whose connection is paused."""
+        windowed = self.windowed
+        targets = windowed.matching(message.headers) if windowed.filtered else windowed.plain
+        lossless = self.lossless
+        slow: list[Subscription] | None = None
+        for subscription in targets:
+            window: Window = subscription.state
+            if window.gone:  # left during this loop (a disconnected slow consumer's other subscription)
+                continue
+            if window.full:
+                if lossless:
+                    window.pending.append((message, b""))
+                    if subscription.session is not sender:  # held, it could not send the ACK it waits for
+                        slow = [subscription] if slow is None else slow + [subscription]
+                else:
+                    self.dropped += 1
+                    if self.policy == DISCONNECT:
+                        self._disconnect(
+                            subscription, f"{window.limit} messages unacknowledged (its prefetch-count)"
+                        )
+                continue
+            if subscription.link.paused:
+                if not lossless:
+                    self.dropped += 1
+                    if self.policy == DISCONNECT:
+                        self._disconnect(subscription, "more than write_buffer_high bytes unsent")
+                    continue
+                slow = [subscription] if slow is None else slow + [subscription]
+            self._give(subscription, window, message, b"")
         if slow is not None:
-            for subscription in slow:
-                self.dropped += 1
-                if self.policy == DISCONNECT:
-                    self._disconnect(subscription, "more than write_buffer_high bytes unsent")
+            self._hold(slow, sender)
+
+    def _give(self, subscription: Subscription, window: Window, message: Message, extra: bytes) -> None:
+        window.unacked[message.id] = None
+        subscription.deliver(message, extra)
+        self.delivered += 1
+
+    def ack(self, subscription: Subscription, message_id: int) -> None:
+        window = subscription.state
+        if type(window) is Window:
+            self._settle(subscription, window, message_id)
+
+    def nack(self, subscription: Subscription, message_id: int, headers: Mapping[bytes, bytes]) -> None:
+        # A topic does not redeliver: a NACK only frees room in the window, as an ACK does.
+        window = subscription.state
+        if type(window) is Window:
+            self._settle(subscription, window, message_id)
+
+    def _settle(self, subscription: Subscription, window: Window, message_id: int) -> None:
+        unacked = window.unacked
+        if message_id not in unacked:
+            return  # acknowledged already, or never delivered: accepted, as without a window
+        if subscription.cumulative:
+            for key in list(unacked):  # delivery order
+                del unacked[key]
+                if key == message_id:
+                    break
+        else:
+            del unacked[message_id]
+        pending = window.pending
+        while pending and len(unacked) < window.limit and not window.gone:
+            message, extra = pending.popleft()
+            self._give(subscription, window, message, extra)
+        if not pending and not subscription.link.paused:
+            self._unstuck(subscription)
+
+    def owns(self, subscription: Subscription, message_id: int) -> bool:
+        # A 1.0 ACK naming only a message id. A topic keeps nothing to acknowledge, so ACKs in
+        # client modes are accepted as no-ops, unless another subscription of the session awaits
+        # that message (a window of this or another topic, or a queue's delivery).
+        if not subscription.client_ack:
+            return False
+        window = subscription.state
+        if type(window) is Window and message_id in window.unacked:
+            return True
+        for other in subscription.session.subscriptions.values():
+            if other is subscription or not other.client_ack:
+                continue
+            state = other.state
+            if type(state) is Window:
+                if message_id in state.unacked:
+                    return False
+            elif not isinstance(other.destination, Topic) and other.destination.owns(other, message_id):
+                return False
+        return True
+
+    # -- retained messages ------------------------------------------------------------------------
+
+    def _retain(self, message: Message) -> None:
+        header = self.retain_header
+        if header is None:
+            key = b""
+        else:
+            value = message.headers.get(header)
+            if value is None:
+                return  # nothing to file it under: delivered, not retained
+            key = value
+        kept = self.kept
+        old = kept.pop(key, None)
+        delta = -len(old.body) if old is not None else 0
+        if message.body:  # an empty body clears (MQTT)
+            kept[key] = message
+            delta += len(message.body)
+            if len(kept) > self.retain_max:
+                evicted = kept.pop(next(iter(kept)))
+                delta -= len(evicted.body)
+                self.retain_evictions += 1
+        if delta:
+            self.context.memory.add(delta)
+
+    @property
+    def depth(self) -> int:
+        # Retained messages are held for later delivery: they show as "q", and keep a topic
+        # made by a prefix rule from being removed as idle (with them).
+        return len(self.kept)
 
     # -- the pause policy ---------------------------------------------------------------------
 
@@ -95,10 +370,9 @@ class Topic(Destination):
                 self._timer = loop.call_later(self.stuck_timeout, self._check_stuck)
 
     def writable(self, subscription: Subscription) -> None:
-        self._unstuck(subscription)
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        super().unsubscribe(subscription)
+        window = subscription.state
+        if type(window) is Window and window.pending:
+            return  # still slow: its window is full until an ACK
         self._unstuck(subscription)
 
     def _unstuck(self, subscription: Subscription) -> None:
@@ -123,7 +397,9 @@ class Topic(Destination):
         timeout = self.stuck_timeout
         for subscription, since in list(self.stuck.items()):
             if now - since >= timeout:
-                self._disconnect(subscription, f"stuck over write_buffer_high for {timeout:g}s (slow_consumer_timeout)")
+                window = subscription.state
+                what = "with a full prefetch window" if type(window) is Window and window.pending else "over write_buffer_high"
+                self._disconnect(subscription, f"stuck {what} for {timeout:g}s (slow_consumer_timeout)")
         if self.stuck:
             loop = self.context.loop
             if loop is not None:
@@ -141,22 +417,28 @@ class Topic(Destination):
 
     # -- the rest ---------------------------------------------------------------------------------
 
-    def owns(self, subscription: Subscription, message_id: int) -> bool:
-        # A topic keeps nothing to acknowledge; ACKs in client modes are accepted as no-ops.
-        return subscription.client_ack
-
     def close(self) -> None:
         super().close()
         self.stuck.clear()
         self._release()
+        for subscription in self.windowed.all():
+            subscription.state.pending.clear()
+        kept, self.kept = self.kept, {}
+        held = sum(len(message.body) for message in kept.values())
+        if held:
+            self.context.memory.add(-held)
 
     def stats(self) -> dict[str, Any]:
         figures = super().stats()
         figures.update(
+            sz=self.subscriber_count,
             slow_consumer=self.policy,
             slow_subscribers=len(self.stuck),
             held_producers=len(self.held),
             producer_pauses=self.producer_pauses,
             slow_disconnects=self.slow_disconnects,
+            windowed=self.windowed.count,
+            retained=len(self.kept),
+            retain_evictions=self.retain_evictions,
         )
         return figures
