@@ -16,12 +16,15 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
         "Topics: what happens while a subscriber's connection holds more than write_buffer_high unsent bytes: "
         "\"pause\" (lossless) delivers to it anyway and stops reading the topic's producers until it drains "
         "below write_buffer_low; \"drop\" skips it (counted in dropped); \"disconnect\" sends ERROR "
-        "\"slow consumer\" and closes it.",
+        "\"slow consumer\" and closes it. The same applies to a client-ack subscription whose prefetch-count "
+        "(or activemq.prefetchSize) window of unacknowledged messages is full, except that \"pause\" keeps "
+        "the message for it until an ACK frees room.",
         choices=("pause", "drop", "disconnect"),
     )
     directives.declare(
         "slow_consumer_timeout", "duration", 30.0, DESTINATION,
-        "Topics with slow_consumer = \"pause\": a subscriber over write_buffer_high for this long is "
+        "Topics with slow_consumer = \"pause\": a subscriber over write_buffer_high (or with a full prefetch "
+        "window) for this long is "
         "disconnected with ERROR \"slow consumer\", so one dead reader cannot stall its producers for "
         "ever (ActiveMQ's AbortSlowConsumerStrategy). 0: never.",
         minimum=0.0,
