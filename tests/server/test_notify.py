@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from xtomp_core.server.notify import notify
-from xtomp_core.testing import BrokerProcess, write_config
+from xtomp_core.testing import BrokerProcess, wait_until, write_config
 
 
 @pytest.fixture(params=["path", "abstract"])
@@ -57,7 +57,7 @@ def test_ready_reloading_stopping(systemd: tuple[socket.socket, str], tmp_path: 
         broker.process.send_signal(signal.SIGTERM)
         assert receive(sock) == "STOPPING=1"
         assert broker.process.wait(15) == 0
-    log = "".join(broker.log)
+    log = wait_until(lambda: (text if "shutting down" in (text := "".join(broker.log)) else None), what="the log")
     assert "reload failed, the running configuration stays" in log
     assert "Traceback" not in log
 

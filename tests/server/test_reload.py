@@ -219,8 +219,8 @@ def test_destinations_limits_and_log_level(running: BrokerProcess, config_dir: P
     alice.send_frame("SEND", {"destination": "/topic/a"}, "12345")
     alice.expect_error("msg flup")
     # log_level = "warning": connections are no longer logged (INFO), the cap's refusal is.
-    text = "".join(running.log)
-    assert "refusing connections from 127.0.0.1: connection_limit_per_address (2) reached" in text
+    refusal = "refusing connections from 127.0.0.1: connection_limit_per_address (2) reached"
+    text = wait_until(lambda: (text if refusal in (text := "".join(running.log)) else None), what="the refusal")
     assert "INFO xtomp.connections: opened" not in text[text.index(RELOADED):]
     first.close()
     alice.close()
@@ -235,4 +235,4 @@ def test_sigquit_and_sigusr1(running: BrokerProcess, tmp_path: Path) -> None:
     assert running.process.wait(15) == 0, "".join(running.log)
     alice.expect_closed()
     alice.close()
-    assert "INFO xtomp.server: shutting down" in "".join(running.log)
+    wait_until(lambda: any("INFO xtomp.server: shutting down" in line for line in running.log), what="shutdown")
