@@ -17,7 +17,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from .directives import toml_string
-from .loader import KeyPath, key_path
+from .loader import key_path
+from .raw import KeyPath
 from .nginx import Note, Statement, Translation, translate
 
 __all__ = ["convert_main", "render_conf_d"]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from .directives import toml_string
+from .raw import MAX_INCLUDE_DEPTH, RawConfig
+from .raw import KeyPath as KeyPath  # validate.py imports it from here
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,8 +26,6 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 __all__ = ["RawConfig", "read_config", "key_path", "default_config_path", "MAX_INCLUDE_DEPTH"]
 
-MAX_INCLUDE_DEPTH = 8
-KeyPath = tuple[str, ...]
 
 
 def default_config_path() -> str:
@@ -56,18 +55,6 @@ def key_path(path: KeyPath) -> str:
         else:
             rendered.append(toml_string(part))
     return ".".join(rendered)
-
-
-@dataclass
-class RawConfig:
-    """The merged TOML tables, before validation, and which file set each key."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-    origins: dict[KeyPath, str] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-
-    def origin(self, path: KeyPath) -> str:
-        return self.origins.get(path, "?")
 
 
 def read_config(path: str | Path) -> RawConfig:

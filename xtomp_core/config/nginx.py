@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .loader import MAX_INCLUDE_DEPTH, KeyPath, RawConfig
+from .raw import MAX_INCLUDE_DEPTH, KeyPath, RawConfig
 from .units import format_duration, format_size
 
 __all__ = ["Statement", "Note", "Translation", "is_nginx_config", "parse_nginx", "translate", "read_nginx_config"]
@@ -200,7 +200,8 @@ def parse_nginx(
                 continue
             if token == "}":
                 if words:
-                    raise ConfigError(f'{file}:{line}: unexpected "}}": missing ";" after {words[0][0]}')
+                    raise ConfigError(f'{file}:{words[0][1]}: missing ";" after "{words[0][0]}" (before the "}}" '
+                                      f"of line {line})")
                 if not closing:
                     raise ConfigError(f'{file}:{line}: unexpected "}}"')
                 return statements
@@ -656,7 +657,7 @@ class _Translator:
         else:
             host, _, port_text = address.rpartition(":")
             host = "0.0.0.0" if host in ("", "*") else host
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not port_text.isdigit() or int(port_text) > 65535:
             self.error(statement, f'invalid port in "{address}" of listen')
             return None
         port = int(port_text)
