@@ -6,7 +6,7 @@ from typing import Any
 
 from xtomp_core import DESTINATION, BrokerView, Config, ConfigError, DirectiveSet, Registrar, hookimpl
 
-from .topic import Topic
+from .wildcard import make_topic
 
 
 @hookimpl
@@ -30,6 +30,13 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
         minimum=0.0,
     )
 
+    directives.declare(
+        "wildcards", "bool", True, DESTINATION,
+        "Topics made by a prefix rule: a name whose word (text between dots, after the rule's prefix) is "
+        "\"*\" (one word), \"#\" (zero or more) or \">\" (one or more, last word only) is a wildcard pattern: "
+        "subscribing to it receives every topic it matches (a SEND to it is refused). false: those are "
+        "ordinary characters of a topic name.",
+    )
     directives.declare(
         "retain", "choice", "none", DESTINATION,
         "Topics: retained messages (MQTT's retain). \"last\" keeps the newest message, \"per-header\" the "
@@ -64,4 +71,4 @@ def xtomp_configure(config: Config, broker: BrokerView) -> None:
 
 @hookimpl
 def xtomp_register_destination_types(registry: Registrar[Any]) -> None:
-    registry.register("topic", Topic)
+    registry.register("topic", make_topic)

@@ -58,6 +58,8 @@ from typing import TYPE_CHECKING, Any
 
 from xtomp_core import Destination, FrameRejected, LimitExceeded, SubscriberIndex
 
+from .trie import GONE, wildcards_of
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -125,6 +127,7 @@ class Topic(Destination):
     __slots__ = (
         "policy", "lossless", "stuck_timeout", "stuck", "held", "producer_pauses", "slow_disconnects", "_timer",
         "windowed", "extras", "retain_mode", "retain_header", "retain_max", "kept", "retain_evictions",
+        "wildcards", "seen", "wild",
     )
 
     type_name = "topic"
@@ -153,10 +156,15 @@ class Topic(Destination):
         self.retain_evictions = 0
         #: Anything beyond fan_out to do per publish (windowed subscribers, retention): one test on the hot path.
         self.extras = False
+        #: The broker's wildcard patterns, and their generation when ``wild`` was last matched (see wildcard.py).
+        self.wildcards = wildcards_of(context)
+        self.seen = -1
+        #: The subscriptions of the wildcard patterns matching this topic's name (memoized).
+        self.wild: SubscriberIndex[Subscription] = SubscriberIndex()
         self._update_extras()
 
     def _update_extras(self) -> None:
-        self.extras = bool(self.windowed.count) or self.retain_mode != RETAIN_NONE
+        self.extras = bool(self.windowed.count or self.wild.count) or self.retain_mode != RETAIN_NONE
 
     def publish(self, message: Message, sender: Session | None) -> None:
         self.enqueued += 1
@@ -171,7 +179,11 @@ class Topic(Destination):
                     self.dropped += 1
                     if self.policy == DISCONNECT:
                         self._disconnect(subscription, "more than write_buffer_high bytes unsent")
-        if self.extras:
+        if self.extras or self.wildcards.generation != self.seen:
+            if self.wildcards.generation != self.seen:
+                self._rematch()
+            if self.wild.count:
+                self._publish_wild(message, sender)
             if self.windowed.count:
                 self._publish_windowed(message, sender)
             if self.retain_mode != RETAIN_NONE:
@@ -231,6 +243,43 @@ class Topic(Destination):
         else:
             super().unsubscribe(subscription)
         self._unstuck(subscription)
+
+    # -- wildcard subscribers (see wildcard.py) ---------------------------------------------------
+
+    def _rematch(self) -> None:
+        """Patterns or wildcard subscriptions changed since ``wild`` was built: match this name again."""
+        wildcards = self.wildcards
+        self.seen = wildcards.generation
+        wild: SubscriberIndex[Subscription] = SubscriberIndex()
+        for pattern in wildcards.match(self.name):
+            if pattern is not self:
+                for subscription in pattern.index.all():
+                    wild.add(subscription)
+        self.wild = wild
+        self._update_extras()
+
+    def _publish_wild(self, message: Message, sender: Session | None) -> None:
+        """Deliver to the wildcard subscriptions whose filter matches, under this topic's
+        slow-consumer policy (a paused wildcard subscriber is slow for this topic)."""
+        wild = self.wild
+        targets = wild.matching(message.headers) if wild.filtered else wild.plain
+        slow: list[Subscription] | None = None
+        for subscription in targets:
+            if subscription.state is GONE:  # left during this publish (a disconnected slow consumer)
+                continue
+            if subscription.link.paused:
+                if not self.lossless:
+                    self.dropped += 1
+                    if self.policy == DISCONNECT:
+                        self._disconnect(subscription, "more than write_buffer_high bytes unsent")
+                    continue
+                slow = [subscription] if slow is None else slow + [subscription]
+                # writable() goes to the pattern, which tells every topic it is stuck in.
+                self.wildcards.stuck.setdefault(subscription, {})[self] = None
+            subscription.deliver(message)
+            self.delivered += 1
+        if slow is not None:
+            self._hold(slow, sender)
 
     # -- prefetch windows -----------------------------------------------------------------------
 
@@ -440,5 +489,6 @@ class Topic(Destination):
             windowed=self.windowed.count,
             retained=len(self.kept),
             retain_evictions=self.retain_evictions,
+            wildcard_subscribers=self.wild.count,
         )
         return figures
