@@ -118,4 +118,4 @@ def test_passwd_prompts_twice_on_a_terminal(monkeypatch, capsys):
 
 def test_help_mentions_passwd():
     result = subprocess.run([sys.executable, "-m", "xtomp_core", "--help"], capture_output=True, text=True)
-    assert "commands: passwd, status" in result.stdout  # the core's own command is an entry point too
+    assert "commands: convert, passwd, status" in result.stdout  # the core's own command is an entry point too

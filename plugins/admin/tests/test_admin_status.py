@@ -46,12 +46,13 @@ def test_status_prints_the_figures_as_a_table(tmp_path):
     assert lines[2].split()[:2] == ["messages", "4"] and "(over " in lines[2]  # rates: asked twice
     header = next(line for line in lines if line.startswith("destination"))
     assert header.split()[:9] == ["destination", "type", "subs", "depth", "in/s", "out/s", "accepted", "delivered", "dropped"]
-    # then the topics' flow-control figures, as columns of their own
-    assert header.split()[9:] == ["held_producers", "producer_pauses", "slow_disconnects", "slow_subscribers"]
+    # then the figures destination types add (the topics' flow control...), as columns of their own
+    extra = header.split()[9:]
+    assert {"held_producers", "producer_pauses", "slow_disconnects", "slow_subscribers"} <= set(extra)
     rows = {line.split()[0]: line.split() for line in lines[lines.index(header) + 1:] if line.startswith(("/", "memtop"))}
     assert rows["/topic/status"][:4] == ["/topic/status", "topic", "1", "0"]
-    assert rows["/topic/status"][6:] == ["4", "4", "0", "0", "0", "0", "0"]
-    assert rows["memtop"][6:] == ["0", "0", "0", "0", "0", "0", "0"]
+    assert rows["/topic/status"][6:9] == ["4", "4", "0"] and set(rows["/topic/status"][9:]) == {"0"}
+    assert rows["memtop"][6:9] == ["0", "0", "0"] and set(rows["memtop"][9:]) == {"0"}
     assert any(line.split() == ["admin.connections", "1"] for line in lines)
     figures = json.loads(as_json.stdout)
     assert as_json.returncode == 0 and figures["broker"]["messages"] == 4
