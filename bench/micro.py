@@ -3,7 +3,9 @@
 Isolates the broker's own Python cost per message from the kernel and the event loop:
 ``python -m bench.micro --subscribers 10 --messages 200000 [--profile]``; with ``--filter ENGINE``
 each subscriber filters on its own value of header ``k`` (the filters plugin) and message n
-carries ``k:v(n mod subscribers)``, so each message goes to one subscriber.
+carries ``k:v(n mod subscribers)``, so each message goes to one subscriber. With ``--wildcards N``
+one more connection holds N wildcard subscriptions (``/topic/w<i>.*``, and ``/topic/*``, the one
+matching ``/topic/bench``): the cost of the topics plugin's pattern trie per SEND.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--batch", type=int, default=200, help="SEND frames per data_received")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--wildcards", type=int, default=0, help="wildcard patterns (one matching)")
     parser.add_argument("--filter", choices=["none", "filter", "selector", "selector-like"], default="none")
     args = parser.parse_args()
 
@@ -38,7 +41,8 @@ def main() -> None:
         "selector-like": lambda i: b"selector:k LIKE 'v%d'\n" % i,
     }[args.filter]
     extra = "" if args.filter == "none" else "[plugins.filters]\n"
-    extra += "[server]\nmax_subscriptions = 100000\n[destination_defaults]\nmax_connections = 100000\n"
+    extra += "[server]\nmax_subscriptions = 100000\nmax_destinations = 200000\n"
+    extra += "[destination_defaults]\nmax_connections = 100000\n"
     broker = build_broker(write_config(Path(tempfile.mkdtemp()), extra))
     links = []
     for index in range(args.subscribers):
@@ -48,6 +52,14 @@ def main() -> None:
             b"CONNECT\naccept-version:1.2\n\n\x00SUBSCRIBE\ndestination:/topic/bench\nid:%d\n%s\n\x00"
             % (index, filters(index))
         )
+        links.append(link)
+    if args.wildcards:
+        link = FakeLink("micro")
+        session = Session(broker, link)
+        patterns = [b"/topic/w%d.*" % index for index in range(args.wildcards - 1)] + [b"/topic/*"]
+        session.receive(b"CONNECT\naccept-version:1.2\n\n\x00" + b"".join(
+            b"SUBSCRIBE\ndestination:%s\nid:w%d\n\n\x00" % (pattern, index) for index, pattern in enumerate(patterns)
+        ))
         links.append(link)
     publisher_link = FakeLink("micro")
     publisher = Session(broker, publisher_link)
