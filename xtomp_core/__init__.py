@@ -11,7 +11,7 @@ from .config.directives import DESTINATION, SERVER, Directive, DirectiveSet, plu
 from .config.listen import parse_listen
 from .config.loader import default_config_path, read_config
 from .config.model import Config, Section
-from .destination import Destination, DestinationContext, Session, Subscription
+from .destination import Destination, DestinationContext, MemoryAccount, Session, Subscription, prefetch_window
 from .errors import (
     AuthRejected,
     Blocked,
@@ -77,6 +77,7 @@ __all__ = [
     "Limits",
     "Link",
     "ListenAddress",
+    "MemoryAccount",
     "Message",
     "Principal",
     "ProtocolError",
@@ -99,5 +100,6 @@ __all__ = [
     "hookimpl",
     "parse_listen",
     "plugin_scope",
+    "prefetch_window",
     "read_config",
 ]

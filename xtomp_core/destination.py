@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import LimitExceeded, XtompError
+from .errors import FrameRejected, LimitExceeded, XtompError
 from .limits import Limits
 from .message import Message
 from .primitives import Filter, Link, Principal, Stash
@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 
     from .config.model import Section
 
-__all__ = ["Destination", "DestinationContext", "MemoryAccount", "Session", "Subscription"]
+__all__ = ["Destination", "DestinationContext", "MemoryAccount", "Session", "Subscription", "prefetch_window"]
+
+#: SUBSCRIBE headers that set a client-ack subscription's window: RabbitMQ's, then ActiveMQ's.
+PREFETCH_HEADERS = (b"prefetch-count", b"activemq.prefetchSize")
 
 log = logging.getLogger("xtomp.destination")
 
@@ -177,6 +180,23 @@ class Subscription:
 
     def __repr__(self) -> str:
         return f"Subscription({self.id!r} on {self.destination.name!r}, ack={self.ack.decode()})"
+
+
+def prefetch_window(headers: Mapping[bytes, bytes], default: int = 0) -> int:
+    """The window of unacknowledged messages a SUBSCRIBE asks for: ``prefetch-count``
+    (RabbitMQ), else ``activemq.prefetchSize`` (ActiveMQ), else ``default``; 0 means no limit
+    (ActiveMQ's 0, pull one at a time, has no STOMP equivalent and is read the same way).
+    Raises ``FrameRejected`` for a value that is not a whole number."""
+    for name in PREFETCH_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            if not value.isdigit() or len(value) > 9:
+                shown = value[:20].decode("utf-8", "replace")
+                raise FrameRejected(
+                    f"{name.decode()} must be a whole number of messages (0 = no limit), not {shown!r}"
+                )
+            return int(value)
+    return default
 
 
 def delivery_failed(subscription: Subscription) -> None:

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from xtomp_core import FrameRejected
+from xtomp_core import prefetch_window
 
 if TYPE_CHECKING:
     from xtomp_core import Filter, Message, Subscription
@@ -18,8 +18,6 @@ READY = 0
 IN_FLIGHT = 1
 GONE = 2
 
-#: SUBSCRIBE headers that set a consumer's window: RabbitMQ's, then ActiveMQ's.
-PREFETCH_HEADERS = (b"prefetch-count", b"activemq.prefetchSize")
 
 
 class Held:
@@ -107,18 +105,5 @@ class Browser:
 
 
 def prefetch_of(headers: Mapping[bytes, bytes], default: int) -> int:
-    """The window a SUBSCRIBE asks for (``prefetch-count`` or ``activemq.prefetchSize``).
-
-    0 means no limit, as in RabbitMQ; ActiveMQ's 0 (pull one at a time) has no STOMP
-    equivalent here and is read the same way.
-    """
-    for name in PREFETCH_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            if not value.isdigit() or len(value) > 9:
-                shown = value[:20].decode("utf-8", "replace")
-                raise FrameRejected(
-                    f"{name.decode()} must be a whole number of messages (0 = no limit), not {shown!r}"
-                )
-            return int(value)
-    return default
+    """The window a SUBSCRIBE asks for, else the queue's ``prefetch`` (see ``xtomp_core.prefetch_window``)."""
+    return prefetch_window(headers, default)

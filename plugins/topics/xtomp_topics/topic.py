@@ -56,7 +56,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import Destination, FrameRejected, LimitExceeded, SubscriberIndex
+from xtomp_core import Destination, LimitExceeded, SubscriberIndex, prefetch_window
 
 from .trie import GONE, wildcards_of
 
@@ -72,24 +72,13 @@ log = logging.getLogger("xtomp.topics")
 PAUSE, DROP, DISCONNECT = "pause", "drop", "disconnect"
 RETAIN_NONE, RETAIN_LAST, RETAIN_PER_HEADER = "none", "last", "per-header"
 
-#: SUBSCRIBE headers that set a subscription's window: RabbitMQ's, then ActiveMQ's.
-PREFETCH_HEADERS = (b"prefetch-count", b"activemq.prefetchSize")
 #: Added to the retained messages a new subscriber is given (MQTT's retain flag).
 RETAINED = b"retained:true\n"
 
 
 def window_of(headers: Mapping[bytes, bytes]) -> int:
-    """The window a SUBSCRIBE asks for (``prefetch-count`` or ``activemq.prefetchSize``); 0: none."""
-    for name in PREFETCH_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            if not value.isdigit() or len(value) > 9:
-                shown = value[:20].decode("utf-8", "replace")
-                raise FrameRejected(
-                    f"{name.decode()} must be a whole number of messages (0 = no limit), not {shown!r}"
-                )
-            return int(value)
-    return 0
+    """The window a SUBSCRIBE asks for (see ``xtomp_core.prefetch_window``); 0: none."""
+    return prefetch_window(headers)
 
 
 class Window:

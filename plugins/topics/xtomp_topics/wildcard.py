@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import FrameRejected, LimitExceeded
+from xtomp_core import Destination, FrameRejected
 
 from .topic import Topic
 from .trie import GONE, GT, SPECIAL, Wildcards
@@ -104,14 +104,9 @@ class Pattern(Topic):
         )
 
     def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:
-        if self.index.count >= self.max_connections:
-            raise LimitExceeded(
-                "dest flup",
-                f"{self.name.decode('utf-8', 'replace')} already has max_connections "
-                f"({self.max_connections}) subscriptions",
-            )
-        # No prefetch window: a client-ack wildcard subscription is unlimited (a plain topic's without the header).
-        self.index.add(subscription)
+        # The base class's (max_connections, then the index), not Topic's: no prefetch window
+        # here, a client-ack wildcard subscription is unlimited (a plain topic's without the header).
+        Destination.subscribe(self, subscription, headers)
         self.wildcards.touch()
 
     def started(self, subscription: Subscription) -> None:
