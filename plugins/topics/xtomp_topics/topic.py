@@ -56,7 +56,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import Destination, LimitExceeded, SubscriberIndex, prefetch_window
+from xtomp_core import Destination, FrameRejected, LimitExceeded, SubscriberIndex, prefetch_window
 
 from .trie import GONE, wildcards_of
 
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
     from xtomp_core import DestinationContext, Message, Section, Session, Subscription
 
-__all__ = ["Topic", "Window", "window_of"]
+__all__ = ["Topic", "Window", "refuse_durable", "window_of"]
 
 log = logging.getLogger("xtomp.topics")
 
@@ -74,6 +74,27 @@ RETAIN_NONE, RETAIN_LAST, RETAIN_PER_HEADER = "none", "last", "per-header"
 
 #: Added to the retained messages a new subscriber is given (MQTT's retain flag).
 RETAINED = b"retained:true\n"
+
+
+def refuse_durable(name: bytes, headers: Mapping[bytes, bytes]) -> None:
+    """Refuse a SUBSCRIBE asking for a durable topic subscription: xtomp has none yet, and
+    quietly making it an ordinary one would lose what is published while the subscriber is
+    away. RabbitMQ's ``durable:true`` (or ``persistent:true``) keeps its queue unless
+    ``auto-delete:true`` says otherwise (then it is an ordinary subscription, accepted);
+    ActiveMQ's ``activemq.subscriptionName`` always asks for one. A SUBSCRIBE without these
+    headers pays two dict lookups."""
+    named = headers.get(b"activemq.subscriptionName")
+    if named is None:
+        durable = headers.get(b"durable") or headers.get(b"persistent")
+        if durable is None or durable.lower() != b"true" or headers.get(b"auto-delete", b"").lower() == b"true":
+            return
+        what = "durable:true"
+    else:
+        what = "activemq.subscriptionName"
+    raise FrameRejected(
+        f"durable topic subscriptions are not supported ({what} on "
+        f"{name[:80].decode('utf-8', 'replace')}): subscribe without it, or use a queue"
+    )
 
 
 def window_of(headers: Mapping[bytes, bytes]) -> int:
@@ -189,6 +210,7 @@ class Topic(Destination):
         return self.subscriber_count == 0 and self.depth == 0
 
     def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:
+        refuse_durable(self.name, headers)
         if self.subscriber_count >= self.max_connections:
             raise LimitExceeded(
                 "dest flup",

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from xtomp_core import Destination, FrameRejected
 
-from .topic import Topic
+from .topic import Topic, refuse_durable
 from .trie import GONE, GT, SPECIAL, Wildcards
 
 if TYPE_CHECKING:
@@ -106,6 +106,7 @@ class Pattern(Topic):
     def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:
         # The base class's (max_connections, then the index), not Topic's: no prefetch window
         # here, a client-ack wildcard subscription is unlimited (a plain topic's without the header).
+        refuse_durable(self.name, headers)
         Destination.subscribe(self, subscription, headers)
         self.wildcards.touch()
 
