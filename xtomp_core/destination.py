@@ -56,6 +56,10 @@ class Session(Protocol):
         """Who it authenticated as (None before CONNECT)."""
 
     @property
+    def client_id(self) -> bytes | None:
+        """CONNECT's ``client-id`` header (ActiveMQ names durable subscriptions with it), or None."""
+
+    @property
     def link(self) -> Link:
         """Its connection."""
 
@@ -118,10 +122,16 @@ class Subscription:
     modes ``ack_prefix`` (``ack:ID.``) is followed per delivery by the message id, so an
     ACK names both the subscription and the message without any per-delivery bookkeeping
     in the session. ``state`` belongs to the destination (a queue keeps its unacked
-    messages and prefetch window there).
+    messages and prefetch window there). ``unsubscribe_headers`` are the UNSUBSCRIBE frame's
+    headers when ``Destination.unsubscribe`` is called because the client unsubscribed, None
+    when its session ended (a destination may tell the two apart: RabbitMQ's
+    ``durable:true`` on UNSUBSCRIBE removes a durable subscription).
     """
 
-    __slots__ = ("session", "link", "id", "destination", "ack", "filter", "prefix", "ack_prefix", "version", "state")
+    __slots__ = (
+        "session", "link", "id", "destination", "ack", "filter", "prefix", "ack_prefix", "version", "state",
+        "unsubscribe_headers",
+    )
 
     def __init__(
         self,
@@ -141,6 +151,7 @@ class Subscription:
         self.prefix = message_prefix(subscription_id, session.version)
         self.ack_prefix = b"ack:" + escape(subscription_id, session.version) + b"." if ack != ACK_AUTO else b""
         self.state: Any = None
+        self.unsubscribe_headers: Mapping[bytes, bytes] | None = None
 
     @property
     def client_ack(self) -> bool:

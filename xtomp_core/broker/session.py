@@ -86,6 +86,7 @@ class Session:
         "id",
         "principal",
         "host",
+        "client_id",
         "subscriptions",
         "transactions",
         "frames_in",
@@ -118,6 +119,8 @@ class Session:
         self.id = b""
         self.principal: Principal | None = None
         self.host: bytes | None = None
+        #: CONNECT's ``client-id`` (ActiveMQ: names durable subscriptions), or None.
+        self.client_id: bytes | None = None
         self.subscriptions: dict[bytes, Subscription] = {}
         self.transactions: Transactions | None = None
         self.frames_in = 0
@@ -310,6 +313,7 @@ class Session:
         if allowed_hosts and host is not None and host not in allowed_hosts:
             raise FrameRejected(f"unknown virtual host {_show(host)!r}")
         self.host = host
+        self.client_id = headers.get(b"client-id")
         client_beats = parse_heart_beat(headers.get(c.H_HEART_BEAT))
         login = _text(headers.get(c.H_LOGIN))
         passcode = _text(headers.get(c.H_PASSCODE))
@@ -504,6 +508,7 @@ class Session:
         subscription = self.subscriptions.pop(subscription_id, None)
         if subscription is None:
             raise FrameRejected(f"no subscription with id {_show(subscription_id)!r} on this connection")
+        subscription.unsubscribe_headers = headers  # the destination may read them (durable:true...)
         subscription.destination.unsubscribe(subscription)
         self._receipt(frame)
 
