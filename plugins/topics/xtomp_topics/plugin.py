@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtomp_core import DESTINATION, BrokerView, Config, ConfigError, DirectiveSet, Registrar, hookimpl
+from xtomp_core import DESTINATION, BrokerView, Config, ConfigError, DirectiveSet, Registrar, hookimpl, plugin_scope
 
+from .durable import DURABLES, Durables
 from .wildcard import make_topic
+
+PLUGIN = "topics"
 
 
 @hookimpl
@@ -57,10 +60,21 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
         "to least recently is forgotten (counted in retain_evictions).",
         minimum=1,
     )
+    directives.declare(
+        "max_durable_subscriptions", "int", 10_000, plugin_scope(PLUGIN),
+        "Most durable topic subscriptions (durable:true without auto-delete:true, or activemq.subscriptionName) "
+        "the broker keeps at once, over every topic; a SUBSCRIBE that would make one more gets ERROR naming "
+        "this limit. Each keeps, while its subscriber is away, at most the topic's max_messages messages (then "
+        "slow_consumer decides: pause holds the producers, drop and disconnect drop).",
+        minimum=1,
+    )
 
 
 @hookimpl
 def xtomp_configure(config: Config, broker: BrokerView) -> None:
+    own = config.plugins.get(PLUGIN)
+    if own is not None:
+        broker.stash.setdefault(DURABLES, Durables).limit = own["max_durable_subscriptions"]
     for section in [config.destination_defaults, *config.destinations.values(), *(s for _, s in config.prefixes)]:
         if section["retain"] == "per-header" and not section["retain_header"]:
             raise ConfigError(

@@ -45,6 +45,20 @@ right after the RECEIPT of its SUBSCRIBE (``started``), with a ``retained:true``
 MQTT's retain flag does; its filter applies. As in MQTT, a message with an empty body
 clears what is retained (for its header value) and is delivered as usual, and kept bodies
 count against ``max_memory``.
+
+Durable subscriptions
+---------------------
+A durable SUBSCRIBE (see durable.py for the headers) attaches to a ``DurableBacklog`` kept
+per (topic name, durable name) in the broker's stash; its subscription's ``state`` is a
+``Durable``. Attached durable subscriptions are in neither index: ``publish`` hands each
+message, after ``fan_out`` and only while the topic has durable subscriptions (``extras``),
+to each backlog whose filter matches: to one attached subscriber (round-robin) that can take
+it when nothing waits before it, else to the backlog, bounded by ``max_messages`` (then
+``pause`` keeps it and holds the producer, the backlog standing in ``stuck`` until it drains
+below ``max_messages``; ``drop``/``disconnect`` drop it). ``started``, ``writable`` and ACKs
+drain the backlog. A subscriber that leaves returns its unacknowledged messages to the head
+of the backlog (``redelivered:true``); an UNSUBSCRIBE with ``durable:true`` or
+``activemq.subscriptionName`` removes the backlog.
 """
 
 from __future__ import annotations
@@ -58,6 +72,7 @@ from typing import TYPE_CHECKING, Any
 
 from xtomp_core import Destination, FrameRejected, LimitExceeded, SubscriberIndex, prefetch_window
 
+from .durable import DURABLES, REDELIVERED, Durable, DurableBacklog, Durables, durable_name, removes_durable
 from .trie import GONE, wildcards_of
 
 if TYPE_CHECKING:
@@ -65,7 +80,7 @@ if TYPE_CHECKING:
 
     from xtomp_core import DestinationContext, Message, Section, Session, Subscription
 
-__all__ = ["Topic", "Window", "refuse_durable", "window_of"]
+__all__ = ["Topic", "Window", "window_of"]
 
 log = logging.getLogger("xtomp.topics")
 
@@ -74,27 +89,6 @@ RETAIN_NONE, RETAIN_LAST, RETAIN_PER_HEADER = "none", "last", "per-header"
 
 #: Added to the retained messages a new subscriber is given (MQTT's retain flag).
 RETAINED = b"retained:true\n"
-
-
-def refuse_durable(name: bytes, headers: Mapping[bytes, bytes]) -> None:
-    """Refuse a SUBSCRIBE asking for a durable topic subscription: xtomp has none yet, and
-    quietly making it an ordinary one would lose what is published while the subscriber is
-    away. RabbitMQ's ``durable:true`` (or ``persistent:true``) keeps its queue unless
-    ``auto-delete:true`` says otherwise (then it is an ordinary subscription, accepted);
-    ActiveMQ's ``activemq.subscriptionName`` always asks for one. A SUBSCRIBE without these
-    headers pays two dict lookups."""
-    named = headers.get(b"activemq.subscriptionName")
-    if named is None:
-        durable = headers.get(b"durable") or headers.get(b"persistent")
-        if durable is None or durable.lower() != b"true" or headers.get(b"auto-delete", b"").lower() == b"true":
-            return
-        what = "durable:true"
-    else:
-        what = "activemq.subscriptionName"
-    raise FrameRejected(
-        f"durable topic subscriptions are not supported ({what} on "
-        f"{name[:80].decode('utf-8', 'replace')}): subscribe without it, or use a queue"
-    )
 
 
 def window_of(headers: Mapping[bytes, bytes]) -> int:
@@ -137,7 +131,7 @@ class Topic(Destination):
     __slots__ = (
         "policy", "lossless", "stuck_timeout", "stuck", "held", "producer_pauses", "slow_disconnects", "_timer",
         "windowed", "extras", "retain_mode", "retain_header", "retain_max", "kept", "retain_evictions",
-        "wildcards", "seen", "wild",
+        "wildcards", "seen", "wild", "durables", "durable_attached",
     )
 
     type_name = "topic"
@@ -147,8 +141,9 @@ class Topic(Destination):
         self.policy: str = settings["slow_consumer"]
         self.lossless = self.policy == PAUSE
         self.stuck_timeout: float = settings["slow_consumer_timeout"]
-        #: Slow subscribers (pause policy) and since when (time.monotonic()).
-        self.stuck: dict[Subscription, float] = {}
+        #: Slow subscribers (pause policy) and full durable backlogs (DurableBacklog) and since when
+        #: (time.monotonic()).
+        self.stuck: dict[Any, float] = {}
         #: Producers this topic holds until its slow subscribers drain.
         self.held: dict[Session, None] = {}
         self.producer_pauses = 0
@@ -171,10 +166,16 @@ class Topic(Destination):
         self.seen = -1
         #: The subscriptions of the wildcard patterns matching this topic's name (memoized).
         self.wild: SubscriberIndex[Subscription] = SubscriberIndex()
+        #: This topic's durable subscriptions by durable name (the broker's map is in the stash).
+        self.durables: dict[tuple[bytes, bytes], DurableBacklog] = {}
+        #: Subscriptions attached to them now.
+        self.durable_attached = 0
         self._update_extras()
 
     def _update_extras(self) -> None:
-        self.extras = bool(self.windowed.count or self.wild.count) or self.retain_mode != RETAIN_NONE
+        self.extras = (
+            bool(self.windowed.count or self.wild.count or self.durables) or self.retain_mode != RETAIN_NONE
+        )
 
     def publish(self, message: Message, sender: Session | None) -> None:
         self.enqueued += 1
@@ -196,6 +197,8 @@ class Topic(Destination):
                 self._publish_wild(message, sender)
             if self.windowed.count:
                 self._publish_windowed(message, sender)
+            if self.durables:
+                self._publish_durable(message, sender)
             if self.retain_mode != RETAIN_NONE:
                 self._retain(message)
 
@@ -203,14 +206,14 @@ class Topic(Destination):
 
     @property
     def subscriber_count(self) -> int:
-        return self.index.count + self.windowed.count
+        return self.index.count + self.windowed.count + self.durable_attached
 
     @property
     def idle(self) -> bool:
-        return self.subscriber_count == 0 and self.depth == 0
+        return self.subscriber_count == 0 and self.depth == 0 and not self.durables
 
     def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:
-        refuse_durable(self.name, headers)
+        durable = durable_name(self.name, headers, subscription.session)
         if self.subscriber_count >= self.max_connections:
             raise LimitExceeded(
                 "dest flup",
@@ -219,6 +222,9 @@ class Topic(Destination):
             )
         # In auto mode a delivery is never unacknowledged: a prefetch header means nothing.
         limit = window_of(headers) if subscription.client_ack else 0
+        if durable is not None:
+            self._attach(subscription, durable, limit)
+            return
         if not limit:
             self.index.add(subscription)
             return
@@ -229,7 +235,9 @@ class Topic(Destination):
     def started(self, subscription: Subscription) -> None:
         """Hand a new subscriber what the topic retains, oldest first (after its RECEIPT)."""
         kept = self.kept
-        if not kept:
+        if not kept or type(subscription.state) is Durable:
+            if type(subscription.state) is Durable:
+                self._drain(subscription.state.backlog)
             return
         wanted = subscription.filter
         window = subscription.state
@@ -251,6 +259,8 @@ class Topic(Destination):
             window.gone = True
             window.pending.clear()
             self._update_extras()
+        elif type(window) is Durable:
+            self._detach(subscription, window)
         else:
             super().unsubscribe(subscription)
         self._unstuck(subscription)
@@ -337,12 +347,16 @@ class Topic(Destination):
         window = subscription.state
         if type(window) is Window:
             self._settle(subscription, window, message_id)
+        elif type(window) is Durable:
+            self._settle_durable(subscription, window, message_id)
 
     def nack(self, subscription: Subscription, message_id: int, headers: Mapping[bytes, bytes]) -> None:
         # A topic does not redeliver: a NACK only frees room in the window, as an ACK does.
         window = subscription.state
         if type(window) is Window:
             self._settle(subscription, window, message_id)
+        elif type(window) is Durable:
+            self._settle_durable(subscription, window, message_id)
 
     def _settle(self, subscription: Subscription, window: Window, message_id: int) -> None:
         unacked = window.unacked
@@ -369,18 +383,153 @@ class Topic(Destination):
         if not subscription.client_ack:
             return False
         window = subscription.state
-        if type(window) is Window and message_id in window.unacked:
+        if (type(window) is Window or type(window) is Durable) and message_id in window.unacked:
             return True
         for other in subscription.session.subscriptions.values():
             if other is subscription or not other.client_ack:
                 continue
             state = other.state
-            if type(state) is Window:
+            if type(state) is Window or type(state) is Durable:
                 if message_id in state.unacked:
                     return False
             elif not isinstance(other.destination, Topic) and other.destination.owns(other, message_id):
                 return False
         return True
+
+    # -- durable subscriptions (see durable.py) ---------------------------------------------------
+
+    def _attach(self, subscription: Subscription, name: tuple[bytes, bytes], limit: int) -> None:
+        """Attach a durable SUBSCRIBE to its backlog (made on the first one); what waits is
+        delivered by ``started``, after the RECEIPT."""
+        backlog = self.durables.get(name)
+        if backlog is None:
+            durables = self.context.stash.setdefault(DURABLES, Durables)
+            if len(durables.backlogs) >= durables.limit:
+                raise LimitExceeded(
+                    "durable flup",
+                    f"the broker already has max_durable_subscriptions ({durables.limit}) durable subscriptions "
+                    f"(on {self.name[:80].decode('utf-8', 'replace')})",
+                )
+            backlog = durables.backlogs[(self.name, name)] = self.durables[name] = DurableBacklog(self.name, name)
+        backlog.filter = subscription.filter  # a new selector replaces the old one (ActiveMQ)
+        subscription.state = Durable(backlog, limit)
+        backlog.attached.append(subscription)
+        self.durable_attached += 1
+        self._update_extras()
+
+    def _detach(self, subscription: Subscription, state: Durable) -> None:
+        """A durable subscriber left: its unacknowledged messages go back to the head of the
+        backlog (in order, marked redelivered); an UNSUBSCRIBE with ``durable:true`` (or
+        ``activemq.subscriptionName``) by the last one attached removes the subscription."""
+        backlog = state.backlog
+        state.gone = True
+        backlog.attached.remove(subscription)
+        self.durable_attached -= 1
+        unacked, state.unacked = state.unacked, {}
+        if unacked:
+            backlog.messages.extendleft((message, True) for message in reversed(unacked.values()))
+            self.context.memory.add(sum(len(message.body) for message in unacked.values()))
+        if removes_durable(subscription.unsubscribe_headers) and not backlog.attached:
+            self._remove_durable(backlog)
+        elif backlog.attached:
+            self._drain(backlog)  # what it returned goes to the others
+        self._update_extras()
+
+    def _remove_durable(self, backlog: DurableBacklog) -> None:
+        held = backlog.held_bytes
+        backlog.messages.clear()
+        if held:
+            self.context.memory.add(-held)
+        self.durables.pop(backlog.name, None)
+        durables = self.context.stash.get(DURABLES)
+        if durables is not None:
+            durables.backlogs.pop((self.name, backlog.name), None)
+        self._unstuck_backlog(backlog)
+
+    def _taker(self, backlog: DurableBacklog) -> Subscription | None:
+        """The next attached subscription (round-robin) that can take a message now, or None."""
+        attached = backlog.attached
+        count = len(attached)
+        turn = backlog.turn
+        for step in range(count):
+            subscription = attached[(turn + step) % count]
+            state: Durable = subscription.state
+            if subscription.link.paused or (state.limit and len(state.unacked) >= state.limit):
+                continue
+            backlog.turn = (turn + step + 1) % count
+            return subscription
+        return None
+
+    def _give_durable(self, subscription: Subscription, message: Message, redelivered: bool) -> None:
+        if subscription.client_ack:
+            subscription.state.unacked[message.id] = message
+        subscription.deliver(message, REDELIVERED if redelivered else b"")
+        self.delivered += 1
+
+    def _publish_durable(self, message: Message, sender: Session | None) -> None:
+        """Each durable subscription whose filter matches gets ``message``: one of its attached
+        subscribers (round-robin) if one can take it and nothing waits before it, else its backlog
+        (bounded by max_messages; when full, the slow-consumer policy: pause holds the producer)."""
+        slow: list[Any] | None = None
+        kept = 0
+        for backlog in self.durables.values():  # only an UNSUBSCRIBE frame removes one
+            wanted = backlog.filter
+            if wanted is not None and not wanted(message.headers):
+                continue
+            messages = backlog.messages
+            if backlog.attached and not messages:
+                taker = self._taker(backlog)
+                if taker is not None:
+                    self._give_durable(taker, message, False)
+                    continue
+            if len(messages) >= self.max_messages:
+                if not self.lossless:
+                    self.dropped += 1
+                    continue
+                if not any(subscription.session is sender for subscription in backlog.attached):
+                    slow = [backlog] if slow is None else slow + [backlog]  # (held, it could not ACK)
+            messages.append((message, False))
+            kept += 1
+        if kept:
+            self.context.memory.add(kept * len(message.body))
+        if slow is not None:
+            self._hold(slow, sender)
+
+    def _drain(self, backlog: DurableBacklog) -> None:
+        """Deliver what waits to the attached subscribers that can take it, in order; the rest
+        goes out on ``writable`` or an ACK."""
+        messages = backlog.messages
+        freed = 0
+        while messages:
+            taker = self._taker(backlog)
+            if taker is None:
+                break
+            message, redelivered = messages.popleft()
+            freed += len(message.body)
+            self._give_durable(taker, message, redelivered)
+        if freed:
+            self.context.memory.add(-freed)
+        if len(messages) < self.max_messages:
+            self._unstuck_backlog(backlog)
+
+    def _unstuck_backlog(self, backlog: DurableBacklog) -> None:
+        stuck = self.stuck
+        if stuck and stuck.pop(backlog, None) is not None and not stuck:
+            self._release()
+
+    def _settle_durable(self, subscription: Subscription, state: Durable, message_id: int) -> None:
+        unacked = state.unacked
+        if message_id not in unacked:
+            return
+        if subscription.cumulative:
+            for key in list(unacked):  # delivery order
+                del unacked[key]
+                if key == message_id:
+                    break
+        else:
+            del unacked[message_id]
+        if not state.gone:
+            self._drain(state.backlog)
 
     # -- retained messages ------------------------------------------------------------------------
 
@@ -433,6 +582,8 @@ class Topic(Destination):
         window = subscription.state
         if type(window) is Window and window.pending:
             return  # still slow: its window is full until an ACK
+        if type(window) is Durable:
+            self._drain(window.backlog)
         self._unstuck(subscription)
 
     def _unstuck(self, subscription: Subscription) -> None:
@@ -456,6 +607,8 @@ class Topic(Destination):
         now = time.monotonic()
         timeout = self.stuck_timeout
         for subscription, since in list(self.stuck.items()):
+            if type(subscription) is DurableBacklog:
+                continue  # nobody to disconnect: held until it drains, or is removed
             if now - since >= timeout:
                 window = subscription.state
                 what = "with a full prefetch window" if type(window) is Window and window.pending else "over write_buffer_high"
@@ -485,6 +638,13 @@ class Topic(Destination):
             subscription.state.pending.clear()
         kept, self.kept = self.kept, {}
         held = sum(len(message.body) for message in kept.values())
+        durables = self.context.stash.get(DURABLES)
+        for backlog in self.durables.values():
+            held += backlog.held_bytes
+            backlog.messages.clear()
+            if durables is not None and durables.backlogs.get((self.name, backlog.name)) is backlog:
+                del durables.backlogs[(self.name, backlog.name)]
+        self.durables.clear()
         if held:
             self.context.memory.add(-held)
 
@@ -501,5 +661,7 @@ class Topic(Destination):
             retained=len(self.kept),
             retain_evictions=self.retain_evictions,
             wildcard_subscribers=self.wild.count,
+            durable_subscriptions=len(self.durables),
+            durable_backlog=sum(len(backlog.messages) for backlog in self.durables.values()),
         )
         return figures

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from xtomp_core import Destination, FrameRejected
 
-from .topic import Topic, refuse_durable
+from .durable import durable_name
+from .topic import Topic
 from .trie import GONE, GT, SPECIAL, Wildcards
 
 if TYPE_CHECKING:
@@ -106,7 +107,12 @@ class Pattern(Topic):
     def subscribe(self, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:
         # The base class's (max_connections, then the index), not Topic's: no prefetch window
         # here, a client-ack wildcard subscription is unlimited (a plain topic's without the header).
-        refuse_durable(self.name, headers)
+        if durable_name(self.name, headers, subscription.session) is not None:
+            raise FrameRejected(
+                f"durable subscriptions to a wildcard pattern are not supported "
+                f"({self.name[:80].decode('utf-8', 'replace')}): subscribe durably to each topic, or without "
+                "durable:true / activemq.subscriptionName"
+            )
         Destination.subscribe(self, subscription, headers)
         self.wildcards.touch()
 
