@@ -5,7 +5,9 @@ Isolates the broker's own Python cost per message from the kernel and the event 
 each subscriber filters on its own value of header ``k`` (the filters plugin) and message n
 carries ``k:v(n mod subscribers)``, so each message goes to one subscriber. With ``--wildcards N``
 one more connection holds N wildcard subscriptions (``/topic/w<i>.*``, and ``/topic/*``, the one
-matching ``/topic/bench``): the cost of the topics plugin's pattern trie per SEND.
+matching ``/topic/bench``): the cost of the topics plugin's pattern trie per SEND. With ``--durable N``
+N durable subscriptions (``durable:true``) to ``/topic/bench``, half of them away (unsubscribed without
+``durable:true``, so they collect a backlog; ``max_messages`` is raised so that it never fills).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="SEND frames per data_received")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--wildcards", type=int, default=0, help="wildcard patterns (one matching)")
+    parser.add_argument("--durable", type=int, default=0, help="durable subscriptions (half of them away)")
     parser.add_argument("--filter", choices=["none", "filter", "selector", "selector-like"], default="none")
     args = parser.parse_args()
 
@@ -43,6 +46,8 @@ def main() -> None:
     extra = "" if args.filter == "none" else "[plugins.filters]\n"
     extra += "[server]\nmax_subscriptions = 100000\nmax_destinations = 200000\n"
     extra += "[destination_defaults]\nmax_connections = 100000\n"
+    if args.durable:
+        extra += "max_messages = 10000000\n"
     broker = build_broker(write_config(Path(tempfile.mkdtemp()), extra))
     links = []
     for index in range(args.subscribers):
@@ -60,6 +65,15 @@ def main() -> None:
         session.receive(b"CONNECT\naccept-version:1.2\n\n\x00" + b"".join(
             b"SUBSCRIBE\ndestination:%s\nid:w%d\n\n\x00" % (pattern, index) for index, pattern in enumerate(patterns)
         ))
+        links.append(link)
+    if args.durable:
+        link = FakeLink("micro")
+        session = Session(broker, link)
+        away = args.durable // 2
+        session.receive(b"CONNECT\naccept-version:1.2\n\n\x00" + b"".join(
+            b"SUBSCRIBE\ndestination:/topic/bench\nid:d%d\ndurable:true\nauto-delete:false\n\n\x00" % index
+            for index in range(args.durable)
+        ) + b"".join(b"UNSUBSCRIBE\nid:d%d\n\n\x00" % index for index in range(away)))
         links.append(link)
     publisher_link = FakeLink("micro")
     publisher = Session(broker, publisher_link)
