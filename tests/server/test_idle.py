@@ -35,7 +35,9 @@ class Clock:
         self.client = client
 
     def wait(self, ticks: int) -> None:
-        """Return after ``ticks`` ticks: at least (ticks - 1) * CLOCK_INTERVAL from now."""
+        """Return after ``ticks`` ticks: at least (ticks - 1) * CLOCK_INTERVAL from now. Ticks
+        that arrived before the call (while nobody read) are dropped first: they are the past."""
+        self.client.drain()
         for _ in range(ticks):
             self.client.expect("MESSAGE", timeout=10)
 

@@ -140,6 +140,13 @@ class RawClient:
         self.frames.extend(self.parser.feed(data))
         return True
 
+    def drain(self) -> list[Frame]:
+        """Every frame that has arrived so far, without waiting; they are taken off the queue."""
+        while not self.eof and self._read(0):
+            pass
+        frames, self.frames = self.frames, []
+        return frames
+
     def recv(self, timeout: float | None = None) -> Frame:
         """The next frame; AssertionError on timeout or when the broker closed instead."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
