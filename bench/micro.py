@@ -8,6 +8,9 @@ one more connection holds N wildcard subscriptions (``/topic/w<i>.*``, and ``/to
 matching ``/topic/bench``): the cost of the topics plugin's pattern trie per SEND. With ``--durable N``
 N durable subscriptions (``durable:true``) to ``/topic/bench``, half of them away (unsubscribed without
 ``durable:true``, so they collect a backlog; ``max_messages`` is raised so that it never fills).
+With ``--queue`` the subscribers are competing consumers (auto ack) of ``/queue/bench`` instead (the
+queues plugin), and ``--priority`` gives message n the header ``priority:(n mod 10)``: the cost of
+priorities per SEND.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--wildcards", type=int, default=0, help="wildcard patterns (one matching)")
     parser.add_argument("--durable", type=int, default=0, help="durable subscriptions (half of them away)")
+    parser.add_argument("--queue", action="store_true", help="consumers of /queue/bench instead of a topic")
+    parser.add_argument("--priority", action="store_true", help="with --queue: priority:(n mod 10) on message n")
     parser.add_argument("--filter", choices=["none", "filter", "selector", "selector-like"], default="none")
     args = parser.parse_args()
 
@@ -48,14 +53,17 @@ def main() -> None:
     extra += "[destination_defaults]\nmax_connections = 100000\n"
     if args.durable:
         extra += "max_messages = 10000000\n"
+    if args.queue:
+        extra += '[plugins.queues]\n[destinations."/queue/*"]\ntype = "queue"\nmax_messages = 10000000\n'
+    destination = b"/queue/bench" if args.queue else b"/topic/bench"
     broker = build_broker(write_config(Path(tempfile.mkdtemp()), extra))
     links = []
     for index in range(args.subscribers):
         link = FakeLink("micro")
         session = Session(broker, link)
         session.receive(
-            b"CONNECT\naccept-version:1.2\n\n\x00SUBSCRIBE\ndestination:/topic/bench\nid:%d\n%s\n\x00"
-            % (index, filters(index))
+            b"CONNECT\naccept-version:1.2\n\n\x00SUBSCRIBE\ndestination:%s\nid:%d\n%s\n\x00"
+            % (destination, index, filters(index))
         )
         links.append(link)
     if args.wildcards:
@@ -85,9 +93,11 @@ def main() -> None:
         frames = []
         for _ in range(args.batch):
             key = b"k:v%d\n" % (sequence % args.subscribers) if args.filter != "none" else b""
+            if args.priority:
+                key += b"priority:%d\n" % (sequence % 10)
             frames.append(
-                b"SEND\ndestination:/topic/bench\nseq:0:%d\n%scontent-length:%d\n\n%s\x00"
-                % (sequence, key, len(body), body)
+                b"SEND\ndestination:%s\nseq:0:%d\n%scontent-length:%d\n\n%s\x00"
+                % (destination, sequence, key, len(body), body)
             )
             sequence += 1
         batches.append(b"".join(frames))
