@@ -186,7 +186,7 @@ def test_show_config_is_valid_toml_and_the_same_config(tmp_path: Path) -> None:
     assert data["destinations"]["memq"]["max_connections"] == 5
     assert data["destinations"]["memq"]["max_messages"] == 50  # merged over the defaults
     assert data["destinations"]['/topic/"odd"/*']["web_read_block"] is True
-    assert data["plugins"] == {"topics": {}}
+    assert data["plugins"] == {"topics": {"max_durable_subscriptions": 10000}}  # the only directive of its table
     # Fed back as a config file, the output gives exactly the same configuration.
     shown = tmp_path / "shown.toml"
     shown.write_text(result.stdout)
