@@ -91,6 +91,21 @@ RETAIN_NONE, RETAIN_LAST, RETAIN_PER_HEADER = "none", "last", "per-header"
 RETAINED = b"retained:true\n"
 
 
+def settle(unacked: dict[int, Any], message_id: int, cumulative: bool) -> bool:
+    """Forget what an ACK or NACK of ``message_id`` settles (``client`` mode: every earlier
+    delivery too, in delivery order); False when it was not awaiting one."""
+    if message_id not in unacked:
+        return False
+    if cumulative:
+        for key in list(unacked):  # delivery order
+            del unacked[key]
+            if key == message_id:
+                break
+    else:
+        del unacked[message_id]
+    return True
+
+
 def window_of(headers: Mapping[bytes, bytes]) -> int:
     """The window a SUBSCRIBE asks for (see ``xtomp_core.prefetch_window``); 0: none."""
     return prefetch_window(headers)
@@ -359,16 +374,9 @@ class Topic(Destination):
             self._settle_durable(subscription, window, message_id)
 
     def _settle(self, subscription: Subscription, window: Window, message_id: int) -> None:
-        unacked = window.unacked
-        if message_id not in unacked:
+        if not settle(window.unacked, message_id, subscription.cumulative):
             return  # acknowledged already, or never delivered: accepted, as without a window
-        if subscription.cumulative:
-            for key in list(unacked):  # delivery order
-                del unacked[key]
-                if key == message_id:
-                    break
-        else:
-            del unacked[message_id]
+        unacked = window.unacked
         pending = window.pending
         while pending and len(unacked) < window.limit and not window.gone:
             message, extra = pending.popleft()
@@ -518,16 +526,8 @@ class Topic(Destination):
             self._release()
 
     def _settle_durable(self, subscription: Subscription, state: Durable, message_id: int) -> None:
-        unacked = state.unacked
-        if message_id not in unacked:
+        if not settle(state.unacked, message_id, subscription.cumulative):
             return
-        if subscription.cumulative:
-            for key in list(unacked):  # delivery order
-                del unacked[key]
-                if key == message_id:
-                    break
-        else:
-            del unacked[message_id]
         if not state.gone:
             self._drain(state.backlog)
 
