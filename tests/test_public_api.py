@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,6 +148,27 @@ def test_plugins_and_examples_import_xtomp_only_from_the_public_api():
         if module != "xtomp_core"
     ]
     assert not offences, "plugins must import xtomp names from xtomp_core only:\n" + "\n".join(offences)
+
+
+PRIVATE_NAME = re.compile(
+    r"\bxtomp_core\.(?!testing\b)("
+    + "|".join(sorted(path.stem if path.is_file() else path.name for path in (ROOT / "xtomp_core").iterdir()
+                      if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()))
+    + r")\b"
+)
+
+
+def test_nothing_in_plugins_or_examples_names_a_private_module():
+    """Text too (a script a plugin runs, a string passed to ``python -c``), not only import statements."""
+    offences = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for root in sorted([*ROOT.glob("plugins/*"), *ROOT.glob("examples/*")])
+        for path in sorted(root.rglob("*.py"))
+        if ".egg-info" not in str(path)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if PRIVATE_NAME.search(line)
+    ]
+    assert not offences, "private xtomp_core modules named in plugins or examples:\n" + "\n".join(offences)
 
 
 def test_plugin_tests_import_xtomp_only_from_the_api_and_the_testing_package():
