@@ -202,9 +202,7 @@ class Topic(Destination):
             slow = self.fan_out(message)
             if slow is not None:
                 for subscription in slow:
-                    self.dropped += 1
-                    if self.policy == DISCONNECT:
-                        self._disconnect(subscription, "more than write_buffer_high bytes unsent")
+                    self._lose(subscription, "more than write_buffer_high bytes unsent")
         if self.extras or self.wildcards.generation != self.seen:
             if self.wildcards.generation != self.seen:
                 self._rematch()
@@ -305,11 +303,11 @@ class Topic(Destination):
                 continue
             if subscription.link.paused:
                 if not self.lossless:
-                    self.dropped += 1
-                    if self.policy == DISCONNECT:
-                        self._disconnect(subscription, "more than write_buffer_high bytes unsent")
+                    self._lose(subscription, "more than write_buffer_high bytes unsent")
                     continue
-                slow = [subscription] if slow is None else slow + [subscription]
+                if slow is None:
+                    slow = []
+                slow.append(subscription)
                 # writable() goes to the pattern, which tells every topic it is stuck in.
                 self.wildcards.stuck.setdefault(subscription, {})[self] = None
             subscription.deliver(message)
@@ -334,21 +332,19 @@ class Topic(Destination):
                 if lossless:
                     window.pending.append((message, b""))
                     if subscription.session is not sender:  # held, it could not send the ACK it waits for
-                        slow = [subscription] if slow is None else slow + [subscription]
+                        if slow is None:
+                            slow = []
+                        slow.append(subscription)
                 else:
-                    self.dropped += 1
-                    if self.policy == DISCONNECT:
-                        self._disconnect(
-                            subscription, f"{window.limit} messages unacknowledged (its prefetch-count)"
-                        )
+                    self._lose(subscription, f"{window.limit} messages unacknowledged (its prefetch-count)")
                 continue
             if subscription.link.paused:
                 if not lossless:
-                    self.dropped += 1
-                    if self.policy == DISCONNECT:
-                        self._disconnect(subscription, "more than write_buffer_high bytes unsent")
+                    self._lose(subscription, "more than write_buffer_high bytes unsent")
                     continue
-                slow = [subscription] if slow is None else slow + [subscription]
+                if slow is None:
+                    slow = []
+                slow.append(subscription)
             self._give(subscription, window, message, b"")
         if slow is not None:
             self._hold(slow, sender)
@@ -495,7 +491,9 @@ class Topic(Destination):
                     self.dropped += 1
                     continue
                 if not any(subscription.session is sender for subscription in backlog.attached):
-                    slow = [backlog] if slow is None else slow + [backlog]  # (held, it could not ACK)
+                    if slow is None:  # (a producer attached to it is not held: it could not ACK)
+                        slow = []
+                    slow.append(backlog)
             messages.append((message, False))
             kept += 1
         if kept:
@@ -618,6 +616,13 @@ class Topic(Destination):
             if loop is not None:
                 earliest = min(self.stuck.values())
                 self._timer = loop.call_later(max(earliest + timeout - now, 0.01), self._check_stuck)
+
+    def _lose(self, subscription: Subscription, why: str) -> None:
+        """``drop`` and ``disconnect``: the subscriber misses the message (counted); with
+        ``disconnect`` it is closed too."""
+        self.dropped += 1
+        if self.policy == DISCONNECT:
+            self._disconnect(subscription, why)
 
     def _disconnect(self, subscription: Subscription, why: str) -> None:
         session = subscription.session
