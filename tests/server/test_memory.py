@@ -3,12 +3,11 @@ consumers keep draining, new connections are still served, and the figures say s
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 
 from xtomp_core import ConfigError
-from xtomp_core.testing import InMemoryBroker, RawClient, check_config, wait_until
+from xtomp_core.testing import InMemoryBroker, RawClient, check_config, unread_subscriber, wait_until
 
 QUEUE = '[plugins.queues]\n[destinations."/queue/*"]\ntype = "queue"\nmax_messages = 100000\nmax_message_size = "1m"\n'
 KIB = 1024
@@ -43,14 +42,6 @@ def test_a_queue_over_the_ceiling_pauses_its_producers_and_consumers_drain_it():
         assert memory.destination("/queue/q").stats()["Σ"] == 12  # the waiting SEND went in after release
 
 
-def slow_reader(broker) -> socket.socket:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((broker.host, broker.port))
-    sock.sendall(b"CONNECT\naccept-version:1.2\n\n\x00SUBSCRIBE\ndestination:/topic/wide\nid:1\n\n\x00")
-    return sock
-
-
 def test_write_buffers_count_too_over_real_sockets(xtomp_factory):
     """Readers that stop reading (drop policy: they never slow the topic) fill their write buffers
     until the total crosses max_memory; then the producer pauses, a new client is still served,
@@ -59,7 +50,7 @@ def test_write_buffers_count_too_over_real_sockets(xtomp_factory):
         '[server]\nmax_memory = "1m"\nwrite_buffer_high = "128k"\nwrite_buffer_low = "32k"\nwrite_buffer_max = "1m"\n'
         '[destinations."/topic/wide"]\ntype = "topic"\nslow_consumer = "drop"\n'
     )
-    readers = [slow_reader(broker) for _ in range(12)]
+    readers = [unread_subscriber(broker.host, broker.port, "/topic/wide") for _ in range(12)]
     publisher = RawClient(broker.host, broker.port, timeout=20)
     publisher.connect()
     wait_until(lambda: broker.call(lambda: broker.broker.destinations[b"/topic/wide"].subscriber_count) == 12,

@@ -5,7 +5,7 @@ fixtures built on these pieces; plugin test suites get them by installing xtomp-
 """
 
 from ..protocol.frame import Frame
-from .client import RawClient, ServerFrameParser, frame_bytes
+from .client import RawClient, ServerFrameParser, frame_bytes, unread_subscriber
 from .memory import FakeClient, FakeLink, InMemoryBroker, check_config, load_broker
 from ..security.passwords import hash_password
 from .pki import Pem, TestPKI
@@ -33,6 +33,7 @@ __all__ = [
     "reserved_port",
     "start_broker",
     "stomp_py_connection",
+    "unread_subscriber",
     "wait_until",
     "write_config",
 ]

@@ -16,7 +16,7 @@ from ..protocol.parser import FrameParser
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["RawClient", "ServerFrameParser", "frame_bytes"]
+__all__ = ["RawClient", "ServerFrameParser", "frame_bytes", "unread_subscriber"]
 
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -46,6 +46,20 @@ def frame_bytes(command: str, headers: HeadersLike | None = None, body: bytes | 
     raw_body = body.encode() if isinstance(body, str) else body
     escaping = V1_0 if command in ("CONNECT", "STOMP") else version
     return encode_frame(command.encode(), _header_pairs(headers), raw_body, escaping)
+
+
+def unread_subscriber(host: str, port: int, destination: str, subscription_id: str = "1") -> socket.socket:
+    """A subscriber that never reads (a dead or stuck consumer), with a 4 KiB receive buffer so
+    the broker's side backs up quickly: CONNECT and SUBSCRIBE are sent, nothing is ever read.
+    Close the socket to make it go away."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    sock.sendall(
+        b"CONNECT\naccept-version:1.2\n\n\x00SUBSCRIBE\ndestination:%s\nid:%s\n\n\x00"
+        % (destination.encode(), subscription_id.encode())
+    )
+    return sock
 
 
 class RawClient:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
 
-from xtomp_core.testing import FakeLink, InMemoryBroker, RawClient
+from xtomp_core.testing import FakeLink, InMemoryBroker, RawClient, unread_subscriber
 
 # -- unit level: real sessions on in-memory links (xtomp_core.testing) -----------------------------
 
@@ -207,15 +206,6 @@ def test_fan_out_to_many_subscribers_in_order(xtomp, raw_client):
         assert [int(m.headers[b"seq"]) for m in client.messages(200)] == list(range(200))
 
 
-def slow_socket(broker) -> socket.socket:
-    """A subscriber that never reads, with a tiny receive buffer so it backs up quickly."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((broker.host, broker.port))
-    sock.sendall(b"CONNECT\naccept-version:1.2\n\n\x00SUBSCRIBE\ndestination:/topic/flood\nid:slow\n\n\x00")
-    return sock
-
-
 @pytest.mark.parametrize("policy", ["pause", "drop", "disconnect"])
 def test_slow_consumer_never_stalls_others(xtomp_factory, raw_client, policy):
     """One subscriber never reads: the live one still gets everything, in order, whatever the
@@ -226,7 +216,7 @@ def test_slow_consumer_never_stalls_others(xtomp_factory, raw_client, policy):
         f'[destinations."/topic/flood"]\ntype = "topic"\nslow_consumer = "{policy}"\n'
         'slow_consumer_timeout = "1s"\n'
     )
-    slow = slow_socket(broker)
+    slow = unread_subscriber(broker.host, broker.port, "/topic/flood", "slow")
     fast = raw_client(broker)
     fast.connect()
     fast.subscribe("/topic/flood", id="fast")
