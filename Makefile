@@ -20,11 +20,11 @@ JS_STAMP := $(JS)/node_modules/.installed
 
 .PHONY: install install-browser chromium js-deps test-tools run test typecheck docs fuzz bench bench-compare rabbitmq clean
 
-$(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
+$(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c testing/pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=24"
 	$(PIP) install -r requirements/test.txt
-	$(PIP) install -e . $(foreach p,$(PLUGINS),-e plugins/$(p))
+	$(PIP) install -e . -e testing $(foreach p,$(PLUGINS),-e plugins/$(p))
 	# Wheels the slim-install test installs offline (tests never reach the network).
 	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r requirements/slim.txt
 	touch $@
@@ -76,7 +76,7 @@ test: test-tools install $(STOMPJS_STAMP) install-browser js-deps typecheck
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core plugins/topics/xtomp_topics plugins/queues/xtomp_queues plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt \
+	$(BIN)/mypy xtomp_core testing/xtomp_testing plugins/topics/xtomp_topics plugins/queues/xtomp_queues plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt \
 	  examples/xtomp-blackhole/xtomp_blackhole examples/xtomp-lastvalue/xtomp_lastvalue examples/xtomp-apikeys/xtomp_apikeys \
 	  examples/xtomp-regexfilter/xtomp_regexfilter bench
 

@@ -25,7 +25,7 @@ import textwrap
 import tracemalloc
 from pathlib import Path
 
-from xtomp_core.testing import start_broker, write_config
+from xtomp_testing import start_broker, write_config
 
 #: The child: opens N connections, CONNECT + SUBSCRIBE each, prints "ready" when every
 #: receipt is in, then holds them until its stdin closes.
@@ -54,7 +54,7 @@ CLIENTS = textwrap.dedent(
 
 #: Where the loop runs: what uvloop's C code allocates (transports, libuv handles) is
 #: attributed to the innermost Python frame, the one that called ``run_forever``.
-LOOP_FRAME = "xtomp_core/testing/runner.py"
+LOOP_FRAME = "xtomp_testing/runner.py"
 
 
 def area(filename: str) -> str:

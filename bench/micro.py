@@ -25,7 +25,7 @@ from pathlib import Path
 
 from xtomp_core.bootstrap import build_broker
 from xtomp_core.broker.session import Session
-from xtomp_core.testing import FakeLink, write_config
+from xtomp_testing import FakeLink, write_config
 
 
 def main() -> None:

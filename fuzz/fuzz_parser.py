@@ -30,7 +30,7 @@ from xtomp_core.broker.session import Session
 from xtomp_core.errors import ProtocolError
 from xtomp_core.protocol.constants import V1_0, V1_1, V1_2
 from xtomp_core.protocol.parser import FrameParser
-from xtomp_core.testing import FakeLink, write_config
+from xtomp_testing import FakeLink, write_config
 
 VERSIONS = (V1_0, V1_1, V1_2)
 LIMITS = {"max_frame_size": 256, "max_headers": 8, "max_header_length": 64}

@@ -1,1 +1,1 @@
-"""Core test configuration: the xtomp fixtures come from the xtomp_core.testing pytest plugin."""
+"""Core test configuration: the xtomp fixtures come from the xtomp_testing pytest plugin."""

@@ -16,7 +16,7 @@ import xtomp_core.hookspecs as hookspecs
 from xtomp_core import ConfigError, Destination, FrameRejected, Principal, hookimpl, plugin_scope
 from xtomp_core.bootstrap import load_config
 from xtomp_core.broker import Broker
-from xtomp_core.testing import write_config
+from xtomp_testing import write_config
 
 
 class PrefixFilter:
@@ -286,7 +286,7 @@ def test_xtomp_register_filter_engines_check_unfiltered(broker, raw_client):
 
 
 def test_xtomp_register_transports(broker, raw_client):
-    from xtomp_core.testing import RawClient
+    from xtomp_testing import RawClient
 
     host, port = broker.addresses("webtcp")[0]
     web = RawClient(host, port)

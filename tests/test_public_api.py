@@ -1,12 +1,14 @@
 """The plugin contract: one public module, a snapshot of it, and the boundary plugins keep.
 
 * ``xtomp_core`` is the only import path for plugins: every plugin and example of this
-  repository imports xtomp names from it alone (tests may add ``xtomp_core.testing``);
+  repository imports xtomp names from it alone (tests may add ``xtomp_testing``, the
+  xtomp-testing distribution);
 * importing it loads nothing of the broker or server internals;
 * its names and signatures are snapshotted in ``tests/public_api.txt``: a change to the API
   fails here until the snapshot is regenerated on purpose
   (``python -m tests.test_public_api > tests/public_api.txt``);
-* the core has no import cycle, counting imports under ``TYPE_CHECKING``.
+* the core has no import cycle, counting imports under ``TYPE_CHECKING``;
+* the core carries no test code: it imports neither ``xtomp_testing`` nor pytest.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def test_the_api_modules_import_nothing_from_the_internals():
     """Statically, TYPE_CHECKING imports included: the API layer sits below broker/ and server/."""
     graph = import_graph(ROOT / "xtomp_core")
     internal = ("xtomp_core.broker", "xtomp_core.server", "xtomp_core.security", "xtomp_core.plugins",
-                "xtomp_core.bootstrap", "xtomp_core.builtin", "xtomp_core.cli", "xtomp_core.testing")
+                "xtomp_core.bootstrap", "xtomp_core.builtin", "xtomp_core.cli")
     api = {"xtomp_core"}
     seen: set[str] = set()
     while api - seen:
@@ -125,7 +127,18 @@ def test_the_core_has_no_import_cycle():
     assert found == [], "import cycles in xtomp_core:\n" + "\n".join(" -> ".join(c) for c in found)
 
 
-def _xtomp_imports(path: Path) -> list[tuple[str, int]]:
+def test_the_core_carries_no_test_code():
+    """The fixtures are the xtomp-testing distribution: a device installs xtomp-core without pytest."""
+    assert not (ROOT / "xtomp_core" / "testing").exists()
+    offences = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in sorted((ROOT / "xtomp_core").rglob("*.py"))
+        for module, line in _imports(path, ("xtomp_testing", "pytest", "_pytest", "hypothesis", "stomp"))
+    ]
+    assert not offences, "xtomp_core imports test code:\n" + "\n".join(offences)
+
+
+def _imports(path: Path, roots: tuple[str, ...]) -> list[tuple[str, int]]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -134,8 +147,12 @@ def _xtomp_imports(path: Path) -> list[tuple[str, int]]:
             names = [alias.name for alias in node.names]
         else:
             continue
-        found += [(name, node.lineno) for name in names if name.split(".")[0] == "xtomp_core"]
+        found += [(name, node.lineno) for name in names if name.split(".")[0] in roots]
     return found
+
+
+def _xtomp_imports(path: Path) -> list[tuple[str, int]]:
+    return _imports(path, ("xtomp_core", "xtomp_testing"))
 
 
 def test_plugins_and_examples_import_xtomp_only_from_the_public_api():
@@ -151,7 +168,7 @@ def test_plugins_and_examples_import_xtomp_only_from_the_public_api():
 
 
 PRIVATE_NAME = re.compile(
-    r"\bxtomp_core\.(?!testing\b)("
+    r"\bxtomp_core\.("
     + "|".join(sorted(path.stem if path.is_file() else path.name for path in (ROOT / "xtomp_core").iterdir()
                       if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()))
     + r")\b"
@@ -177,9 +194,9 @@ def test_plugin_tests_import_xtomp_only_from_the_api_and_the_testing_package():
         for directory in TEST_SOURCES
         for path in sorted(directory.rglob("*.py"))
         for module, line in _xtomp_imports(path)
-        if module != "xtomp_core" and module.split(".")[:2] != ["xtomp_core", "testing"]
+        if module != "xtomp_core" and module.split(".")[0] != "xtomp_testing"
     ]
-    assert not offences, "plugin tests may import xtomp_core and xtomp_core.testing only:\n" + "\n".join(offences)
+    assert not offences, "plugin tests may import xtomp_core and xtomp_testing only:\n" + "\n".join(offences)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """xtomp: a small, fast, in-memory STOMP broker. This module is the whole public API for plugin authors.
 
 Everything a plugin needs is importable from here (``from xtomp_core import ...``);
-``xtomp_core.testing`` adds pytest fixtures for its tests. Every other module is the
+``xtomp_testing`` (the xtomp-testing distribution) adds pytest fixtures for its tests. Every other module is the
 broker's own and may change without notice. ``tests/test_public_api.py`` snapshots the
 names and signatures below, so a change to them is always deliberate.
 """

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from xtomp_core.testing import BrokerThread
+from xtomp_testing import BrokerThread
 
 SOURCE = Path(__file__).resolve().parents[1] / "loadgen.c"
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from xtomp_core.testing import BrokerProcess, RawClient, write_config
+from xtomp_testing import BrokerProcess, RawClient, write_config
 
 RUNS = 5
 ADMIN = '[plugins.admin]\nlisten = "127.0.0.1:0"\n'
@@ -72,7 +72,7 @@ def broker_rss(extra: str, exercise: bool) -> tuple[int, int]:
 
 PROMETHEUS = """
 import sys, time
-import xtomp_core.testing, xtomp_admin.admin, json  # what a broker with admin holds (testing's runner imports the server)
+import xtomp_testing, xtomp_admin.admin, json  # what a broker with admin holds (testing's runner imports the server)
 def rss():
     return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS:'))
 before, modules, started = rss(), len(sys.modules), time.perf_counter()

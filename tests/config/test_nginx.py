@@ -18,8 +18,8 @@ from xtomp_core.config import read_config
 from xtomp_core.config.convert import convert_main
 from xtomp_core.config.nginx import is_nginx_config, parse_nginx_time, translate
 from xtomp_core.errors import ConfigError
-from xtomp_core.testing import RawClient
-from xtomp_core.testing.runner import start_broker
+from xtomp_testing import RawClient
+from xtomp_testing.runner import start_broker
 
 #: The shape of xtomp's bundled conf/xtomp.conf: core directives, events, one server with
 #: a topic, a queue and the statistics destination.

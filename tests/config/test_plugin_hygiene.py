@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from xtomp_core import ConfigError, Destination, hookimpl
-from xtomp_core.testing import InMemoryBroker, check_config
+from xtomp_testing import InMemoryBroker, check_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,7 @@ from xtomp_core.destination import Destination
 from xtomp_core.config import DESTINATION, SERVER, plugin_scope
 from xtomp_core.errors import ConfigError
 from xtomp_core.plugins import ENTRY_POINT_GROUP, PluginHost
-from xtomp_core.testing import write_config
+from xtomp_testing import write_config
 
 
 class Blackhole(Destination):

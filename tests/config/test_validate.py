@@ -440,7 +440,7 @@ def test_write_buffer_low_above_high(tmp_path: Path) -> None:
 
 def test_write_buffer_low_defaults_to_a_quarter_of_high(tmp_path: Path) -> None:
     from xtomp_core.bootstrap import build_broker
-    from xtomp_core.testing import write_config
+    from xtomp_testing import write_config
 
     directory = write_config(tmp_path / "conf", '[server]\nwrite_buffer_high = "128k"\n')
     assert build_broker(directory).limits.write_buffer_low == 32 * 1024

@@ -10,7 +10,7 @@ import itertools
 
 import pytest
 
-from xtomp_core.testing import RawClient, frame_bytes
+from xtomp_testing import RawClient, frame_bytes
 
 LIMITS = """
 [server]

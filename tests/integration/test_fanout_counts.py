@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from xtomp_core.testing import wait_until
+from xtomp_testing import wait_until
 
 SUBSCRIBERS = 5
 MESSAGES = 200

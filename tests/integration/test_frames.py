@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xtomp_core.testing import frame_bytes
+from xtomp_testing import frame_bytes
 
 
 @pytest.fixture

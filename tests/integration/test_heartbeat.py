@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from xtomp_core.testing import wait_until
+from xtomp_testing import wait_until
 
 FAST = '[server]\nheart_beat_read = "200ms"\nheart_beat_write_min = "100ms"\nheart_beat_write_max = "1s"\n'
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from xtomp_core.testing import frame_bytes
+from xtomp_testing import frame_bytes
 
 
 def test_netcat_connect_with_a_blank_line_before_the_nul(raw_client):

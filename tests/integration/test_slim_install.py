@@ -17,16 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from xtomp_core.testing import RawClient
-from xtomp_core.testing.tools import missing_tool
+from xtomp_testing import RawClient
+from xtomp_testing.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 BROKER_SCRIPT = r"""
 import json, sys
+sys.path.insert(0, sys.argv[2])  # xtomp_testing's runner from the checkout: the slim venv has no test code
 from xtomp_core.bootstrap import build_broker
-from xtomp_core.testing.runner import BrokerThread
+from xtomp_testing.runner import BrokerThread
 
 broker = BrokerThread(build_broker(sys.argv[1])).start()
 print(json.dumps({"port": broker.port, "loop": type(broker.loop).__module__}), flush=True)
@@ -93,7 +94,7 @@ def run_broker(python: Path, config_dir: Path, config: str):
     config_dir.mkdir()
     (config_dir / "xtomp.toml").write_text(config)
     process = subprocess.Popen(
-        [str(python), "-c", BROKER_SCRIPT, str(config_dir)],
+        [str(python), "-c", BROKER_SCRIPT, str(config_dir), str(ROOT / "testing")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=config_dir,
     )
     started = json.loads(process.stdout.readline())

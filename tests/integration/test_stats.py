@@ -8,7 +8,7 @@ import re
 import time
 
 from xtomp_core.broker.stats import STAT_DESTINATION, xtomp_json
-from xtomp_core.testing import BrokerProcess, wait_until, write_config
+from xtomp_testing import BrokerProcess, wait_until, write_config
 
 #: Wall-clock time before any broker of this module started.
 IMPORTED = time.time()
@@ -153,7 +153,7 @@ def fields(line: str) -> dict[str, str]:
 
 
 def test_one_log_line_per_connection_open_and_close(tmp_path):
-    from xtomp_core.testing import RawClient
+    from xtomp_testing import RawClient
 
     config = write_config(tmp_path / "conf", '[server]\nlogin = "ops team"\npasscode = "secret"\n')
     with BrokerProcess(config) as broker:

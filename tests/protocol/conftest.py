@@ -15,7 +15,7 @@ import pytest
 from splits import MODES, Feeder
 
 from xtomp_core.protocol import parser as parser_module
-from xtomp_core.testing.tools import missing_tool
+from xtomp_testing.tools import missing_tool
 
 try:
     from xtomp_core.protocol._scanner import scan as c_scan

@@ -37,7 +37,7 @@ from xtomp_core.protocol.parser import (
     DEFAULT_MAX_HEADERS,
     FrameParser,
 )
-from xtomp_core.testing.tools import missing_tool
+from xtomp_testing.tools import missing_tool
 
 try:
     from xtomp_core.protocol import _scanner

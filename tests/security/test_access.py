@@ -8,7 +8,7 @@ import pytest
 from xtomp_core import ConfigError, hookimpl
 from xtomp_core.bootstrap import build_broker
 from xtomp_core.security.passwords import hash_password
-from xtomp_core.testing import RawClient, write_config
+from xtomp_testing import RawClient, write_config
 
 HASHES = {name: hash_password(f"{name}-pw", cost=4) for name in ("alice", "bob", "carol")}
 

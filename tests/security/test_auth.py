@@ -16,7 +16,7 @@ from xtomp_core.bootstrap import build_broker
 from xtomp_core.security.passwords import PasswordHash, hash_password
 from xtomp_core.security.ratelimit import FailureTable, client_address
 from xtomp_core.security.token import make_token
-from xtomp_core.testing import FakeLink, RawClient, frame_bytes, wait_until, write_config
+from xtomp_testing import FakeLink, RawClient, frame_bytes, wait_until, write_config
 
 # cheap hashes keep the suite fast; the default cost is tested in test_passwords.py
 ALICE = hash_password("alice-pw", cost=4)

@@ -11,7 +11,7 @@ from xtomp_core import ConfigError
 from xtomp_core.bootstrap import build_broker, load_config
 from xtomp_core.config.render import show_config
 from xtomp_core.security.passwords import hash_password
-from xtomp_core.testing import write_config
+from xtomp_testing import write_config
 
 HASH = hash_password("pw", cost=4)
 

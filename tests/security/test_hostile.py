@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from xtomp_core.testing import RawClient, frame_bytes, wait_until
+from xtomp_testing import RawClient, frame_bytes, wait_until
 
 HOSTILE = """
 [server]

@@ -20,7 +20,7 @@ import pytest
 from tests.integration.test_bad_input import CASES
 
 from xtomp_core.security.passwords import hash_password
-from xtomp_core.testing import RawClient, frame_bytes, stomp_py_connection, wait_until
+from xtomp_testing import RawClient, frame_bytes, stomp_py_connection, wait_until
 
 MESSAGES = 600
 GOOD = hash_password("good-pw", cost=4)

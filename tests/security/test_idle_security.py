@@ -9,7 +9,7 @@ import ssl
 from tests.server.test_idle import QUIET_TICKS, clock, quiet_period  # noqa: F401 (clock: fixture)
 
 from xtomp_core.security.passwords import hash_password
-from xtomp_core.testing import BrokerProcess, RawClient, TestPKI, write_config
+from xtomp_testing import BrokerProcess, RawClient, TestPKI, write_config
 
 
 def test_idle_secured_broker_makes_no_wakeups(tmp_path, clock):

@@ -15,7 +15,7 @@ import pytest
 from xtomp_core import ConfigError
 from xtomp_core.bootstrap import build_broker
 from xtomp_core.security.passwords import hash_password
-from xtomp_core.testing import RawClient, TestPKI, stomp_py_connection, write_config
+from xtomp_testing import RawClient, TestPKI, stomp_py_connection, write_config
 
 BASE = '[plugins.topics]\n[destinations."/topic/*"]\ntype = "topic"\n'
 
@@ -212,7 +212,7 @@ import json, sys
 if sys.argv[2] == "block":
     sys.modules["ssl"] = None  # any "import ssl" from now on fails; asyncio copes without it
 from xtomp_core.bootstrap import build_broker
-from xtomp_core.testing.runner import BrokerThread
+from xtomp_testing.runner import BrokerThread
 
 broker = BrokerThread(build_broker(sys.argv[1]), use_uvloop=False).start()
 print(json.dumps({"port": broker.port, "loop": type(broker.loop).__module__}), flush=True)

@@ -15,7 +15,7 @@ import pytest
 
 from xtomp_core._version import __version__
 from xtomp_core.bootstrap import load_config
-from xtomp_core.testing import BrokerProcess, wait_until, write_config
+from xtomp_testing import BrokerProcess, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "conf.d"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from xtomp_core.testing import BrokerProcess, RawClient, wait_until, write_config
+from xtomp_testing import BrokerProcess, RawClient, wait_until, write_config
 
 #: The clock's timer, and how many of its ticks a quiet period lasts (so at least 2.9 s).
 CLOCK_INTERVAL = 0.1

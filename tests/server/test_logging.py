@@ -11,7 +11,7 @@ import pytest
 
 from xtomp_core.bootstrap import load_config
 from xtomp_core.server.logs import configure_logging
-from xtomp_core.testing import write_config
+from xtomp_testing import write_config
 
 
 @pytest.fixture

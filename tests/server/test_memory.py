@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from xtomp_core import ConfigError
-from xtomp_core.testing import InMemoryBroker, RawClient, check_config, unread_subscriber, wait_until
+from xtomp_testing import InMemoryBroker, RawClient, check_config, unread_subscriber, wait_until
 
 QUEUE = '[plugins.queues]\n[destinations."/queue/*"]\ntype = "queue"\nmax_messages = 100000\nmax_message_size = "1m"\n'
 KIB = 1024
@@ -97,7 +97,7 @@ def test_show_config_states_the_worst_case(tmp_path):
     import subprocess
     import sys
 
-    from xtomp_core.testing import write_config
+    from xtomp_testing import write_config
 
     directory = write_config(tmp_path, '[server]\nconnection_limit = 100\nmax_memory = "64m"\n' + QUEUE)
     result = subprocess.run([sys.executable, "-m", "xtomp_core", "--show-config", "-c", str(directory)],
@@ -109,7 +109,7 @@ def test_show_config_states_the_worst_case(tmp_path):
 
 
 def test_protected_mode_refuses_remote_clients_without_an_authenticator():
-    from xtomp_core.testing import FakeLink
+    from xtomp_testing import FakeLink
 
     with InMemoryBroker() as memory:
         local = memory.client()  # 127.0.0.1

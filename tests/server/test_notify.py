@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from xtomp_core.server.notify import notify
-from xtomp_core.testing import BrokerProcess, wait_until, write_config
+from xtomp_testing import BrokerProcess, wait_until, write_config
 
 
 @pytest.fixture(params=["path", "abstract"])

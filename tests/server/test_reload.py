@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xtomp_core.testing import BrokerProcess, RawClient, hash_password, wait_until, write_config
+from xtomp_testing import BrokerProcess, RawClient, hash_password, wait_until, write_config
 
 ALICE = hash_password("alice-secret")
 BOB = hash_password("bob-secret")

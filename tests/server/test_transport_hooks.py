@@ -13,7 +13,7 @@ import pytest
 
 from xtomp_core import hookimpl
 from xtomp_core.protocol import V1_0, V1_1, V1_2, negotiate_version
-from xtomp_core.testing import BASE_CONFIG, RawClient
+from xtomp_testing import BASE_CONFIG, RawClient
 
 
 @pytest.mark.parametrize(

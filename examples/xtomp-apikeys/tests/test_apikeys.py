@@ -8,7 +8,7 @@ import pytest
 
 import xtomp_apikeys
 from xtomp_core import ConfigError
-from xtomp_core.testing import InMemoryBroker, check_config
+from xtomp_testing import InMemoryBroker, check_config
 
 PLUGINS = [("apikeys", xtomp_apikeys)]
 ROBOT = "xk_robot-0123456789abcdefghij"

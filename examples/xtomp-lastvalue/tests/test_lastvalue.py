@@ -7,7 +7,7 @@ import pytest
 
 import xtomp_lastvalue
 from xtomp_core import ConfigError
-from xtomp_core.testing import InMemoryBroker, check_config
+from xtomp_testing import InMemoryBroker, check_config
 
 PLUGINS = [("lastvalue", xtomp_lastvalue)]
 CONFIG = """

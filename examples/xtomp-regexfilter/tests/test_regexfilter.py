@@ -7,7 +7,7 @@ import pytest
 
 import xtomp_regexfilter
 from xtomp_core import ConfigError
-from xtomp_core.testing import InMemoryBroker, check_config
+from xtomp_testing import InMemoryBroker, check_config
 
 PLUGINS = [("regexfilter", xtomp_regexfilter)]
 CONFIG = "[plugins.regexfilter]\nmax_length = 64\n"

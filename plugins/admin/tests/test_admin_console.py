@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from xtomp_core.testing.tools import missing_tool
+from xtomp_testing.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = ROOT / "tools" / "browser" / "node_modules"

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from xtomp_admin.http import http_date
-from xtomp_core.testing import wait_until
+from xtomp_testing import wait_until
 
 
 def raw(admin, data: bytes, wait_close: bool = True, timeout: float = 5.0) -> bytes:

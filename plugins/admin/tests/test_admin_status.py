@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from xtomp_admin.status import admin_url, format_status
-from xtomp_core.testing import BrokerProcess, RawClient, write_config
+from xtomp_testing import BrokerProcess, RawClient, write_config
 
 
 def admin_port(broker: BrokerProcess) -> int:

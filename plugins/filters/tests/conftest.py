@@ -8,7 +8,7 @@ import pytest
 
 from filters_support import FILTERS_BASE
 
-from xtomp_core.testing import BrokerThread
+from xtomp_testing import BrokerThread
 
 
 @pytest.fixture

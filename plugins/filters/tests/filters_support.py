@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xtomp_core.testing import BASE_CONFIG
+from xtomp_testing import BASE_CONFIG
 
 #: The test broker's config: topics under /topic/ and the filters plugin with both engines.
 FILTERS_BASE = BASE_CONFIG + "\n[plugins.filters]\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from xtomp_core import ConfigError
-from xtomp_core.testing import load_broker, write_config
+from xtomp_testing import load_broker, write_config
 from xtomp_filters import HeaderFilter
 
 from filters_support import FILTERS_BASE

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from filters_support import FILTERS_BASE
 
-from xtomp_core.testing import write_config
+from xtomp_testing import write_config
 
 
 def publish(client, destination, bodies_and_headers):
@@ -161,7 +161,7 @@ def test_unsubscribing_selector_subscriptions_empties_the_index(broker, raw_clie
 LAZY = textwrap.dedent(
     """
     import sys
-    from xtomp_core.testing import load_broker
+    from xtomp_testing import load_broker
 
     def selector_modules():
         return sorted(name for name in sys.modules if name.startswith("xtomp_filters.selector"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xtomp_core.testing.tools import missing_tool
+from xtomp_testing.tools import missing_tool
 
 NODE = shutil.which("node")
 HERE = Path(__file__).resolve().parent / "stompjs"

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from xtomp_core import AuthRejected, ConfigError
-from xtomp_core.testing import InMemoryBroker, RawClient, frame_bytes, hash_password, load_broker, write_config
+from xtomp_testing import InMemoryBroker, RawClient, frame_bytes, hash_password, load_broker, write_config
 from xtomp_jwt.authenticator import JwtAuthenticator
 
 SECRET = "an HS256 key of at least 32 characters"
@@ -199,7 +199,7 @@ def test_pyjwt_is_imported_only_when_enabled(tmp_path):
 
     directory = write_config(tmp_path, "")
     script = (
-        "import sys\nfrom xtomp_core.testing import load_broker\n"
+        "import sys\nfrom xtomp_testing import load_broker\n"
         f"load_broker({str(directory)!r})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jwt', 'xtomp_jwt', 'cryptography')))\n"
     )

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from xtomp_core.testing import BrokerThread
+from xtomp_testing import BrokerThread
 
 QUEUES = '[plugins.queues]\n\n[destinations."/queue/*"]\ntype = "queue"\n'
 

@@ -43,7 +43,7 @@ import time
 from array import array
 from collections.abc import Callable
 
-from xtomp_core.testing import BrokerThread, RawClient, frame_bytes, wait_until
+from xtomp_testing import BrokerThread, RawClient, frame_bytes, wait_until
 
 QUEUE = "/queue/chaos"
 PRODUCERS = 3

@@ -2,7 +2,7 @@
 on one queue, and every MESSAGE the broker writes is checked against a small model.
 
 The broker is the real one (sessions, the queues plugin) driven in-process through
-xtomp_core.testing's InMemoryBroker, with frames fed as bytes, so hypothesis can run many
+xtomp_testing's InMemoryBroker, with frames fed as bytes, so hypothesis can run many
 sequences quickly.
 Some sends carry a ``priority`` (and a ``colour`` that some consumers filter on, when the
 filters plugin is installed).
@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from xtomp_core.testing import FakeClient, InMemoryBroker
+from xtomp_testing import FakeClient, InMemoryBroker
 from xtomp_queues.priority import DEFAULT_PRIORITY
 
 QUEUE = b"/queue/q"

@@ -12,7 +12,7 @@ from collections import deque
 
 import pytest
 
-from xtomp_core.testing import FakeClient, InMemoryBroker, RawClient
+from xtomp_testing import FakeClient, InMemoryBroker, RawClient
 from xtomp_queues.priority import Levels, priority_of
 
 CONFIG = '[plugins.queues]\n[destinations."/queue/*"]\ntype = "queue"\nmax_messages = 1000\n'

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from xtomp_core import ConfigError
-from xtomp_core.testing import RawClient, frame_bytes, load_broker, wait_until, write_config
+from xtomp_testing import RawClient, frame_bytes, load_broker, wait_until, write_config
 
 
 def connected(broker, raw_client, version: str = "1.2") -> RawClient:

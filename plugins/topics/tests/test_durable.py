@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from xtomp_core.testing import InMemoryBroker
+from xtomp_testing import InMemoryBroker
 
 RABBIT = {"durable": "true", "auto_delete": "false"}
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from xtomp_core.testing import InMemoryBroker
+from xtomp_testing import InMemoryBroker
 
 
 def config(policy: str = "pause", extra: str = "") -> str:

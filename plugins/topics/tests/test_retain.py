@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from xtomp_core import ConfigError
-from xtomp_core.testing import InMemoryBroker, check_config
+from xtomp_testing import InMemoryBroker, check_config
 
 LAST = '[destinations."t"]\ntype = "topic"\nretain = "last"\n'
 PER_SYMBOL = '[destinations."t"]\ntype = "topic"\nretain = "per-header"\nretain_header = "sym"\nretain_max = 2\n'

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from xtomp_core.testing import FakeLink, InMemoryBroker, RawClient, unread_subscriber
+from xtomp_testing import FakeLink, InMemoryBroker, RawClient, unread_subscriber
 
-# -- unit level: real sessions on in-memory links (xtomp_core.testing) -----------------------------
+# -- unit level: real sessions on in-memory links (xtomp_testing) -----------------------------
 
 CONFIG = '[destinations."t"]\ntype = "topic"\n'
 

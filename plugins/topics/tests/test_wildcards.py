@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from xtomp_core.testing import InMemoryBroker
+from xtomp_testing import InMemoryBroker
 from xtomp_topics.trie import WILDCARDS
 
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import pytest
 
-from xtomp_core.testing.tools import missing_tool
+from xtomp_testing.tools import missing_tool
 
 PLUGIN = Path(__file__).resolve().parents[1]
 JS = PLUGIN / "js"

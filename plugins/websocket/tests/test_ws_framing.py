@@ -12,7 +12,7 @@ import pytest
 from wsraw import BINARY, CLOSE, CONT, PING, PONG, TEXT, WsClient, encode_frame, still_served, wait_until, ws_config
 
 from xtomp_core import ListenAddress
-from xtomp_core.testing import InMemoryBroker, RawClient, frame_bytes
+from xtomp_testing import InMemoryBroker, RawClient, frame_bytes
 
 
 @pytest.fixture

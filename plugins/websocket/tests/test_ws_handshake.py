@@ -179,7 +179,7 @@ def test_handshake_and_first_frames_in_one_packet(broker):
     """The client may pipeline its CONNECT right behind the handshake (xtomp lost those bytes)."""
     from wsraw import TEXT, encode_frame
 
-    from xtomp_core.testing import frame_bytes
+    from xtomp_testing import frame_bytes
 
     with WsClient(*broker.addresses("ws")[0]) as client:
         connect = encode_frame(TEXT, frame_bytes("CONNECT", {"accept-version": "1.2", "host": "localhost"}))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from xtomp_core.testing.tools import missing_tool
+from xtomp_testing.tools import missing_tool
 
 JS = Path(__file__).resolve().parents[1] / "js"
 

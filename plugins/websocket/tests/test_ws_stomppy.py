@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import stomp
 
-from xtomp_core.testing import RawClient, Recorder, TestPKI, wait_until
+from xtomp_testing import RawClient, Recorder, TestPKI, wait_until
 
 
 @pytest.fixture(params=["ws", "wss"])

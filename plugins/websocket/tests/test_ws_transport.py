@@ -13,7 +13,7 @@ import pytest
 from wsraw import WsClient, ws_config
 
 from xtomp_core import ConfigError
-from xtomp_core.testing import RawClient, load_broker, wait_until, write_config
+from xtomp_testing import RawClient, load_broker, wait_until, write_config
 
 
 # -- plain_stomp: STOMP and WebSocket on the same port -------------------------------------------------
@@ -201,7 +201,7 @@ def test_bad_values_are_refused(tmp_path):
 PROBE = textwrap.dedent(
     """
     import sys
-    from xtomp_core.testing import load_broker
+    from xtomp_testing import load_broker
     load_broker(sys.argv[1])
     print(sorted(name for name in sys.modules if name.split(".")[0] in ("websockets", "xtomp_websocket")))
     """

@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterable
 
 from xtomp_core import V1_0
-from xtomp_core.testing import Frame, ServerFrameParser
-from xtomp_core.testing import RawClient, frame_bytes
+from xtomp_testing import Frame, ServerFrameParser
+from xtomp_testing import RawClient, frame_bytes
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

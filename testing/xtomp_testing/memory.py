@@ -17,15 +17,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..bootstrap import build_broker
-from ..broker.broker import Broker
-from ..broker.session import Session as CoreSession
-from ..destination import Destination, DestinationContext, Session
-from ..interfaces import AuthContext, BrokerView
-from ..plugins import PluginHost
-from ..protocol.constants import SERVER_COMMANDS
-from ..protocol.frame import Frame
-from ..protocol.parser import FrameParser
+from xtomp_core.bootstrap import build_broker
+from xtomp_core.broker.broker import Broker
+from xtomp_core.broker.session import Session as CoreSession
+from xtomp_core.destination import Destination, DestinationContext, Session
+from xtomp_core.interfaces import AuthContext, BrokerView
+from xtomp_core.plugins import PluginHost
+from xtomp_core.protocol.constants import SERVER_COMMANDS
+from xtomp_core.protocol.frame import Frame
+from xtomp_core.protocol.parser import FrameParser
 from .client import HeadersLike, frame_bytes
 from .runner import BASE_CONFIG, write_config
 
@@ -162,7 +162,7 @@ class FakeClient:
 class InMemoryBroker:
     """A broker built from configuration text, for tests without sockets (see the module doc).
 
-    ``extra`` is added to ``base`` (by default :data:`~xtomp_core.testing.BASE_CONFIG`:
+    ``extra`` is added to ``base`` (by default :data:`~xtomp_testing.BASE_CONFIG`:
     topics under ``/topic/``); ``plugins`` are in-process ``(name, module_or_object)``
     pairs registered before the configuration is read, for a plugin under test that is not
     installed. A configuration error raises ``ConfigError`` from the constructor.

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..bootstrap import load_config
-from ..broker.broker import Broker
-from ..plugins import PluginHost
-from ..server.app import serve
-from ..server.loop import new_event_loop
+from xtomp_core.bootstrap import load_config
+from xtomp_core.broker.broker import Broker
+from xtomp_core.plugins import PluginHost
+from xtomp_core.server.app import serve
+from xtomp_core.server.loop import new_event_loop
 
 __all__ = ["BASE_CONFIG", "BrokerThread", "BrokerProcess", "write_config", "start_broker"]
 

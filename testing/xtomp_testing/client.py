@@ -8,10 +8,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from ..protocol.constants import SERVER_COMMANDS, V1_0, V1_2, VERSION_BY_TEXT
-from ..protocol.encoder import encode_frame
-from ..protocol.frame import Frame
-from ..protocol.parser import FrameParser
+from xtomp_core.protocol.constants import SERVER_COMMANDS, V1_0, V1_2, VERSION_BY_TEXT
+from xtomp_core.protocol.encoder import encode_frame
+from xtomp_core.protocol.frame import Frame
+from xtomp_core.protocol.parser import FrameParser
 
 if TYPE_CHECKING:
     import ssl
