@@ -18,7 +18,7 @@ BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.installed
 JS := plugins/websocket/js
 JS_STAMP := $(JS)/node_modules/.installed
 
-.PHONY: install install-browser chromium js-deps test-tools run test typecheck docs fuzz bench bench-compare rabbitmq clean
+.PHONY: install install-browser chromium js-deps test-tools run test typecheck docs dist fuzz bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c testing/pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -104,5 +104,11 @@ rabbitmq:
 docs: install
 	$(BIN)/python -m tools.gen_docs
 
+# An sdist and a pure-Python (py3-none-any) wheel of xtomp-core, xtomp-testing, every plugin and
+# every example, into dist/: what a device installs offline (README, "Slim install on a device").
+dist: install
+	rm -rf dist
+	$(BIN)/python -m tools.dist
+
 clean:
-	rm -rf $(VENV) .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(BROWSER_DIR)/node_modules $(JS)/node_modules $(STOMPJS)/node_modules
+	rm -rf $(VENV) dist .cache .coverage .coverage.* .mypy_cache .pytest_cache .hypothesis $(BROWSER_DIR)/node_modules $(JS)/node_modules $(STOMPJS)/node_modules

@@ -5,12 +5,15 @@ reads that key and older ones refuse the whole file; builds without isolation us
 setuptools is installed (Python 3.11's venv brings 65.5). ``optional=True``: without a C
 compiler or the Python headers the build prints a warning and installs the pure-Python
 parser alone (xtomp_core/protocol/parser.py works either way).
+
+``XTOMP_BUILD_SCANNER=0`` leaves the scanner out altogether, which makes a ``py3-none-any``
+wheel that installs on any CPU and Python >= 3.10 (``make dist`` builds those for devices).
 """
+
+import os
 
 from setuptools import Extension, setup
 
-setup(
-    ext_modules=[
-        Extension("xtomp_core.protocol._scanner", sources=["xtomp_core/protocol/_scanner.c"], optional=True),
-    ],
-)
+SCANNER = Extension("xtomp_core.protocol._scanner", sources=["xtomp_core/protocol/_scanner.c"], optional=True)
+
+setup(ext_modules=[] if os.environ.get("XTOMP_BUILD_SCANNER", "1") == "0" else [SCANNER])

@@ -1,23 +1,26 @@
-"""A slim install (xtomp-core + xtomp-topics, no uvloop, nothing else) works on its own, and
-third-party plugins installed as their own distributions (the four in examples/) are found,
-enabled and driven.
+"""A slim install on a device, offline (README, "Slim install on a device, offline"), works on its
+own: xtomp-core + xtomp-topics, no uvloop, no test code, nothing else; and third-party plugins
+installed as their own distributions (the four in examples/) are found, enabled and driven.
 
-Builds a fresh virtual environment from this checkout, offline: pluggy comes from the
-wheelhouse ``make install`` fills ($XTOMP_WHEELHOUSE).
+The wheels come from ``make dist``'s builder (tools/dist.py: pure-Python wheels built from
+sdists), pluggy from the wheelhouse ``make install`` fills ($XTOMP_WHEELHOUSE); the virtual
+environment is installed from those two directories with ``--no-index``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from xtomp_testing import RawClient
+from tools import dist
+from xtomp_testing import BrokerProcess, RawClient, stomp_py_connection
 from xtomp_testing.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,11 +64,8 @@ type = "blackhole"
 EXAMPLES = ("blackhole", "lastvalue", "apikeys", "regexfilter")
 
 
-def _copy_source(source: Path, target: Path) -> Path:
-    """Build from a copy so the checkout gets no build/ or egg-info droppings."""
-    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests", ".venv", ".cache")
-    shutil.copytree(source, target, ignore=ignore)
-    return target
+#: What the device installs: the README's recipe, and the examples for the plugin tests below.
+DEVICE = ("xtomp-core", "xtomp-topics")
 
 
 @pytest.fixture(scope="module")
@@ -74,19 +74,16 @@ def slim_python(tmp_path_factory) -> Path:
     if not wheelhouse or not Path(wheelhouse).is_dir():
         missing_tool("XTOMP_WHEELHOUSE, the wheels of requirements/slim.txt (`make install` downloads them, `make test` sets it)")
     base = tmp_path_factory.mktemp("slim")
+    built = dist.build([*DEVICE, *(f"xtomp-{name}" for name in EXAMPLES)], base / "dist")
+    core_wheel = next(path.name for path in built if path.name.startswith("xtomp_core-"))
+    assert core_wheel.endswith("-py3-none-any.whl"), core_wheel  # pure Python: installs on any CPU
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-index"]
-    subprocess.run([*pip, "--find-links", wheelhouse, "pluggy", "setuptools", "wheel"], check=True)
-    core = base / "src" / "core"
-    core.mkdir(parents=True)
-    for name in ("pyproject.toml", "setup.py", "README.md"):  # setup.py builds the optional C scanner
-        shutil.copy(ROOT / name, core)
-    _copy_source(ROOT / "xtomp_core", core / "xtomp_core")
-    sources = [core, _copy_source(ROOT / "plugins" / "topics", base / "src" / "topics")]
-    sources += [_copy_source(ROOT / "examples" / f"xtomp-{name}", base / "src" / name) for name in EXAMPLES]
-    subprocess.run([*pip, "--no-build-isolation", "--no-deps", *map(str, sources)], check=True)
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-index",
+           "--find-links", str(base / "dist"), "--find-links", wheelhouse]
+    subprocess.run([*pip, *DEVICE], check=True)
+    subprocess.run([*pip, *(f"xtomp-{name}" for name in EXAMPLES)], check=True)
     return python
 
 
@@ -135,10 +132,56 @@ def test_slim_broker_works_and_imports_only_what_is_enabled(slim_python, tmp_pat
     assert not {m for m in modules if m.startswith((*examples, "uvloop", "stomp", "jwt", "cryptography"))}
     assert "xtomp_core.server.tls" not in modules  # no tls:// listener
     assert "logging.handlers" not in modules  # syslog support is imported only when configured
-    if shutil.which("gcc") or shutil.which("cc"):
-        assert "xtomp_core.protocol._scanner" in modules  # the optional C scanner was built and used
+    assert "xtomp_core.protocol._scanner" not in modules  # the py3-none-any wheel: the pure-Python parser
     print(f"slim broker RSS: {report['rss_kb']} KB")
     assert report["rss_kb"] < 40_000
+
+
+def _readme_recipe_config() -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Slim install on a device, offline"):]
+    match = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert match, "README: the offline recipe has no TOML block"
+    return match.group(1)
+
+
+def test_the_readme_recipe_on_a_device(slim_python, tmp_path):
+    """No test code and no pytest on the device; the README's config runs; stomp.py gets a message through a topic."""
+    probe = (
+        "import importlib.metadata as m, importlib.util as u, json, pathlib, xtomp_core\n"
+        "print(json.dumps({'dists': sorted(d.metadata['Name'].lower() for d in m.distributions()),\n"
+        "  'testing': pathlib.Path(xtomp_core.__file__).with_name('testing').exists(),\n"
+        "  'found': [n for n in ('pytest', 'xtomp_testing', 'stomp', 'uvloop') if u.find_spec(n)]}))\n"
+    )
+    installed = json.loads(subprocess.run([str(slim_python), "-c", probe], capture_output=True, text=True,
+                                          check=True, cwd=tmp_path).stdout)
+    assert installed["testing"] is False and installed["found"] == []
+    assert {"xtomp-core", "xtomp-topics", "pluggy"} <= set(installed["dists"])
+    assert not {"pytest", "xtomp-testing", "stomp.py", "cryptography", "uvloop"} & set(installed["dists"])
+
+    text = _readme_recipe_config()
+    server = tomllib.loads(text)["server"]
+    conf = tmp_path / "conf.d"
+    conf.mkdir()
+    (conf / "xtomp.toml").write_text(text.replace('"0.0.0.0:61613"', '"127.0.0.1:0"'))
+    xtomp = slim_python.parent / "xtomp"
+    assert subprocess.run([str(xtomp), "-t", "-c", str(conf)], capture_output=True).returncode == 0
+    broker = BrokerProcess(conf)
+    broker.command = [str(xtomp), "-c", str(conf)]  # the console script the recipe runs
+    with broker:
+        assert broker.addresses == [("tcp", "127.0.0.1", broker.port)]
+        subscriber, heard = stomp_py_connection("127.0.0.1", broker.port)
+        publisher, told = stomp_py_connection("127.0.0.1", broker.port)
+        subscriber.connect(server["login"], server["passcode"], wait=True)
+        subscriber.subscribe("/topic/device", id="1", receipt="subscribed")
+        heard.wait_for(lambda: "subscribed" in heard.receipts)
+        publisher.connect(server["login"], server["passcode"], wait=True)
+        publisher.send("/topic/device", "through the wheelhouse", receipt="sent")
+        told.wait_for(lambda: "sent" in told.receipts)
+        assert [frame.body for frame in heard.wait_messages(1)] == ["through the wheelhouse"]
+        subscriber.disconnect()
+        publisher.disconnect()
+        assert broker.stop() == 0
 
 
 def test_third_party_plugin_installed_as_its_own_distribution(slim_python, tmp_path):
