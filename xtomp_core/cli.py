@@ -62,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list_plugins(args.config)
     if args.directives:
         return _print_directives()
+    from .server.lazyssl import import_asyncio_without_ssl
+
+    import_asyncio_without_ssl()  # before the broker's modules import asyncio: no OpenSSL without TLS
     from .bootstrap import build_broker
 
     notes = _HeldNotes()  # what reading an xtomp.conf says about directives it ignores

@@ -227,10 +227,10 @@ def test_no_ssl_without_a_tls_listener(tmp_path, mode):
     """The whole security machinery (users, tokens, access rules) runs without ssl.
 
     CPython's asyncio imports ssl itself when it is available (asyncio.base_events), and so
-    does uvloop, so "ssl not in sys.modules" cannot hold for any asyncio program. What we
-    check instead: with ssl made unimportable the broker (on asyncio) still starts and
-    serves authenticated clients, so no xtomp code path without a tls:// listener needs
-    ssl; and our TLS module is not imported.
+    does uvloop; the ``xtomp`` command keeps it out (tests/server/test_lazy_imports.py), an
+    embedding program like this one does not. What we check here: with ssl made unimportable
+    the broker (on asyncio) still starts and serves authenticated clients, so no xtomp code
+    path without a tls:// listener needs ssl; and our TLS module is not imported.
     """
     hashed = hash_password("pw", cost=4)
     config = f"""

@@ -10,7 +10,6 @@ else), and each refusal counts against the client's address
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import inspect
 from collections.abc import Awaitable, Sequence
@@ -64,6 +63,8 @@ class StaticAuthenticator:
     ) -> Principal | None | Awaitable[Principal | None]:
         if self.login is None or login is None:
             return None
+        import hmac  # here: it maps OpenSSL's libcrypto, 3.7 MB a broker without a login never needs
+
         # compare_digest on both so the time taken does not reveal which one was wrong
         login_ok = hmac.compare_digest(login.encode(), self.login.encode())
         if self.hashed is not None:

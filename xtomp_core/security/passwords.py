@@ -15,10 +15,7 @@ event loop.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
-import hmac
 import os
 import sys
 from collections.abc import Sequence
@@ -43,11 +40,19 @@ MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
 MAX_PBKDF2_ITERATIONS = 10_000_000
 
 
+# hashlib, hmac and base64 are imported where they are used: hashlib and hmac map OpenSSL's
+# libcrypto (3.7 MB resident), which a broker without password hashes never needs.
+
+
 def _b64encode(raw: bytes) -> str:
+    import base64
+
     return base64.b64encode(raw).decode("ascii").rstrip("=")
 
 
 def _b64decode(text: str) -> bytes:
+    import base64
+
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
@@ -65,6 +70,8 @@ class PasswordHash:
 
     def compute(self, password: str) -> bytes:
         """The digest of ``password`` under this hash's algorithm, parameters and salt."""
+        import hashlib
+
         secret = password.encode("utf-8")
         if self.algorithm == SCRYPT:
             n = 1 << self.log2_n
@@ -75,6 +82,8 @@ class PasswordHash:
         return hashlib.pbkdf2_hmac("sha256", secret, self.salt, self.iterations, dklen=len(self.digest))
 
     def verify(self, password: str) -> bool:
+        import hmac
+
         return hmac.compare_digest(self.compute(password), self.digest)
 
     def encode(self) -> str:

@@ -16,9 +16,6 @@ token). Keep ``secret_timeout`` short and use TLS.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -39,7 +36,14 @@ log = logging.getLogger("xtomp.auth")
 MIN_SECRET_LENGTH = 16
 
 
+# base64, hashlib and hmac are imported where they are used: hashlib and hmac map OpenSSL's
+# libcrypto (3.7 MB resident), which a broker without the token authenticator never needs.
+
+
 def _mac(secret: bytes, login: bytes, algorithm: str) -> bytes:
+    import hashlib
+    import hmac
+
     if algorithm == "sha1":
         return hashlib.sha1(login + secret).digest()
     return hmac.new(secret, login, hashlib.sha256).digest()
@@ -49,6 +53,8 @@ def make_token(user: str, secret: str, algorithm: str = "hmac-sha256", now: floa
     """An issuer's (login, passcode) pair, for tests and for scripts that mint tokens."""
     stamp = int(time.time() if now is None else now)
     login = f"{user} {stamp}" + (f" {nonce}" if nonce else "")
+    import base64
+
     passcode = base64.b64encode(_mac(secret.encode(), login.encode(), algorithm)).decode("ascii")
     return login, passcode
 
@@ -73,6 +79,11 @@ class TokenAuthenticator:
                 f"{server.origin('authenticators')}: server.authenticators: \"token\" needs server.secret"
             )
         check_secret(server)
+        import base64
+        import hmac
+
+        self.b64encode = base64.b64encode
+        self.compare_digest = hmac.compare_digest
         self.secret: bytes = server["secret"].encode()
         self.timeout: float = server["secret_timeout"]
         self.skew: float = server["secret_clock_skew"]
@@ -87,8 +98,8 @@ class TokenAuthenticator:
         stamp = fields[1] if len(fields) >= 2 else ""
         if not fields[0] or not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
             return None  # not a token: another authenticator may know this login
-        expected = base64.b64encode(_mac(self.secret, login.encode(), self.algorithm))
-        if not hmac.compare_digest(expected, passcode.encode()):
+        expected = self.b64encode(_mac(self.secret, login.encode(), self.algorithm))
+        if not self.compare_digest(expected, passcode.encode()):
             return None
         age = self.clock() - int(stamp)
         if age > self.timeout:

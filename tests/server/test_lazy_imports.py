@@ -1,0 +1,142 @@
+"""The ``xtomp`` command imports nothing heavy a configuration does not use: no ``ssl`` (OpenSSL)
+without a TLS listener, even though asyncio and uvloop import it themselves
+(:mod:`xtomp_core.server.lazyssl`), no ``hashlib``/``hmac`` without a login, and TLS still
+works on both event loops when a listener asks for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xtomp_core.testing import BrokerProcess, RawClient, TestPKI, write_config
+
+#: Imports the idle core + topics broker must not make: each was measured in bench/RESULTS.md
+#: ("Where the idle memory goes") and made lazy; one coming back fails this test.
+HEAVY = (
+    "ssl", "_ssl",  # OpenSSL (libssl + libcrypto), asyncio's and uvloop's import
+    "hashlib", "_hashlib", "hmac",  # libcrypto again: passwords, tokens, the static login
+    "websockets", "xtomp_websocket",  # a disabled plugin
+    "xtomp_core.server.tls",
+)
+
+SLIM = """
+[server]
+listen = ["127.0.0.1:0"]
+
+[plugins.topics]
+
+[destinations."/topic/*"]
+type = "topic"
+"""
+
+#: The ``xtomp`` command, writing its sys.modules to argv[2] as it exits.
+CLI_SCRIPT = r"""
+import atexit, json, sys
+atexit.register(lambda: open(sys.argv[2], "w").write(json.dumps(sorted(sys.modules))))
+from xtomp_core.cli import main
+sys.exit(main(["-c", sys.argv[1]]))
+"""
+
+LOOPS = {"uvloop": {}, "asyncio": {"XTOMP_NO_UVLOOP": "1"}}
+
+
+def cli_modules(tmp_path: Path, config: str, env: dict[str, str], exercise) -> set[str]:
+    """Run ``config`` under the xtomp command, ``exercise(broker)``, stop it: its sys.modules."""
+    report = tmp_path / "modules.json"
+    broker = BrokerProcess(write_config(tmp_path / "conf", config, base=""), env=env)
+    broker.command = [sys.executable, "-c", CLI_SCRIPT, str(tmp_path / "conf"), str(report)]
+    with broker:
+        exercise(broker)
+        assert broker.stop() == 0
+    return set(json.loads(report.read_text()))
+
+
+def pub_sub(port: int, tls: ssl.SSLContext | None = None) -> None:
+    with RawClient("127.0.0.1", port, tls=tls) as subscriber, RawClient("127.0.0.1", port, tls=tls) as publisher:
+        subscriber.connect()
+        subscriber.subscribe("/topic/lazy")
+        publisher.connect()
+        publisher.send_frame("SEND", {"destination": "/topic/lazy", "receipt": "r"}, "hello")
+        publisher.expect_receipt("r")
+        assert subscriber.expect("MESSAGE").body == b"hello"
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_slim_broker_imports_nothing_heavy(tmp_path, loop):
+    modules = cli_modules(tmp_path, SLIM, LOOPS[loop], lambda broker: pub_sub(broker.port))
+    assert "xtomp_topics" in modules
+    assert ("uvloop" in modules) == (loop == "uvloop")
+    assert sorted(modules & set(HEAVY)) == []
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_tls_listener_works_on_both_loops(tmp_path, loop):
+    pki = TestPKI(tmp_path / "pki")
+    config = SLIM.replace(
+        'listen = ["127.0.0.1:0"]',
+        f'listen = ["tls://127.0.0.1:0"]\ntls_certificate = "{pki.server.certificate}"\ntls_key = "{pki.server.key}"',
+    )
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    modules = cli_modules(tmp_path, config, LOOPS[loop], lambda broker: pub_sub(broker.port, context))
+    assert "ssl" in modules and "xtomp_core.server.tls" in modules
+
+
+#: In a fresh interpreter: asyncio imported without ssl, then ssl imported late by someone.
+LATE_SSL_SCRIPT = r"""
+import json, sys
+from xtomp_core.server import lazyssl
+assert lazyssl.import_asyncio_without_ssl()
+import asyncio, asyncio.base_events, asyncio.selector_events, asyncio.sslproto
+before = [getattr(sys.modules[name], "ssl", None) is None for name in lazyssl.ASYNCIO_SSL_MODULES]
+uvloop = lazyssl.import_uvloop() if sys.argv[1] == "uvloop" else None
+import ssl  # anyone's late import hands asyncio the module
+after = [sys.modules[name].ssl is ssl for name in lazyssl.ASYNCIO_SSL_MODULES]
+again = asyncio.sslproto.SSLAgainErrors == (ssl.SSLWantReadError, ssl.SSLSyscallError)
+server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+server_context.load_cert_chain(sys.argv[2], sys.argv[3])
+client_context = ssl.create_default_context(cafile=sys.argv[4])
+
+async def round_trip():
+    async def echo(reader, writer):
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+    try:
+        server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=server_context)
+    except Exception as error:
+        return type(error).__name__
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_context, server_hostname="localhost")
+    writer.write(b"over tls\n")
+    line = await reader.readline()
+    writer.close()
+    server.close()
+    return line.decode()
+
+loop = uvloop.new_event_loop() if uvloop else asyncio.new_event_loop()
+print(json.dumps({"before": before, "after": after, "again": again, "tls": loop.run_until_complete(round_trip()),
+                  "loop": type(loop).__module__, "meta_path": [type(f).__name__ for f in sys.meta_path]}))
+"""
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_a_late_ssl_import_gives_asyncio_tls_and_uvloop_a_clear_error(tmp_path, loop):
+    pki = TestPKI(tmp_path / "pki")
+    output = subprocess.run(
+        [sys.executable, "-c", LATE_SSL_SCRIPT, loop, str(pki.server.certificate), str(pki.server.key), str(pki.ca)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    ).stdout
+    report = json.loads(output)
+    assert report["before"] == [True, True, True]  # asyncio was imported as if ssl were absent
+    assert report["after"] == [True, True, True] and report["again"]  # the state a normal import leaves
+    assert "_SslArrival" not in report["meta_path"]  # the finder left once it had done its work
+    if loop == "asyncio":
+        assert report["tls"] == "over tls\n"
+    else:  # uvloop copied the stand-in: TLS on it fails loudly, never half-works
+        assert report["loop"].startswith("uvloop") and report["tls"] == "SslNotLoaded"
