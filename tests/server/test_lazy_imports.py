@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from xtomp_core.testing import BrokerProcess, RawClient, TestPKI, write_config
+from xtomp_testing import BrokerProcess, RawClient, TestPKI, write_config
 
 #: Imports the idle core + topics broker must not make: each was measured in bench/RESULTS.md
 #: ("Where the idle memory goes") and made lazy; one coming back fails this test.
