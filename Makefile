@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 # Plugins installed (editable) into .venv and tested by `make test`.
-PLUGINS := topics queues filters admin websocket jwt
+PLUGINS := topics queues filters admin websocket jwt cluster
 WHEELHOUSE := .cache/wheelhouse
 STAMP := $(VENV)/.installed
 # @stomp/stompjs for the filters plugin's node tests, pinned by its package-lock.json.
@@ -18,7 +18,7 @@ BROWSER_STAMP := $(BROWSER_DIR)/node_modules/.installed
 JS := plugins/websocket/js
 JS_STAMP := $(JS)/node_modules/.installed
 
-.PHONY: install install-browser chromium js-deps test-tools run test typecheck docs dist fuzz bench bench-compare rabbitmq clean
+.PHONY: install install-browser chromium redis js-deps test-tools run test typecheck docs dist fuzz bench bench-compare rabbitmq clean
 
 $(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c testing/pyproject.toml $(wildcard plugins/*/pyproject.toml) requirements/*.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ chromium:
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) || \
 	  (echo "make test: /usr/bin/chromium is missing and could not be installed: install Debian's chromium (apt-get install chromium) and run make test again." >&2; exit 1)
 
+# The cluster plugin's tests start their own redis-server (Debian's package) on free ports;
+# it is installed, never started as a service.
+redis:
+	test -x /usr/bin/redis-server || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server) || \
+	  (echo "make test: /usr/bin/redis-server is missing and could not be installed: install Debian's redis-server (apt-get install redis-server) and run make test again." >&2; exit 1)
+
 install-browser: chromium $(BROWSER_STAMP)
 
 $(BROWSER_STAMP): $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
@@ -69,14 +76,14 @@ $(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
 run: install
 	$(BIN)/xtomp -c conf.d
 
-test: test-tools install $(STOMPJS_STAMP) install-browser js-deps typecheck
+test: test-tools redis install $(STOMPJS_STAMP) install-browser js-deps typecheck
 	rm -f .coverage .coverage.*
 	XTOMP_REQUIRE_TOOLS=1 XTOMP_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
 typecheck: install
-	$(BIN)/mypy xtomp_core testing/xtomp_testing plugins/topics/xtomp_topics plugins/queues/xtomp_queues plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt \
+	$(BIN)/mypy xtomp_core testing/xtomp_testing plugins/topics/xtomp_topics plugins/queues/xtomp_queues plugins/filters/xtomp_filters plugins/admin/xtomp_admin plugins/websocket/xtomp_websocket plugins/jwt/xtomp_jwt plugins/cluster/xtomp_cluster \
 	  examples/xtomp-blackhole/xtomp_blackhole examples/xtomp-lastvalue/xtomp_lastvalue examples/xtomp-apikeys/xtomp_apikeys \
 	  examples/xtomp-regexfilter/xtomp_regexfilter bench
 

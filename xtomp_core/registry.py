@@ -24,6 +24,8 @@ class Registry(Generic[T]):
         self.hint = hint
         self._items: dict[str, T] = {}
         self._owners: dict[str, str] = {}
+        #: (name, wrapper, plugin, required) in the order plugins asked; applied by ``freeze``.
+        self._wrappers: list[tuple[str, Callable[[T], T], str, bool]] = []
         self._frozen = False
 
     def register(self, name: str, item: T, *, plugin: str) -> None:
@@ -37,12 +39,27 @@ class Registry(Generic[T]):
         self._items[name] = item
         self._owners[name] = plugin
 
-    def freeze(self) -> None:
-        self._frozen = True
+    def wrap(self, name: str, wrapper: Callable[[T], T], *, plugin: str, required: bool = True) -> None:
+        if self._frozen:
+            raise RuntimeError(f"the {self.kind} registry is frozen after start-up")
+        if not callable(wrapper):
+            raise ConfigError(f"plugin {plugin} wraps {self.kind} {name!r} with {wrapper!r}, which is not callable")
+        self._wrappers.append((name, wrapper, plugin, required))
 
-    @property
-    def frozen(self) -> bool:
-        return self._frozen
+    def freeze(self) -> None:
+        """Apply the wrappers (every plugin has registered by now), in the order they were
+        asked for, then refuse any change."""
+        for name, wrapper, plugin, required in self._wrappers:
+            if name not in self._items:
+                if not required:
+                    continue
+                raise ConfigError(
+                    f"plugin {plugin} wraps the {self.kind} {name!r}, which no enabled plugin registers; "
+                    + self.missing(name)
+                )
+            self._items[name] = wrapper(self._items[name])
+        self._wrappers.clear()
+        self._frozen = True
 
     def get(self, name: str) -> T:
         try:
@@ -80,7 +97,8 @@ class Registry(Generic[T]):
 class Registrar(Generic[T]):
     """What a registration hook receives: ``registry.register(name, item)`` adds one
     implementation, credited to the calling plugin (a name registered twice is a config
-    error naming both plugins)."""
+    error naming both plugins); ``registry.wrap(name, wrapper)`` decorates what another
+    plugin registers under ``name``."""
 
     __slots__ = ("_registry", "plugin")
 
@@ -94,6 +112,18 @@ class Registrar(Generic[T]):
 
     def register(self, name: str, item: T) -> None:
         self._registry.register(name, item, plugin=self.plugin)
+
+    def wrap(self, name: str, wrapper: Callable[[T], T], *, required: bool = True) -> None:
+        """Replace what is registered under ``name`` by ``wrapper(registered)``, once every
+        enabled plugin has registered (whatever the order plugins are loaded in).
+
+        For a destination type, ``wrapper(inner_factory)`` returns a factory, typically one
+        that calls ``inner_factory(name, settings, context)`` and adds to or replaces what it
+        built (an nginx filter module's way). Several wrappers of one name apply in the order
+        plugins asked, each around the previous. A name no enabled plugin registers is a config
+        error, unless ``required=False``: then the wrapper is skipped.
+        """
+        self._registry.wrap(name, wrapper, plugin=self.plugin, required=required)
 
     def __contains__(self, name: object) -> bool:
         return name in self._registry

@@ -11,6 +11,7 @@ from xtomp_core.security.passwords import hash_password
 from .client import RawClient, ServerFrameParser, frame_bytes, unread_subscriber
 from .memory import FakeClient, FakeLink, InMemoryBroker, check_config, load_broker
 from .pki import Pem, TestPKI
+from .redis import RedisServer
 from .runner import BASE_CONFIG, BrokerProcess, BrokerThread, start_broker, write_config
 from .stomppy import Recorder, stomp_py_connection
 from .waiting import reserved_port, wait_until
@@ -26,6 +27,7 @@ __all__ = [
     "Pem",
     "RawClient",
     "Recorder",
+    "RedisServer",
     "ServerFrameParser",
     "TestPKI",
     "check_config",

@@ -7,7 +7,11 @@
 * ``raw_client(broker=None, timeout=5.0, source=None)`` opens a :class:`RawClient` to a broker
   (default ``xtomp``), optionally from another loopback address (``source="127.0.0.2"``);
 * ``stomp_py(broker=None, version="1.2")`` gives a stomp.py connection and its recorder,
-  disconnected after the test.
+  disconnected after the test;
+* ``redis_server`` is a started :class:`~xtomp_testing.RedisServer` (a throwaway
+  ``redis-server`` on a free port, no persistence; ``url``, ``stop()``, ``start()`` on the same
+  port, ``command(...)``), killed after the test; missing ``/usr/bin/redis-server`` skips the test
+  (fails it under ``make test``).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 import pytest
 
 from .client import RawClient
+from .redis import RedisServer, redis_available
 from .runner import BASE_CONFIG, BrokerThread, start_broker, write_config
 from .stomppy import Recorder, stomp_py_connection
+from .tools import missing_tool
 
 
 @pytest.fixture
@@ -84,4 +90,15 @@ def stomp_py(request: pytest.FixtureRequest) -> Iterator[Callable[..., tuple[Any
             pass
 
 
-__all__ = ["BASE_CONFIG", "xtomp_factory", "xtomp", "raw_client", "stomp_py"]
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    if not redis_available():
+        missing_tool("/usr/bin/redis-server (Debian: apt-get install redis-server; make test installs it)")
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+__all__ = ["BASE_CONFIG", "xtomp_factory", "xtomp", "raw_client", "stomp_py", "redis_server"]

@@ -1,0 +1,126 @@
+"""The cluster plugin's foundation: configuration, the Redis backplane's connection and its supervision."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import xtomp_cluster.plugin
+from xtomp_core import ConfigError
+from xtomp_testing import RedisServer, check_config, wait_until
+from xtomp_cluster.redis_backend import RedisBackplane
+
+PLUGINS = [("cluster", xtomp_cluster.plugin)]
+
+
+def test_the_redis_url_is_required_and_checked():
+    with pytest.raises(ConfigError, match=r"plugins.cluster.redis: the cluster needs a Redis server"):
+        check_config("[plugins.cluster]\n", plugins=PLUGINS)
+    with pytest.raises(ConfigError, match=r"plugins.cluster.redis: 'http://x' is not a Redis URL"):
+        check_config('[plugins.cluster]\nredis = "http://x"\n', plugins=PLUGINS)
+    with pytest.raises(ConfigError, match=r"reconnect_min \(3.0s\) is above reconnect_max"):
+        check_config('[plugins.cluster]\nredis = "redis://h"\nreconnect_min = "3s"\n', plugins=PLUGINS)
+    check_config('[plugins.cluster]\nredis = "redis://127.0.0.1:6379/0"\n', plugins=PLUGINS)
+
+
+def test_the_cluster_needs_the_topics_plugin():
+    with pytest.raises(ConfigError, match=r"requires plugin 'topics'"):
+        check_config('[plugins.cluster]\nredis = "redis://h"\n', base='[server]\nlisten = ["127.0.0.1:0"]\n',
+                     plugins=PLUGINS)
+
+
+def _run(coroutine: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coroutine, 20))
+
+
+async def _until(predicate: Callable[[], Any], what: str) -> None:
+    for _ in range(2000):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{what} not reached")
+
+
+def test_publish_subscribe_pipelines_and_survives_an_outage_and_a_killed_subscriber(redis_server: RedisServer):
+    async def scenario() -> None:
+        one = RedisBackplane(redis_server.url, "one", reconnect_min=0.01, reconnect_max=0.1)
+        two = RedisBackplane(redis_server.url, "two", reconnect_min=0.01, reconnect_max=0.1)
+        heard: list[tuple[bytes, bytes]] = []
+        states: list[bool] = []
+        two.add_state_listener(states.append)
+        two.subscribe(b"t:a", lambda channel, payload: heard.append((channel, payload)))
+        two.psubscribe(b"t:p.*", lambda channel, payload: heard.append((channel, payload)))
+        await one.start()
+        await two.start()
+        await _until(lambda: one.up and two.up, "both up")
+        # Everything one loop pass publishes leaves as one pipeline, in order.
+        await _until(lambda: _subscribers(redis_server, "t:a") == 1, "channel subscribed")
+        for number in range(100):
+            one.publish(b"t:a", b"%d" % number)
+        one.publish(b"t:p.x", b"pattern")
+        await _until(lambda: len(heard) == 101, "101 messages")
+        assert heard[:100] == [(b"t:a", b"%d" % number) for number in range(100)]
+        assert heard[100] == (b"t:p.x", b"pattern")
+        assert one.stats()["pipeline_max"] == 101 and one.stats()["round_trips_total"] == 1
+        # A command's reply comes back through its future, in the same pipeline as publishes.
+        assert await one.command("SET", "xtomp:test", "1") == b"OK"
+        assert await one.command("INCR", "xtomp:test") == 2
+
+        # The pub/sub connection killed (as Redis does to a subscriber over its output buffer).
+        assert redis_server.command("CLIENT", "KILL", "TYPE", "pubsub") == b":1"
+        await _until(lambda: two.stats()["reconnects_total"] == 1 and two.up, "two reconnected")
+        await _until(lambda: _subscribers(redis_server, "t:a") == 1, "channel subscribed again")
+        one.publish(b"t:a", b"after kill")
+        await _until(lambda: heard[-1:] == [(b"t:a", b"after kill")], "message after the kill")
+
+        # Redis gone: down (publishes dropped and counted), then back: everything restored.
+        redis_server.stop()
+        await _until(lambda: not one.up and not two.up, "both down")
+        one.publish(b"t:a", b"lost")
+        assert one.stats()["publish_dropped_total"] >= 1 and one.stats()["up"] == 0
+        with pytest.raises(ConnectionError):
+            await one.command("PING")
+        redis_server.start()
+        await _until(lambda: one.up and two.up, "both up again")
+        await _until(lambda: _subscribers(redis_server, "t:a") == 1, "channel subscribed after the outage")
+        one.publish(b"t:p.y", b"back")
+        await _until(lambda: heard[-1:] == [(b"t:p.y", b"back")], "message after the outage")
+        assert (b"t:a", b"lost") not in heard
+        assert states[0] is True and states.count(False) == 2 and states[-1] is True
+        # Unsubscribing is told to Redis.
+        two.unsubscribe(b"t:a")
+        await _until(lambda: _subscribers(redis_server, "t:a") == 0, "channel unsubscribed")
+        await one.close()
+        await two.close()
+        assert one.stats()["state"] == 3
+
+    _run(scenario())
+
+
+def _subscribers(redis_server: RedisServer, channel: str) -> int:
+    """PUBSUB NUMSUB's count for one channel (its reply's last line)."""
+    import socket
+
+    command = f"*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n${len(channel)}\r\n{channel}\r\n".encode()
+    with socket.create_connection(("127.0.0.1", redis_server.port), timeout=2) as sock:
+        sock.sendall(command)
+        reply = b""
+        while reply.count(b"\r\n") < 4:
+            reply += sock.recv(4096)
+    return int(reply.split(b"\r\n")[3][1:])
+
+
+def test_a_node_connects_at_startup_and_reports_its_state(cluster_nodes: Any, redis_server: RedisServer):
+    (node,) = cluster_nodes(1)
+    wait_until(lambda: node.cluster()["up"] == 1, what="node a up")
+    assert "xtomp_cluster_up 1" in node.metrics()
+    redis_server.stop()
+    wait_until(lambda: node.cluster()["up"] == 0, what="node a down")
+    assert node.cluster()["down_total"] == 1
+    redis_server.start()
+    wait_until(lambda: node.cluster()["up"] == 1, what="node a up again")
+    assert node.cluster()["reconnects_total"] >= 1
+    assert node.log().count("lost Redis") == 1
