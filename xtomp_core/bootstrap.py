@@ -24,6 +24,7 @@ def load_config(path: str | Path, host: PluginHost | None = None) -> tuple[Confi
     host.load([name for name in names if name not in host.enabled], origins)
     host.check_requirements(origins)
     config = build_config(raw, host.directives(), names, hint=host.hints)
+    host.check_workers(config.server)
     return config, host
 
 

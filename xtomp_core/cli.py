@@ -93,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(config.server)
     notes.replay()
+    if broker.worker[1] > 1:
+        from .server.workers import run_workers
+
+        return run_workers(broker, args.config, broker.worker[1])
     try:
         run(broker, args.config)  # SIGHUP reloads the same path
     except XtompError as error:

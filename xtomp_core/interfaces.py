@@ -180,6 +180,9 @@ class TransportContext(Protocol):
     server_header: str
     #: A listen backlog for bursts of thousands of connects.
     listen_backlog: int
+    #: Bind with ``SO_REUSEPORT`` (``create_server(..., reuse_port=context.reuse_port)``): True
+    #: when several worker processes (``workers``) share every listener, False otherwise.
+    reuse_port: bool
 
     def connection(
         self, framing: Framing | None = None, transport_name: str = "tcp", web: bool = False
@@ -239,6 +242,16 @@ class BrokerView(Protocol):
     @property
     def started_at(self) -> float:
         """When the broker started, in seconds since the epoch."""
+
+    @property
+    def worker(self) -> tuple[int, int]:
+        """``(index, count)``: which of the ``workers`` processes this is (index 0 to count - 1).
+
+        ``(0, 1)`` for a single process. With several workers the configuration hooks run once,
+        in the master, before the workers exist (they see index 0); from ``xtomp_startup`` on each
+        worker sees its own index. A backplane plugin makes its node id from it, and a plugin
+        with a listener of its own binds it with ``reuse_port=count > 1``.
+        """
 
     def add_listener(self, address: ListenAddress) -> None:
         """Add a listener (from ``xtomp_configure``: a plugin's own ``listen`` directive)."""

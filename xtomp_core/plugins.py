@@ -4,7 +4,8 @@ Loading checks each plugin the way pluggy's ``check_pending`` would and more: a 
 named like a hook that is no hook (``xtomp_statup``) is a config error naming the plugin and
 the hook it probably meant, as is a hook implementation whose arguments the hook does not
 have; a plugin may declare the plugins it needs (``xtomp_requires = ["topics"]``), refused
-at config time when they are not enabled. An unknown destination type, transport scheme,
+at config time when they are not enabled, and that it is a backplane
+(``xtomp_backplane = True``: destinations span processes, so ``workers`` may exceed 1). An unknown destination type, transport scheme,
 authenticator or directive is looked up among the installed plugins that are not enabled,
 so the error says which ``[plugins.NAME]`` to add.
 """
@@ -21,7 +22,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .config.directives import DirectiveSet
+from .config.directives import DirectiveSet, toml_string
+from .config.model import Section
 from .entrypoints import PluginEntryPoint, entry_points
 from .errors import ConfigError
 from .registry import Registry
@@ -30,6 +32,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "CORE_PLUGIN",
     "REQUIRES",
+    "BACKPLANE",
     "PluginHost",
     "Registries",
     "InstalledPlugin",
@@ -40,6 +43,8 @@ ENTRY_POINT_GROUP = "xtomp.plugins"
 CORE_PLUGIN = "core"
 #: The module attribute where a plugin lists the plugins it needs.
 REQUIRES = "xtomp_requires"
+#: The module attribute where a plugin says it is a backplane (``xtomp_backplane = True``).
+BACKPLANE = "xtomp_backplane"
 _HOOK_PREFIX = "xtomp_"
 
 log = logging.getLogger("xtomp.plugins")
@@ -153,6 +158,35 @@ class PluginHost:
                     )
 
     @property
+    def backplanes(self) -> list[str]:
+        """The enabled plugins that declare ``xtomp_backplane = True``."""
+        found = []
+        for name in self.enabled:
+            declared = getattr(self.manager.get_plugin(name), BACKPLANE, False)
+            if not isinstance(declared, bool):
+                raise ConfigError(f"plugin {name}: {BACKPLANE} must be True or False, not {declared!r}")
+            if declared:
+                found.append(name)
+        return found
+
+    def check_workers(self, server: Section) -> None:
+        """``workers`` above 1 needs a backplane: without one each process would hold its own
+        destinations, and a message sent to one worker would miss the subscribers of the others."""
+        from .config.workers import worker_count
+
+        count = worker_count(server)
+        if count > 1 and not self.backplanes:
+            asked = server["workers"]
+            shown = f"{toml_string(str(asked))} ({count} CPUs)" if asked == "auto" else str(asked)
+            if asked == 0:
+                shown = f"0 ({count} CPUs)"
+            raise ConfigError(
+                f"{server.origin('workers')}: server.workers: {shown} worker processes need a backplane plugin, "
+                "so that destinations span them (a message sent through one worker reaches the subscribers of "
+                "all): enable one with a [plugins.cluster] table (xtomp-cluster, on Redis), or set workers = 1"
+            )
+
+    @property
     def hints(self) -> ProviderHints:
         if self._hints is None:
             self._hints = ProviderHints(self.enabled)
@@ -244,7 +278,7 @@ def _check_hook_names(name: str, plugin: object) -> None:
     implementation may only ask for arguments its hook has: refuse either by name."""
     known = [hook for hook in dir(hookspecs) if hook.startswith(_HOOK_PREFIX)]
     for attribute in dir(plugin):
-        if not attribute.startswith(_HOOK_PREFIX) or attribute == REQUIRES:
+        if not attribute.startswith(_HOOK_PREFIX) or attribute in (REQUIRES, BACKPLANE):
             continue
         function = getattr(plugin, attribute, None)
         if not callable(function):

@@ -241,8 +241,10 @@ def test_include_and_filter_values(tmp_path):
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("worker_processes 4;\nxtomp { server { listen 1; } }", 1, "worker_processes 4: only 1 is supported"),
-        ("worker_processes auto;\nxtomp { server { listen 1; } }", 1, "only 1 is supported"),
+        ("worker_processes 4;\nxtomp { server { listen 1; } }", 1,
+         "server.workers: 4 worker processes need a backplane plugin"),
+        ("worker_processes 0;\nxtomp { server { listen 1; } }", 1, 'invalid value "0" in "worker_processes"'),
+        ("worker_processes two;\nxtomp { server { listen 1; } }", 1, "expected a number of processes or auto"),
         ("xtomp {\n server {\n  listen 1;\n  bogus on;\n }\n}", 4, 'unknown directive "bogus"'),
         ("xtomp {\n server {\n  listen 1\n }\n}", 3, 'missing ";"'),
         ("xtomp {\n server {\n  listen 1;\n }\n", 1, 'expecting "}"'),
@@ -285,7 +287,7 @@ def test_checks_at_start_up_cite_the_line(tmp_path):
 
 
 def test_every_problem_at_once(tmp_path):
-    path = write(tmp_path, "worker_processes 2;\nfoo bar;\nxtomp { server { listen 1; } }")
+    path = write(tmp_path, "worker_processes 0;\nfoo bar;\nxtomp { server { listen 1; } }")
     with pytest.raises(ConfigError) as raised:
         translate(path)
     assert f"{path}:1:" in str(raised.value) and f"{path}:2:" in str(raised.value)
@@ -305,7 +307,9 @@ def test_test_flag_on_an_xtomp_conf(tmp_path):
     broken = write(tmp_path, SAMPLE.replace("worker_processes  1;", "worker_processes  4;"), "bad.conf")
     result = xtomp("-t", "-c", str(broken))
     assert result.returncode == 1
-    assert f"{broken}:{line_of(SAMPLE, 'worker_processes')}: worker_processes 4" in result.stderr
+    assert (f"{broken}:{line_of(SAMPLE, 'worker_processes')}: server.workers: 4 worker processes need a backplane "
+            "plugin") in result.stderr
+    assert "[plugins.cluster]" in result.stderr
 
 
 def test_show_config_names_file_and_line(tmp_path):

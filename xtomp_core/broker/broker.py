@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..config.listen import parse_listen
+from ..config.workers import worker_count
 from ..errors import ConfigError
 from ..limits import Limits
 from ..plugin_errors import call_checked, call_each
@@ -65,6 +66,8 @@ class Broker:
         self.memory = MemoryGuard(limit if limit is not None else default_max_memory())
         self.virtual_hosts = frozenset(name.encode() for name in config.server["virtual_hosts"])
         self.server_header = b"xtomp/" + __version__.encode()
+        #: (index, count): index is set in each worker process (:meth:`set_worker`).
+        self._worker = (0, worker_count(config.server))
         self.table = DestinationTable(
             config,
             self.limits,
@@ -172,6 +175,21 @@ class Broker:
     @property
     def started_at(self) -> float:
         return self._started_at
+
+    @property
+    def worker(self) -> tuple[int, int]:
+        return self._worker
+
+    def set_worker(self, index: int, count: int) -> None:
+        """Which worker process this is (:mod:`xtomp_core.server.workers`, right after the fork).
+
+        With several workers, CONNECTED's ``server`` header (and HTTP's ``Server``) says which
+        one a client reached, as a comment: ``xtomp/VERSION (worker 2 of 4)``, numbered from 1.
+        """
+        self._worker = (index, count)
+        self.server_header = b"xtomp/" + __version__.encode()
+        if count > 1:
+            self.server_header += b" (worker %d of %d)" % (index + 1, count)
 
     @property
     def accepting(self) -> bool:

@@ -14,8 +14,16 @@ def declare_core_directives(directives: DirectiveSet) -> None:
     d("listen", "list", ("127.0.0.1:61613",), SERVER,
       "Addresses to accept connections on: \"HOST:PORT\", \"[IPV6]:PORT\", or \"SCHEME://HOST:PORT[/PATH]\" "
       "where SCHEME is a registered transport (\"tcp\" and \"tls\" in the core; \"ws\" comes with a plugin).")
+    d("workers", "int", 1, SERVER,
+      "Broker processes sharing the listeners (nginx's worker_processes): each binds every listen "
+      "address with SO_REUSEPORT and the kernel spreads connections over them, so one machine uses all "
+      "its cores and workers x the open-file limit connections. 0 or \"auto\": one per CPU. Above 1 a "
+      "backplane plugin must be enabled ([plugins.cluster]) so that destinations span the processes; "
+      "a master process then starts, restarts and signals the workers. 1: one process, no master.",
+      minimum=0, choices=("auto",))
     d("pid_file", "str", None, SERVER,
-      "Write the process id here at start-up and remove it at exit. Unset: no file is written.")
+      "Write the process id here at start-up (the master's, with several workers) and remove it at exit. "
+      "Unset: no file is written.")
     d("log_level", "choice", "info", SERVER, "Least severe level logged.",
       choices=("debug", "info", "warning", "error"))
     d("log_target", "choice", "stderr", SERVER, "Where logs go: standard error or the local syslog.",

@@ -78,8 +78,11 @@ class Directive:
                 return value == "on"
             raise ValueError("expected true or false")
         if kind == "int":
+            if isinstance(value, str) and value in self.choices:
+                return value  # a named value an int directive also takes (workers = "auto")
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError("expected an integer")
+                named = "".join(f" or {choice!r}" for choice in self.choices)
+                raise ValueError(f"expected an integer{named}")
             converted: Any = value
         elif kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -119,7 +122,7 @@ class Directive:
         if self.kind == "duration":
             text = format_duration(float(value))
             return text if text == "0" else f'"{text}"'
-        if self.kind in ("str", "choice"):
+        if self.kind in ("str", "choice") or isinstance(value, str):
             return toml_string(str(value))
         if self.kind == "list":
             return "[" + ", ".join(toml_string(item) for item in value) + "]"

@@ -9,7 +9,7 @@ suffixes), sizes take ``k``/``m``.
 
 Each directive is *mapped* to a key (``pid`` -> ``server.pid_file``), *accepted* with a
 note saying why it has no effect (``user``: run the service as that user), or *refused*
-with a ConfigError naming ``FILE:LINE`` (``worker_processes 4``). :func:`translate`
+with a ConfigError naming ``FILE:LINE`` (``listen 61613 ssl``). :func:`translate`
 returns the notes and, per key, the directive it came from, for ``xtomp convert``.
 """
 
@@ -284,7 +284,7 @@ def _size_value(size: int) -> int | str:
 _IGNORED_CORE = {
     "user": "is ignored: run the service as that user (User= in the systemd unit)",
     "daemon": "is ignored: xtomp stays in the foreground; run it under systemd or another service manager",
-    "master_process": "is ignored: xtomp is one process (no master and worker)",
+    "master_process": "is ignored: xtomp has a master process when worker_processes is above 1, none otherwise",
     "worker_rlimit_nofile": (
         "is ignored: raise the open-file limit with LimitNOFILE= in the systemd unit (or ulimit -n); "
         "connection_limit follows that limit (less 64) unless worker_connections is set"
@@ -444,11 +444,14 @@ class _Translator:
                     self.events(statement)
             elif name == "worker_processes":
                 if self.args(statement):
-                    if statement.args[0] == "1":
-                        self.note(statement, logging.DEBUG, "1 is how xtomp runs: one process holds every destination")
+                    value = statement.args[0]
+                    if value == "auto":
+                        self.put(("server", "workers"), "auto", statement)
+                    elif value.isdigit() and int(value) >= 1:
+                        self.put(("server", "workers"), int(value), statement)
                     else:
-                        self.error(statement, f"worker_processes {statement.args[0]}: only 1 is supported: all "
-                                              "destinations live in one process's memory (xtomp required 1 too)")
+                        self.error(statement, f'invalid value "{value}" in "worker_processes": expected a number '
+                                              "of processes or auto")
             elif name == "pid":
                 if self.args(statement):
                     self.put(("server", "pid_file"), statement.args[0], statement)

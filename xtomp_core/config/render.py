@@ -94,7 +94,8 @@ def directive_reference(directives: DirectiveSet) -> str:
         for directive in directives.scope(scope).values():
             kind = directive.kind
             if directive.choices:
-                kind = " \\| ".join(f"`{choice}`" for choice in directive.choices)
+                named = " \\| ".join(f"`{choice}`" for choice in directive.choices)
+                kind = f"int \\| {named}" if kind == "int" else named
             help_text = directive.help.replace("|", "\\|")
             default = directive.render(directive.default).replace("|", "\\|")
             out.append(f"| `{directive.name}` | {kind} | `{default}` | {directive.plugin} | {help_text} |")

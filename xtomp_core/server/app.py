@@ -70,10 +70,13 @@ async def serve(
     on_ready: Callable[[Broker], None] | None = None,
     handle_signals: bool = False,
     config_path: str | Path | None = None,
+    supervised: bool = False,
 ) -> None:
     """Serve until ``broker.stop()``: stop accepting, close sessions, run shutdown hooks.
 
-    ``config_path`` is what SIGHUP reloads (with ``handle_signals``).
+    ``config_path`` is what SIGHUP reloads (with ``handle_signals``). A ``supervised`` broker
+    is one of several workers (:mod:`.workers`): its master writes the pid file and talks to
+    systemd, so it does neither.
     """
     loop = asyncio.get_running_loop()
     context = prepare_listeners(broker)
@@ -81,7 +84,8 @@ async def serve(
     await broker.start(loop)
     servers = []
     # Read once: pid_file changes only with a restart, and exit removes the file written here.
-    pid_file = broker.config.server["pid_file"]
+    pid_file = None if supervised else broker.config.server["pid_file"]
+    notifying = handle_signals and not supervised
     try:
         for address in broker.listen_addresses:
             transport = broker.registries.transports.get(address.scheme)
@@ -103,14 +107,18 @@ async def serve(
         # Start-up objects (modules, config, registries) live as long as the process: keep
         # them out of every later garbage-collection pass.
         gc.freeze()
-        log.info("xtomp ready on %s, plugins: %s", loop_name(loop), ", ".join(broker.host.enabled) or "none")
+        if supervised:  # the master says "xtomp ready" once every worker is
+            index, count = broker.worker
+            log.info("worker %d of %d ready on %s", index + 1, count, loop_name(loop))
+        else:
+            log.info("xtomp ready on %s, plugins: %s", loop_name(loop), ", ".join(broker.host.enabled) or "none")
         if on_ready is not None:
             on_ready(broker)
-        if handle_signals:
+        if notifying:
             notify("READY=1\nSTATUS=listening on " + ", ".join(address.text for address in broker.listen_addresses))
         await broker.wait_stopped()
         log.info("shutting down")
-        if handle_signals:
+        if notifying:
             notify("STOPPING=1")
     finally:
         for server in servers:

@@ -23,12 +23,13 @@ LISTEN_BACKLOG = 4096  # bursts of thousands of connects (benchmarks, reconnect 
 class Connections:
     """A :class:`~xtomp_core.TransportContext` for one broker."""
 
-    __slots__ = ("broker", "server_header", "listen_backlog")
+    __slots__ = ("broker", "server_header", "listen_backlog", "reuse_port")
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.server_header = broker.server_header.decode()
         self.listen_backlog = LISTEN_BACKLOG
+        self.reuse_port = broker.worker[1] > 1
 
     @property
     def config(self) -> Config:

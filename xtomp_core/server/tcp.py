@@ -27,6 +27,7 @@ class TcpTransport:
             address.host or None,
             address.port,
             reuse_address=True,
+            reuse_port=context.reuse_port,
             backlog=context.listen_backlog,
         )
         bound = [sock.getsockname()[:2] for sock in server.sockets]

@@ -83,6 +83,7 @@ class TlsTransport:
             ssl=ssl_context,
             ssl_handshake_timeout=context.limits.timeout,
             reuse_address=True,
+            reuse_port=context.reuse_port,
             backlog=context.listen_backlog,
         )
         bound = [sock.getsockname()[:2] for sock in server.sockets]

@@ -147,6 +147,8 @@ class Admin:
                 self.host or None,
                 self.port,
                 reuse_address=True,
+                # With several workers each binds the admin port too: a request reaches one of them.
+                reuse_port=self.broker.worker[1] > 1,
             )
         except OSError as error:
             reason = os.strerror(error.errno) if error.errno else str(error)  # uvloop's texts differ

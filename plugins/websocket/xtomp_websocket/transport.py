@@ -85,6 +85,7 @@ class WebSocketTransport:
             address.host or None,
             address.port,
             reuse_address=True,
+            reuse_port=context.reuse_port,
             backlog=context.listen_backlog,
             ssl=self.ssl_context,
         )
