@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,16 +70,22 @@ def build(names: list[str] | None = None, outdir: Path = ROOT / "dist", sdist: b
     outdir.mkdir(parents=True, exist_ok=True)
     before = set(outdir.iterdir())
     env = {**os.environ, "XTOMP_BUILD_SCANNER": "0"}
-    with tempfile.TemporaryDirectory(prefix="xtomp-dist-") as scratch:
-        for name in names or list(available):
-            source = _copy(available[name], Path(scratch) / name)
-            kinds = ["--sdist", "--wheel"] if sdist else ["--wheel"]
-            result = subprocess.run(
-                [sys.executable, "-m", "build", "--no-isolation", *kinds, "--outdir", str(outdir), str(source)],
-                env=env, capture_output=True, text=True,
-            )
-            if result.returncode:  # setuptools' warnings are noise on success, the story on failure
-                raise SystemExit(f"building {name} failed:\n{result.stdout}{result.stderr}")
+    kinds = ["--sdist", "--wheel"] if sdist else ["--wheel"]
+
+    def one(name: str, scratch: Path) -> None:
+        source = _copy(available[name], scratch / name)
+        result = subprocess.run(
+            [sys.executable, "-m", "build", "--no-isolation", *kinds, "--outdir", str(outdir), str(source)],
+            env=env, capture_output=True, text=True,
+        )
+        if result.returncode:  # setuptools' warnings are noise on success, the story on failure
+            raise SystemExit(f"building {name} failed:\n{result.stdout}{result.stderr}")
+
+    # Each build is a few short-lived processes: one per CPU at a time halves make dist on two.
+    with tempfile.TemporaryDirectory(prefix="xtomp-dist-") as scratch, \
+            ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for future in [pool.submit(one, name, Path(scratch)) for name in names or list(available)]:
+            future.result()
     return sorted(set(outdir.iterdir()) - before)
 
 
