@@ -1,6 +1,7 @@
 """A slim install on a device, offline (README, "Slim install on a device, offline"), works on its
 own: xtomp-core + xtomp-topics, no uvloop, no test code, nothing else; and third-party plugins
-installed as their own distributions (the four in examples/) are found, enabled and driven.
+installed as their own distributions (the four in examples/) are found, enabled and driven;
+and xtomp-jwt verifies HS256 tokens with PyJWT alone (no cryptography in that environment).
 
 The wheels come from ``make dist``'s builder (tools/dist.py: pure-Python wheels built from
 sdists), pluggy from the wheelhouse ``make install`` fills ($XTOMP_WHEELHOUSE); the virtual
@@ -14,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -74,7 +76,7 @@ def slim_python(tmp_path_factory) -> Path:
     if not wheelhouse or not Path(wheelhouse).is_dir():
         missing_tool("XTOMP_WHEELHOUSE, the wheels of requirements/slim.txt (`make install` downloads them, `make test` sets it)")
     base = tmp_path_factory.mktemp("slim")
-    built = dist.build([*DEVICE, *(f"xtomp-{name}" for name in EXAMPLES)], base / "dist")
+    built = dist.build([*DEVICE, *(f"xtomp-{name}" for name in EXAMPLES), "xtomp-jwt"], base / "dist")
     core_wheel = next(path.name for path in built if path.name.startswith("xtomp_core-"))
     assert core_wheel.endswith("-py3-none-any.whl"), core_wheel  # pure Python: installs on any CPU
     venv = base / "venv"
@@ -82,8 +84,8 @@ def slim_python(tmp_path_factory) -> Path:
     python = venv / "bin" / "python"
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-index",
            "--find-links", str(base / "dist"), "--find-links", wheelhouse]
-    subprocess.run([*pip, *DEVICE], check=True)
-    subprocess.run([*pip, *(f"xtomp-{name}" for name in EXAMPLES)], check=True)
+    # The device's two, the examples, and xtomp-jwt without [crypto]: what each brings is checked below.
+    subprocess.run([*pip, *DEVICE, *(f"xtomp-{name}" for name in EXAMPLES), "xtomp-jwt"], check=True)
     return python
 
 
@@ -264,3 +266,52 @@ def test_slim_command_line(slim_python, tmp_path):
     result = subprocess.run([str(xtomp), "-t", "-c", str(config)], capture_output=True, text=True)
     assert result.returncode == 1
     assert "plugins.queues" in result.stderr and "not installed" in result.stderr
+
+
+JWT_SECRET = "an HS256 key of at least 32 characters"
+
+JWT_CONFIG = f"""
+[server]
+listen = ["127.0.0.1:0"]
+authenticators = ["jwt"]
+auth_failure_delay = "0ms"
+
+[plugins.topics]
+[plugins.jwt]
+secret = "{JWT_SECRET}"
+
+[destinations."/topic/*"]
+type = "topic"
+"""
+
+
+def test_jwt_hs256_without_cryptography(slim_python, tmp_path):
+    """PyJWT's HMAC algorithms need no cryptography; the public-key ones are a config error naming the fix."""
+    import jwt  # the test's own PyJWT signs (with cryptography or not, HS256 tokens are the same)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    probe = "import importlib.util as u; print([n for n in ('jwt', 'cryptography') if u.find_spec(n)])"
+    found = subprocess.run([str(slim_python), "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert found.strip() == "['jwt']"
+    process, started = run_broker(slim_python, tmp_path / "conf", JWT_CONFIG)
+    token = jwt.encode({"sub": "sensor-7", "exp": int(time.time()) + 60}, JWT_SECRET, algorithm="HS256")
+    forged = jwt.encode({"sub": "sensor-7", "exp": int(time.time()) + 60}, "x" * 32, algorithm="HS256")
+    with RawClient("127.0.0.1", started["port"]) as client:
+        client.connect(passcode=token)
+    with RawClient("127.0.0.1", started["port"]) as client:
+        client.send_frame("CONNECT", {"accept-version": "1.2", "passcode": forged})
+        client.expect_error("auth err - invalid token")
+    report = finish(process)
+    assert "xtomp_jwt" in report["modules"] and "jwt" in report["modules"]
+    assert not [m for m in report["modules"] if m.split(".")[0] == "cryptography"]
+
+    pem = tmp_path / "issuer.pem"
+    pem.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    config = tmp_path / "rs.toml"
+    config.write_text(JWT_CONFIG.replace(f'secret = "{JWT_SECRET}"', f'public_key_file = "{pem}"\nalgorithms = ["ES256"]'))
+    result = subprocess.run([str(slim_python.parent / "xtomp"), "-t", "-c", str(config)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"{config}" in result.stderr and "plugins.jwt.algorithms: ES256 needs the cryptography package" in result.stderr
+    assert "pip install 'xtomp-jwt[crypto]'" in result.stderr and "Traceback" not in result.stderr

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import time
 
 import jwt
@@ -187,6 +189,37 @@ def test_public_key_algorithms_need_a_public_key(tmp_path, rsa_key):
         load_broker(directory)
 
 
+#: load_broker(argv[1]) where cryptography cannot be imported (PyJWT installed without [crypto]).
+WITHOUT_CRYPTOGRAPHY = """
+import sys
+sys.modules["cryptography"] = None  # any import of it or its submodules raises ImportError
+import jwt.algorithms
+assert not jwt.algorithms.has_crypto
+from xtomp_core import ConfigError
+from xtomp_testing import load_broker
+try:
+    load_broker(sys.argv[1])
+except ConfigError as error:
+    print(error)
+else:
+    print("loaded")
+"""
+
+
+@pytest.mark.parametrize("table, key", [("", "public_key_file"), ('algorithms = ["ES256"]', "algorithms")])
+def test_public_key_algorithms_without_cryptography_are_a_config_error(tmp_path, rsa_key, table, key):
+    """Found by ``xtomp -t``, naming file, key and fix, rather than every token refused (or an ImportError) later."""
+    pem = public_pem(rsa_key, tmp_path / "k.pem")
+    directory = write_config(tmp_path / "conf", f'[plugins.jwt]\npublic_key_file = "{pem}"\n{table}\n'
+                             '[server]\nauthenticators = ["jwt"]\n')
+    result = subprocess.run([sys.executable, "-c", WITHOUT_CRYPTOGRAPHY, str(directory)],
+                            capture_output=True, text=True, check=True)
+    message = result.stdout.strip()
+    assert message.startswith(str(directory / "50-test.toml")), message
+    assert f"plugins.jwt.{key}: " in message and "needs the cryptography package" in message
+    assert "pip install 'xtomp-jwt[crypto]'" in message
+
+
 def test_enabled_but_not_in_the_chain(tmp_path):
     directory = write_config(tmp_path, f'[plugins.jwt]\nsecret = "{SECRET}"\n')
     with pytest.raises(ConfigError, match='\\[plugins.jwt\\] is enabled but "jwt" is not in the chain'):
@@ -194,9 +227,6 @@ def test_enabled_but_not_in_the_chain(tmp_path):
 
 
 def test_pyjwt_is_imported_only_when_enabled(tmp_path):
-    import subprocess
-    import sys
-
     directory = write_config(tmp_path, "")
     script = (
         "import sys\nfrom xtomp_testing import load_broker\n"

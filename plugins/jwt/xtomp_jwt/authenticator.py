@@ -11,6 +11,10 @@ authenticator; a JWT that fails a check is refused at once (``auth err - token e
 ``auth err - invalid token``): it cannot be anyone's password, and an expired token is worth
 telling the client, which should fetch a new one. Checking costs microseconds (HS256) to
 tens of microseconds (RS256), so it runs on the event loop.
+
+The HMAC algorithms need PyJWT alone (hmac and hashlib); the public-key ones need the
+``cryptography`` package (``pip install 'xtomp-jwt[crypto]'``), and configuring one without
+it is a config error naming the file and the key, found by ``xtomp -t``, not at a CONNECT.
 """
 
 from __future__ import annotations
@@ -61,10 +65,18 @@ class JwtAuthenticator:
             self.key = secret
         else:
             try:
+                from cryptography.hazmat.primitives.serialization import load_pem_public_key
+            except ImportError:  # PyJWT installed without its crypto extra: it would refuse every token
+                raise fail(
+                    "algorithms" if settings["algorithms"] else "public_key_file",
+                    f"{', '.join(algorithms)} {'needs' if len(algorithms) == 1 else 'need'} the cryptography package, "
+                    "which is not installed: "
+                    "pip install 'xtomp-jwt[crypto]' (HS256/HS384/HS512 with a secret need only PyJWT)",
+                ) from None
+            try:
                 pem = Path(key_file).read_bytes()
             except OSError as error:
                 raise fail("public_key_file", f"cannot read {key_file}: {error.strerror or error}") from None
-            from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
             try:
                 self.key = load_pem_public_key(pem)

@@ -18,7 +18,8 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
     d("secret", "str", None, SCOPE,
       "Shared key for the HMAC algorithms (HS256, HS384, HS512); at least 32 characters.")
     d("public_key_file", "str", None, SCOPE,
-      "PEM file with the issuer's public key for RS256/RS384/RS512, PS256..., ES256/ES384/ES512 or EdDSA.")
+      "PEM file with the issuer's public key for RS256/RS384/RS512, PS256..., ES256/ES384/ES512 or EdDSA "
+      "(these need the cryptography package: pip install 'xtomp-jwt[crypto]').")
     d("algorithms", "list", (), SCOPE,
       "Accepted \"alg\" values. Unset: [\"HS256\"] with secret, [\"RS256\"] with public_key_file. "
       "\"none\" is never accepted, nor an HMAC algorithm together with a public key.")
