@@ -200,17 +200,39 @@ def test_bad_values_are_refused(tmp_path):
 
 PROBE = textwrap.dedent(
     """
-    import sys
+    import socket, sys
     from xtomp_testing import load_broker
-    load_broker(sys.argv[1])
-    print(sorted(name for name in sys.modules if name.split(".")[0] in ("websockets", "xtomp_websocket")))
+    from xtomp_testing.runner import BrokerThread
+
+    def loaded():
+        return sorted(name for name in sys.modules if name.split(".")[0] == "websockets")
+
+    broker = BrokerThread(load_broker(sys.argv[1])).start()
+    print("started:", loaded())
+    for host, port in broker.addresses("ws"):
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(b"GET /ws HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")
+            print("handshake:", sock.recv(100).split(b"\\r\\n")[0].decode())
+        print("connected:", loaded())
+    print("plugin:", sorted(name for name in sys.modules if name.split(".")[0] == "xtomp_websocket"))
+    broker.stop()
     """
 )
 
 
-@pytest.mark.parametrize(("enabled", "expected"), [(False, "[]"), (True, "websockets.server")])
-def test_websockets_is_imported_only_when_the_plugin_is_enabled(tmp_path, enabled, expected):
+@pytest.mark.parametrize("enabled", [False, True])
+def test_websockets_is_imported_only_at_the_first_websocket_connection(tmp_path, enabled):
+    """Enabling the plugin imports its small modules; the websockets library (2.5 MB with its
+    own imports) waits for the first WebSocket connection."""
     text = ws_config() if enabled else ""
     directory = write_config(tmp_path / "conf", text)
     output = subprocess.run([sys.executable, "-c", PROBE, str(directory)], capture_output=True, text=True, check=True)
-    assert expected in output.stdout
+    lines = output.stdout.splitlines()
+    assert lines[0] == "started: []"
+    if enabled:
+        assert lines[1] == "handshake: HTTP/1.1 101 Switching Protocols"
+        assert "websockets.server" in lines[2]
+        assert "xtomp_websocket.plugin" in lines[3]
+    else:
+        assert lines[1] == "plugin: []"

@@ -33,7 +33,6 @@ written with ``stream.write_raw``, after the queued STOMP frames, so order is ke
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -63,9 +62,9 @@ if TYPE_CHECKING:
 
     from websockets.typing import Subprotocol
 
-    from xtomp_core import FramedStream, TransportContext
+    from xtomp_core import FramedStream
 
-__all__ = ["WebSocketFraming", "FirstBytes"]
+__all__ = ["WebSocketFraming"]
 
 log = logging.getLogger("xtomp.websocket")
 # websockets logs every open and close at INFO; the broker logs sessions itself.
@@ -284,52 +283,3 @@ class WebSocketFraming:
         code = CloseCode.GOING_AWAY if reason == _SHUTDOWN_REASON else CloseCode.NORMAL_CLOSURE
         ws.send_close(code, _close_reason(reason))
         return b"".join(ws.data_to_send())
-
-
-class FirstBytes(asyncio.Protocol):
-    """``plain_stomp``: tells a WebSocket handshake (``GET ``) from plain STOMP by the first bytes.
-
-    Then it hands the transport to the core's connection, with a :class:`WebSocketFraming`
-    or without, and steps aside, so neither pays for the choice per frame. A STOMP
-    client's first bytes are a command (CONNECT, STOMP) or EOLs, never ``GET ``.
-    """
-
-    __slots__ = ("context", "settings", "transport", "buffer", "timer")
-
-    def __init__(self, context: TransportContext, settings: WebSocketSettings) -> None:
-        self.context = context
-        self.settings = settings
-        self.transport: asyncio.Transport | None = None
-        self.buffer = b""
-        self.timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # a stream transport
-        self.timer = asyncio.get_running_loop().call_later(self.context.limits.timeout, transport.close)
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self.buffer + data if self.buffer else data
-        if buffer.startswith(b"GET "):
-            connection = self.context.connection(WebSocketFraming(self.settings))
-        elif len(buffer) < 4 and b"GET ".startswith(buffer):
-            self.buffer = buffer
-            return
-        else:
-            connection = self.context.connection(transport_name="tls" if self.settings.ssl is not None else "tcp")
-        self._stop_timer()
-        transport = self.transport
-        assert transport is not None
-        transport.set_protocol(connection)
-        connection.connection_made(transport)
-        connection.data_received(buffer)
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_timer()
-
-    def _stop_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None

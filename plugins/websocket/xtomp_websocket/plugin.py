@@ -1,7 +1,8 @@
 """Hook implementations of the websocket plugin (entry point ``websocket`` in group ``xtomp.plugins``).
 
 Nothing here imports websockets or ssl: the transports' module is imported when the
-transports are registered (the plugin is enabled), and ssl only when a wss listener exists.
+transports are registered (the plugin is enabled), the websockets library at the first
+WebSocket connection, and ssl only when a wss listener exists.
 """
 
 from __future__ import annotations

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from xtomp_core import ConfigError
 
-from .connection import FirstBytes, WebSocketFraming
 from .settings import WebSocketSettings
 
 if TYPE_CHECKING:
-    from xtomp_core import ListenAddress, Section, TransportContext
+    from xtomp_core import Framing, ListenAddress, Section, TransportContext
 
 __all__ = ["WebSocketTransport", "PLUGIN", "tls_context"]
 
@@ -78,7 +77,7 @@ class WebSocketTransport:
         if settings.plain_stomp:
             factory = lambda: FirstBytes(context, settings)  # noqa: E731
         else:
-            factory = lambda: context.connection(WebSocketFraming(settings))  # noqa: E731
+            factory = lambda: context.connection(websocket_framing(settings))  # noqa: E731
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             factory,
@@ -91,3 +90,65 @@ class WebSocketTransport:
         )
         bound = [sock.getsockname()[:2] for sock in server.sockets]
         return server, bound
+
+
+def websocket_framing(settings: WebSocketSettings) -> Framing:
+    """A new connection's :class:`~.connection.WebSocketFraming`.
+
+    The websockets library is imported here, at the first WebSocket connection, not when the
+    plugin is enabled: with its ``importlib.metadata``, ``email``, ``http`` and ``hashlib``
+    imports it is 2.5 MB of an idle broker's memory, and about 25 ms once, on the event
+    loop, for the first browser that connects (bench/RESULTS.md, "Where the idle memory goes").
+    """
+    from .connection import WebSocketFraming
+
+    return WebSocketFraming(settings)
+
+
+class FirstBytes(asyncio.Protocol):
+    """``plain_stomp``: tells a WebSocket handshake (``GET ``) from plain STOMP by the first bytes.
+
+    Then it hands the transport to the core's connection, with a :class:`WebSocketFraming`
+    or without, and steps aside, so neither pays for the choice per frame. A STOMP
+    client's first bytes are a command (CONNECT, STOMP) or EOLs, never ``GET ``.
+    """
+
+    __slots__ = ("context", "settings", "transport", "buffer", "timer")
+
+    def __init__(self, context: TransportContext, settings: WebSocketSettings) -> None:
+        self.context = context
+        self.settings = settings
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a stream transport
+        self.timer = asyncio.get_running_loop().call_later(self.context.limits.timeout, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        if buffer.startswith(b"GET "):
+            connection = self.context.connection(websocket_framing(self.settings))
+        elif len(buffer) < 4 and b"GET ".startswith(buffer):
+            self.buffer = buffer
+            return
+        else:
+            connection = self.context.connection(transport_name="tls" if self.settings.ssl is not None else "tcp")
+        self._stop_timer()
+        transport = self.transport
+        assert transport is not None
+        transport.set_protocol(connection)
+        connection.connection_made(transport)
+        connection.data_received(buffer)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
