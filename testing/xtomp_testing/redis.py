@@ -8,10 +8,11 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .waiting import reserved_port, wait_until
 
-__all__ = ["REDIS_SERVER", "RedisServer", "redis_available"]
+__all__ = ["REDIS_SERVER", "RedisReplyError", "RedisServer", "redis_available"]
 
 #: Debian's redis-server (``make test`` installs it when missing); never run as a system service.
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -60,27 +61,28 @@ class RedisServer:
         """True when the server answers PING (one short connection)."""
         if not self.running:
             return False
-        return self.command("PING") == b"+PONG"
+        return bool(self.command("PING") == b"PONG")
 
-    def command(self, *args: str | bytes) -> bytes:
-        """Send one command (RESP) and return the first line of the reply, raw (``+OK``,
-        ``:3``, ``-ERR ...``); enough for tests to poke the server without a client library."""
+    def command(self, *args: str | bytes) -> Any:
+        """Send one command and return its reply, parsed: ``b"OK"`` for a status, an int, bytes
+        (None for a null), a list, or a ``RedisReplyError`` (returned, not raised) for an error;
+        None when the server cannot be reached. Enough for tests to poke the server (``PUBSUB
+        NUMSUB``, ``CLIENT KILL``) without a client library."""
         parts = [b"*%d\r\n" % len(args)]
         for arg in args:
             data = arg.encode() if isinstance(arg, str) else arg
             parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2.0) as sock:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5.0) as sock:
                 sock.sendall(b"".join(parts))
-                reply = b""
-                while not reply.endswith(b"\r\n"):
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    reply += chunk
+                return _Reply(sock).read()
         except OSError:
-            return b""
-        return reply.split(b"\r\n", 1)[0]
+            return None
+
+    def subscribers(self, channel: str | bytes) -> int:
+        """How many connections are subscribed to ``channel`` (PUBSUB NUMSUB); -1 when down."""
+        reply = self.command("PUBSUB", "NUMSUB", channel)
+        return int(reply[1]) if isinstance(reply, list) else -1
 
     def stop(self, timeout: float = 10.0) -> None:
         """Kill the server (SIGKILL: an outage, not a goodbye) and wait for it to exit."""
@@ -109,3 +111,49 @@ class RedisServer:
 
 def redis_available(executable: str = REDIS_SERVER) -> bool:
     return os.access(executable, os.X_OK)
+
+
+class RedisReplyError(Exception):
+    """An error reply (``-ERR ...``) of :meth:`RedisServer.command`."""
+
+
+class _Reply:
+    """A blocking RESP2 reader over one socket (tests only)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise OSError("connection closed")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def read(self) -> Any:
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            return RedisReplyError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            length = int(rest)
+            if length < 0:
+                return None
+            while len(self.buffer) < length + 2:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise OSError("connection closed")
+                self.buffer += chunk
+            data, self.buffer = self.buffer[:length], self.buffer[length + 2:]
+            return data
+        if kind == b"*":
+            count = int(rest)
+            return None if count < 0 else [self.read() for _ in range(count)]
+        raise OSError(f"unexpected reply {line[:40]!r}")

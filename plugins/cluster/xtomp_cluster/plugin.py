@@ -16,6 +16,7 @@ from typing import Any
 from xtomp_core import BrokerView, Config, ConfigError, DirectiveSet, Registrar, hookimpl, plugin_scope
 
 from .backplane import BACKPLANE, Backplane
+from .topics import TOPICS
 
 log = logging.getLogger("xtomp.cluster")
 
@@ -45,6 +46,15 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
         "channel_prefix", "str", "xtomp:", own,
         "Cluster: the prefix of every Redis key and channel the cluster uses, so that several clusters "
         "(or other applications) can share one Redis server.",
+    )
+    directives.declare(
+        "topic_delivery", "choice", "local-first", own,
+        "Cluster: how a node delivers a topic SEND to its own subscribers. \"local-first\": at once, as "
+        "without a cluster, skipping the copy Redis echoes back (lowest latency; messages of one publisher "
+        "keep their order everywhere, messages of publishers on different nodes may interleave differently "
+        "on different nodes). \"backplane\": from Redis's echo, like every other node (one order of all "
+        "messages on every node, one more round trip of latency); while Redis is down, at once.",
+        choices=("local-first", "backplane"),
     )
     directives.declare(
         "reconnect_min", "duration", 0.05, own,
@@ -92,13 +102,16 @@ def xtomp_configure(config: Config, broker: BrokerView) -> None:
         raise ConfigError(f"{own.where('redis')}: plugins.cluster.redis: {error}") from None
     from .redis_backend import RedisBackplane
 
-    broker.stash[BACKPLANE] = RedisBackplane(
+    from .topics import ClusterTopics
+
+    backplane = broker.stash[BACKPLANE] = RedisBackplane(
         url,
         own["node"] or default_node(broker),
         reconnect_min=own["reconnect_min"],
         reconnect_max=own["reconnect_max"],
         timeout=own["redis_timeout"],
     )
+    broker.stash[TOPICS] = ClusterTopics(backplane, own["channel_prefix"], own["topic_delivery"])
 
 
 def default_node(broker: BrokerView) -> str:
@@ -139,5 +152,11 @@ async def xtomp_shutdown(broker: BrokerView) -> None:
 @hookimpl
 def xtomp_collect_stats(broker: BrokerView, stats: dict[str, Any]) -> None:
     backplane = _backplane(broker)
-    if backplane is not None:
-        stats[PLUGIN] = backplane.stats()
+    if backplane is None:
+        return
+    figures = backplane.stats()
+    figures["node"] = backplane.node
+    topics = broker.stash.get(TOPICS)
+    if topics is not None:
+        figures["topics"] = topics.stats()
+    stats[PLUGIN] = figures

@@ -1,5 +1,6 @@
 """The ``topic`` destination type for xtomp: synchronous, encode-once publish/subscribe fan-out."""
 
 from .topic import Topic
+from .wildcard import Pattern
 
-__all__ = ["Topic"]
+__all__ = ["Pattern", "Topic"]

@@ -1,0 +1,140 @@
+"""Clustered topics over real broker processes, a real redis-server and real clients (stomp.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xtomp_testing import RedisServer, wait_until
+
+CHANNEL = "xtomp:t:/topic/"
+
+
+def _bodies(heard: Any) -> list[str]:
+    return [frame.body for frame in heard.messages]
+
+
+def _listening(redis_server: RedisServer, topic: str, nodes: int) -> None:
+    wait_until(lambda: redis_server.subscribers(CHANNEL + topic) == nodes, what=f"{nodes} nodes on {topic}")
+
+
+def test_a_send_reaches_every_node_once_in_order_and_nodes_listen_only_while_subscribed(
+    cluster_nodes: Any, redis_server: RedisServer
+):
+    a, b = cluster_nodes(2)
+    assert redis_server.subscribers(CHANNEL + "prices") == 0  # nobody subscribed yet
+    on_a, heard_a = a.client()
+    on_b, heard_b = b.client()
+    on_a.subscribe("/topic/prices", id="1")
+    on_b.subscribe("/topic/prices", id="1")
+    _listening(redis_server, "prices", 2)
+    publisher, _ = a.client()
+    for number in range(200):
+        publisher.send("/topic/prices", f"a{number}")
+    other, _ = b.client()
+    other.send("/topic/prices", "from b", receipt="done")
+    expected = [f"a{number}" for number in range(200)] + ["from b"]
+    heard_a.wait_for(lambda: len(heard_a.messages) >= 201)
+    heard_b.wait_for(lambda: len(heard_b.messages) >= 201)
+    # Exactly once (nothing more arrives after a last round trip), in order, on both nodes.
+    publisher.send("/topic/prices", "last")
+    heard_a.wait_for(lambda: _bodies(heard_a)[-1:] == ["last"])
+    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["last"])
+    for heard in (heard_a, heard_b):
+        bodies = _bodies(heard)
+        assert sorted(bodies) == sorted(expected + ["last"])  # each exactly once
+        assert [body for body in bodies if body[0] == "a"] == expected[:200]  # one publisher's order kept
+    figures = a.cluster()
+    assert figures["topics"]["published_total"] == 201 and figures["topics"]["echoes_skipped_total"] == 201
+    assert figures["round_trips_total"] < 201  # SENDs of one loop pass share a pipeline
+    assert b.cluster()["topics"]["received_total"] == 201
+    # The last local subscriber leaves: the node stops listening to the channel.
+    on_b.unsubscribe(id="1")
+    _listening(redis_server, "prices", 1)
+
+
+def test_filters_and_wildcards_are_applied_on_the_receiving_node(cluster_nodes: Any, redis_server: RedisServer):
+    a, b = cluster_nodes(2, extra="[plugins.filters]\n")
+    filtered, heard_filtered = b.client()
+    filtered.subscribe("/topic/orders", id="red", headers={"selector": "colour = 'red'"})
+    star, heard_star = b.client()
+    star.subscribe("/topic/w.*", id="star")
+    hash_, heard_hash = b.client()
+    hash_.subscribe("/topic/w.#", id="hash")
+    hash_.subscribe("/topic/w.x", id="exact")  # the channel and the glob both match: still once each
+    _listening(redis_server, "orders", 1)
+    _listening(redis_server, "w.x", 1)
+    wait_until(lambda: redis_server.command("PUBSUB", "NUMPAT") == 1, what="one glob for both patterns")
+    publisher, _ = a.client()
+    publisher.send("/topic/orders", "blue", headers={"colour": "blue"})
+    publisher.send("/topic/orders", "red", headers={"colour": "red"})
+    publisher.send("/topic/w.x", "w.x")
+    publisher.send("/topic/w.x.y", "w.x.y")
+    publisher.send("/topic/wx", "wx")  # matched by the glob, by no pattern
+    publisher.send("/topic/w", "w")  # "#" matches zero words
+    publisher.send("/topic/orders", "red again", headers={"colour": "red"})
+    heard_filtered.wait_for(lambda: len(heard_filtered.messages) >= 2)
+    assert _bodies(heard_filtered) == ["red", "red again"]
+    heard_hash.wait_for(lambda: len(heard_hash.messages) >= 4)
+    publisher.send("/topic/w.z", "end")
+    heard_star.wait_for(lambda: _bodies(heard_star)[-1:] == ["end"])
+    heard_hash.wait_for(lambda: _bodies(heard_hash)[-1:] == ["end"])
+    assert _bodies(heard_star) == ["w.x", "end"]
+    by_subscription = [(frame.headers["subscription"], frame.body) for frame in heard_hash.messages]
+    assert sorted(by_subscription) == sorted(
+        [("hash", "w.x"), ("exact", "w.x"), ("hash", "w.x.y"), ("hash", "w"), ("hash", "end")]
+    )
+    assert b.cluster()["topics"]["duplicates_skipped_total"] >= 1
+
+
+def test_redis_outage_makes_topics_local_only_then_delivery_resumes(cluster_nodes: Any, redis_server: RedisServer):
+    a, b = cluster_nodes(2)
+    on_a, heard_a = a.client()
+    on_b, heard_b = b.client()
+    on_a.subscribe("/topic/t", id="1")
+    on_b.subscribe("/topic/t", id="1")
+    _listening(redis_server, "t", 2)
+    publisher, _ = a.client()
+    publisher.send("/topic/t", "before")
+    heard_b.wait_for(lambda: _bodies(heard_b) == ["before"])
+
+    redis_server.stop()
+    wait_until(lambda: a.cluster()["up"] == 0 and b.cluster()["up"] == 0, what="both nodes see Redis down")
+    publisher.send("/topic/t", "during")
+    heard_a.wait_for(lambda: _bodies(heard_a) == ["before", "during"])  # local subscribers still served
+    assert a.cluster()["topics"]["published_local_only_total"] == 1
+    assert "xtomp_cluster_up 0" in a.metrics()
+
+    redis_server.start()
+    _listening(redis_server, "t", 2)  # every channel subscribed again, no broker restarted
+    wait_until(lambda: a.cluster()["up"] == 1, what="node a up again")
+    publisher.send("/topic/t", "after")
+    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["after"])
+    assert _bodies(heard_b) == ["before", "after"]  # at most once across the outage
+    assert a.log().count("lost Redis") == 1
+
+    # A subscriber connection Redis cuts (CLIENT KILL TYPE pubsub, or its output buffer limit).
+    assert redis_server.command("CLIENT", "KILL", "TYPE", "pubsub") == 2
+    wait_until(lambda: b.cluster()["reconnects_total"] == 2, what="node b reconnected")
+    _listening(redis_server, "t", 2)
+    publisher.send("/topic/t", "after the kill")
+    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["after the kill"])
+    assert _bodies(heard_a)[-2:] == ["after", "after the kill"]
+
+
+def test_backplane_delivery_gives_every_node_the_same_order(cluster_nodes: Any, redis_server: RedisServer):
+    a, b = cluster_nodes(2, extra='[plugins.cluster]\ntopic_delivery = "backplane"\n')
+    on_a, heard_a = a.client()
+    on_b, heard_b = b.client()
+    on_a.subscribe("/topic/o", id="1")
+    on_b.subscribe("/topic/o", id="1")
+    _listening(redis_server, "o", 2)
+    from_a, _ = a.client()
+    from_b, _ = b.client()
+    for number in range(100):
+        from_a.send("/topic/o", f"a{number}")
+        from_b.send("/topic/o", f"b{number}")
+    heard_a.wait_for(lambda: len(heard_a.messages) >= 200)
+    heard_b.wait_for(lambda: len(heard_b.messages) >= 200)
+    assert _bodies(heard_a) == _bodies(heard_b)
+    assert [body for body in _bodies(heard_a) if body[0] == "a"] == [f"a{number}" for number in range(100)]
+    assert a.cluster()["topics"]["echoes_skipped_total"] == 0
