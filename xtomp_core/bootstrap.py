@@ -12,12 +12,15 @@ from .server.connections import prepare_listeners
 __all__ = ["load_config", "build_broker"]
 
 
-def load_config(path: str | Path, host: PluginHost | None = None) -> tuple[Config, PluginHost]:
+def load_config(
+    path: str | Path, host: PluginHost | None = None, global_directives: str | None = None
+) -> tuple[Config, PluginHost]:
     """Read ``path``, import exactly the plugins its ``[plugins.NAME]`` tables enable, validate.
 
-    ``host`` may come with extra plugins already registered (tests, embedding).
+    ``host`` may come with extra plugins already registered (tests, embedding);
+    ``global_directives`` are those of ``xtomp -g``.
     """
-    raw = read_config(path)
+    raw = read_config(path, global_directives)
     names = enabled_plugins(raw)
     host = host if host is not None else PluginHost()
     origins = {name: raw.origin(("plugins", name)) for name in names}
@@ -28,10 +31,11 @@ def load_config(path: str | Path, host: PluginHost | None = None) -> tuple[Confi
     return config, host
 
 
-def build_broker(path: str | Path, host: PluginHost | None = None) -> Broker:
+def build_broker(path: str | Path, host: PluginHost | None = None, global_directives: str | None = None) -> Broker:
     """The whole start-up check: config, plugins, registries, configure hooks, destinations,
     authenticators, listeners."""
-    config, host = load_config(path, host)
+    config, host = load_config(path, host, global_directives)
     broker = Broker(config, host)
+    broker.global_directives = global_directives  # a reload reads them again with the files
     prepare_listeners(broker)
     return broker

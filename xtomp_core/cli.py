@@ -38,7 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-c", "--config", default=DEFAULT_CONFIG, metavar="PATH",
         help="config file, or directory of *.toml files read in order "
-        "(default: $XTOMP_CONFIG, else /etc/xtomp if it exists, else ./conf.d; now %(default)s)",
+        "(default: $XTOMP_CONFIG, else the first that exists of /etc/xtomp/, ./conf.d/ and the C broker's "
+        "/etc/xtomp.conf; now %(default)s)",
+    )
+    parser.add_argument(
+        "-g", dest="global_directives", metavar="DIRECTIVES",
+        help="nginx-syntax directives of the main context, applied as if the configuration held them "
+        "(as nginx's -g): -g 'pid /run/xtomp/xtomp.pid; worker_processes 2;'",
     )
     parser.add_argument("-t", "--test", action="store_true", help="check the configuration, then exit 0 or 1")
     parser.add_argument("--show-config", action="store_true", help="print the effective configuration and exit")
@@ -59,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xtomp {__version__}")
         return 0
     if args.plugins:
-        return _list_plugins(args.config)
+        return _list_plugins(args.config, args.global_directives)
     if args.directives:
         return _print_directives()
     from .server.lazyssl import import_asyncio_without_ssl
@@ -69,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     notes = _HeldNotes()  # what reading an xtomp.conf says about directives it ignores
     try:
-        broker = build_broker(args.config)  # every check, the transports' too
+        broker = build_broker(args.config, global_directives=args.global_directives)  # every check
         config = broker.config
     except ConfigError as error:
         print(f"xtomp: configuration error:\n{error}", file=sys.stderr)
@@ -146,12 +152,12 @@ def _run_command(name: str, arguments: list[str]) -> int:
     return int(status) if status is not None else 0
 
 
-def _list_plugins(config_path: str) -> int:
+def _list_plugins(config_path: str, global_directives: str | None) -> int:
     from .config import enabled_plugins, read_config
     from .plugins import installed_plugins
 
     try:
-        enabled = set(enabled_plugins(read_config(config_path)))
+        enabled = set(enabled_plugins(read_config(config_path, global_directives)))
     except ConfigError:
         enabled = set()
     installed = installed_plugins()

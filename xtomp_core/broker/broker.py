@@ -66,6 +66,8 @@ class Broker:
         self.memory = MemoryGuard(limit if limit is not None else default_max_memory())
         self.virtual_hosts = frozenset(name.encode() for name in config.server["virtual_hosts"])
         self.server_header = b"xtomp/" + __version__.encode()
+        #: ``xtomp -g`` directives, applied again on each reload.
+        self.global_directives: str | None = None
         #: (index, count): index is set in each worker process (:meth:`set_worker`).
         self._worker = (0, worker_count(config.server))
         self.table = DestinationTable(

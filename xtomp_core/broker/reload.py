@@ -126,7 +126,7 @@ class RestartNeeded(ConfigError):
 def check(broker: Broker, path: str | Path) -> Config:
     """Read ``path`` and check it as ``xtomp -t`` would, with the running plugins; raise
     ConfigError (or RestartNeeded) rather than return a configuration :func:`apply` cannot use."""
-    raw = read_config(path)
+    raw = read_config(path, broker.global_directives)
     names = enabled_plugins(raw)
     host = broker.host
     if sorted(names) != sorted(host.enabled):

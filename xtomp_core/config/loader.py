@@ -24,17 +24,28 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
-__all__ = ["RawConfig", "read_config", "key_path", "default_config_path", "MAX_INCLUDE_DEPTH"]
+__all__ = ["RawConfig", "read_config", "key_path", "default_config_path", "DEFAULT_SEARCH", "MAX_INCLUDE_DEPTH"]
 
 
 
-def default_config_path() -> str:
-    """Where ``xtomp`` reads its configuration unless told: ``$XTOMP_CONFIG``, else
-    ``/etc/xtomp`` when it exists, else ``conf.d`` in the current directory."""
+#: Where ``xtomp`` looks for its configuration without ``-c`` or ``$XTOMP_CONFIG``, in order:
+#: an installed broker's directory, a source checkout's (or any working directory's)
+#: ``conf.d``, then the C broker's file, so that an xtomp host that installs this one keeps
+#: its configuration. The first that exists wins; none: ``conf.d`` (the error names it).
+DEFAULT_SEARCH = ("/etc/xtomp", "conf.d", "/etc/xtomp.conf")
+
+
+def default_config_path(search: tuple[str, ...] = DEFAULT_SEARCH) -> str:
+    """Where ``xtomp`` reads its configuration unless told: ``$XTOMP_CONFIG``, else the first
+    of ``search`` that exists (a directory for ``/etc/xtomp`` and ``conf.d``, a file for
+    ``/etc/xtomp.conf``), else ``conf.d``."""
     configured = os.environ.get("XTOMP_CONFIG")
     if configured:
         return configured
-    return "/etc/xtomp" if os.path.isdir("/etc/xtomp") else "conf.d"
+    for candidate in search:
+        if os.path.isdir(candidate) if not candidate.endswith(".conf") else os.path.isfile(candidate):
+            return candidate
+    return "conf.d"
 
 
 _BARE_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -57,12 +68,26 @@ def key_path(path: KeyPath) -> str:
     return ".".join(rendered)
 
 
-def read_config(path: str | Path) -> RawConfig:
+def read_config(path: str | Path, global_directives: str | None = None) -> RawConfig:
     """Read and merge a config file (with its includes) or a directory of ``*.toml`` files.
 
     A ``.conf`` file, or one that does not start as TOML, is xtomp's original nginx-style
-    configuration: :mod:`.nginx` translates it into the same RawConfig, origins ``FILE:LINE``."""
-    root = Path(path)
+    configuration: :mod:`.nginx` translates it into the same RawConfig, origins ``FILE:LINE``.
+    ``global_directives`` (``xtomp -g``) are nginx-syntax main-context directives merged in
+    as if the main file held them: a key set there and in a file is an error naming both."""
+    raw = _read_path(Path(path))
+    if global_directives is not None:
+        from .nginx import GLOBAL_DIRECTIVES, log, translate_global_directives
+
+        translation = translate_global_directives(global_directives)
+        for note in translation.notes:
+            log.log(note.level, "%s", note)
+        _merge(raw.data, translation.raw.data, raw.origins, GLOBAL_DIRECTIVES, ())
+        raw.files.append(GLOBAL_DIRECTIVES)
+    return raw
+
+
+def _read_path(root: Path) -> RawConfig:
     raw = RawConfig()
     if root.is_dir():
         files = sorted(root.glob("*.toml"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,17 @@ from ..errors import ConfigError
 from .raw import MAX_INCLUDE_DEPTH, KeyPath, RawConfig
 from .units import format_duration, format_size
 
-__all__ = ["Statement", "Note", "Translation", "is_nginx_config", "parse_nginx", "translate", "read_nginx_config"]
+__all__ = [
+    "Statement",
+    "Note",
+    "Translation",
+    "GLOBAL_DIRECTIVES",
+    "is_nginx_config",
+    "parse_nginx",
+    "translate",
+    "translate_global_directives",
+    "read_nginx_config",
+]
 
 log = logging.getLogger("xtomp.config")
 
@@ -185,7 +196,16 @@ def parse_nginx(
         raise ConfigError(f"{file}: not UTF-8 text") from None
     if files is not None:
         files.append(file)
-    tokens = _tokens(text, file)
+
+    def include(args: list[str], line: int) -> list[Statement]:
+        return _include(path, args, line, depth, seen | {resolved}, files)
+
+    return _statements(_tokens(text, file), file, include)
+
+
+def _statements(
+    tokens: list[tuple[str, int, bool]], file: str, include: Callable[[list[str], int], list[Statement]]
+) -> list[Statement]:
     position = 0
 
     def block(closing: bool, opened_at: int) -> list[Statement]:
@@ -213,7 +233,7 @@ def parse_nginx(
             if token == "{":
                 statements.append(Statement(name, args, file, first_line, block(True, first_line)))
             elif name == "include":
-                statements += _include(path, args, first_line, depth, seen | {resolved}, files)
+                statements += include(args, first_line)
             else:
                 statements.append(Statement(name, args, file, first_line))
         if words:
@@ -433,41 +453,46 @@ class _Translator:
     def main(self, statements: list[Statement]) -> None:
         xtomp_blocks = [s for s in statements if s.name == "xtomp"]
         for statement in statements:
-            name = statement.name
-            if name == "xtomp":
+            if statement.name == "xtomp":
                 if statement is not xtomp_blocks[0]:
                     self.error(statement, f'"xtomp" directive is duplicate (first at {xtomp_blocks[0].where})')
                 elif self.args(statement, 0, block=True):
                     self.xtomp(statement)
-            elif name == "events":
-                if self.args(statement, 0, block=True):
-                    self.events(statement)
-            elif name == "worker_processes":
-                if self.args(statement):
-                    value = statement.args[0]
-                    if value == "auto":
-                        self.put(("server", "workers"), "auto", statement)
-                    elif value.isdigit() and int(value) >= 1:
-                        self.put(("server", "workers"), int(value), statement)
-                    else:
-                        self.error(statement, f'invalid value "{value}" in "worker_processes": expected a number '
-                                              "of processes or auto")
-            elif name == "pid":
-                if self.args(statement):
-                    self.put(("server", "pid_file"), statement.args[0], statement)
-            elif name == "error_log":
-                self.error_log_directive(statement)
-            elif name in _IGNORED_CORE:
-                if self.args(statement, None if name != "daemon" and name != "master_process" else 1):
-                    if name in ("daemon", "master_process") and statement.args[0] not in ("on", "off"):
-                        self.error(statement, f'invalid value "{statement.args[0]}" in "{name}": expected on or off')
-                    else:
-                        self.note(statement, logging.INFO, _IGNORED_CORE[name])
             else:
-                self.unknown(statement, "the main context")
+                self.core(statement)
         if not xtomp_blocks:
             file = statements[0].file if statements else "?"
             self.errors.append(f'{file}: no "xtomp {{ }}" block: nothing to serve')
+
+    def core(self, statement: Statement) -> None:
+        """One directive of the main context other than ``xtomp { }`` (nginx's core module)."""
+        name = statement.name
+        if name == "events":
+            if self.args(statement, 0, block=True):
+                self.events(statement)
+        elif name == "worker_processes":
+            if self.args(statement):
+                value = statement.args[0]
+                if value == "auto":
+                    self.put(("server", "workers"), "auto", statement)
+                elif value.isdigit() and int(value) >= 1:
+                    self.put(("server", "workers"), int(value), statement)
+                else:
+                    self.error(statement, f'invalid value "{value}" in "worker_processes": expected a number '
+                                          "of processes or auto")
+        elif name == "pid":
+            if self.args(statement):
+                self.put(("server", "pid_file"), statement.args[0], statement)
+        elif name == "error_log":
+            self.error_log_directive(statement)
+        elif name in _IGNORED_CORE:
+            if self.args(statement, None if name != "daemon" and name != "master_process" else 1):
+                if name in ("daemon", "master_process") and statement.args[0] not in ("on", "off"):
+                    self.error(statement, f'invalid value "{statement.args[0]}" in "{name}": expected on or off')
+                else:
+                    self.note(statement, logging.INFO, _IGNORED_CORE[name])
+        else:
+            self.unknown(statement, "the main context")
 
     def events(self, block: Statement) -> None:
         for statement in block.children or []:
@@ -780,6 +805,32 @@ def translate(path: str | Path) -> Translation:
     translator = _Translator()
     statements = parse_nginx(file, files=translator.out.raw.files)
     translator.main(statements)
+    if translator.errors:
+        raise ConfigError("\n".join(translator.errors))
+    return translator.out
+
+
+#: What ``-g`` errors and origins are named.
+GLOBAL_DIRECTIVES = "-g"
+
+
+def translate_global_directives(text: str) -> Translation:
+    """``xtomp -g 'pid /run/xtomp.pid; worker_processes 2;'``: nginx's ``-g``, directives of the
+    main context (not ``xtomp { }``, nor ``include``) given on the command line; each error and
+    origin names ``-g``. Raise one ConfigError listing every problem."""
+    file = GLOBAL_DIRECTIVES
+
+    def no_include(args: list[str], line: int) -> list[Statement]:
+        raise ConfigError(f"{file}: include: only directives of the main context may be given with -g")
+
+    translator = _Translator()
+    statements = _statements(_tokens(text, file), file, no_include)
+    for statement in statements:
+        if statement.name == "xtomp":
+            translator.error(statement, '"xtomp { }" belongs in the configuration file: -g takes directives of '
+                                        "the main context (worker_processes, pid, error_log, daemon...)")
+        else:
+            translator.core(statement)
     if translator.errors:
         raise ConfigError("\n".join(translator.errors))
     return translator.out

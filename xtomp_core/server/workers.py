@@ -253,6 +253,7 @@ class _Master:
                 config = reloader.check(self.broker, self.config_path)
                 # What workers started from now on run (the running ones apply it live).
                 fresh = type(self.broker)(config, self.broker.host, self.broker.registries)
+                fresh.global_directives = self.broker.global_directives
             except reloader.RestartNeeded as error:
                 log.error("reload refused, the running configuration stays:\n%s", error)
                 return
