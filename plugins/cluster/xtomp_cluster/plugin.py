@@ -13,7 +13,10 @@ import os
 import socket
 from typing import Any
 
-from xtomp_core import BrokerView, Config, ConfigError, DirectiveSet, Registrar, hookimpl, plugin_scope
+from xtomp_core import (
+    BrokerView, Config, ConfigError, Destination, DestinationContext, DirectiveSet, Registrar, Session, hookimpl,
+    plugin_scope,
+)
 
 from .backplane import BACKPLANE, Backplane
 from .topics import TOPICS
@@ -73,6 +76,20 @@ def xtomp_add_directives(directives: DirectiveSet) -> None:
         "counts as broken (then the node reconnects, local-only meanwhile).",
         minimum=0.01,
     )
+    directives.declare(
+        "claim_after", "duration", 30.0, own,
+        "Cluster queues: a message a node read and has not settled for this long (its node died, or lost "
+        "Redis) is taken over by another node and redelivered with redelivered:true. Live nodes refresh "
+        "what they hold every claim_after / 3, so keep it well above a node's longest pause.",
+        minimum=0.01,
+    )
+    directives.declare(
+        "when_unavailable", "choice", "error", own,
+        "Cluster queues: while Redis is unreachable a queue SEND gets an ERROR saying so (\"error\"), or is "
+        "kept in the node's memory and its producer's next frames wait until Redis is back (\"hold\"; "
+        "what a node keeps is lost if it dies meanwhile).",
+        choices=("error", "hold"),
+    )
 
 
 @hookimpl
@@ -112,6 +129,9 @@ def xtomp_configure(config: Config, broker: BrokerView) -> None:
         timeout=own["redis_timeout"],
     )
     broker.stash[TOPICS] = ClusterTopics(backplane, own["channel_prefix"], own["topic_delivery"])
+    from .queues import configure_queues
+
+    configure_queues(broker, backplane, url, own)
 
 
 def default_node(broker: BrokerView) -> str:
@@ -136,16 +156,50 @@ def _backplane(broker: BrokerView) -> Backplane | None:
 
 
 @hookimpl
+def xtomp_register_session_destinations(registry: Registrar[Any]) -> None:
+    from .queues import TEMP_PREFIX, wrap_temporary_queue
+
+    registry.wrap(TEMP_PREFIX.decode(), wrap_temporary_queue, required=False)
+
+
+@hookimpl
+def xtomp_register_send_headers(registry: Registrar[Any]) -> None:
+    from .queues import wrap_reply_to
+
+    registry.wrap("reply-to", wrap_reply_to, required=False)
+
+
+@hookimpl(tryfirst=True)
+def xtomp_resolve_destination(name: bytes, context: DestinationContext) -> Destination | None:
+    from .queues import resolve_reply_queue  # before the queues plugin's "gone reply queue"
+
+    return resolve_reply_queue(name, context)
+
+
+@hookimpl
+def xtomp_session_closed(session: Session, broker: BrokerView) -> None:
+    from .queues import session_closed
+
+    session_closed(session, broker.context)
+
+
+@hookimpl
 async def xtomp_startup(broker: BrokerView) -> None:
     backplane = _backplane(broker)
     if backplane is not None:
         await backplane.start()
+        from .queues import start_queues
+
+        start_queues(broker)
 
 
 @hookimpl
 async def xtomp_shutdown(broker: BrokerView) -> None:
     backplane = _backplane(broker)
     if backplane is not None:
+        from .queues import stop_queues
+
+        await stop_queues(broker)
         await backplane.close()
 
 
@@ -159,4 +213,7 @@ def xtomp_collect_stats(broker: BrokerView, stats: dict[str, Any]) -> None:
     topics = broker.stash.get(TOPICS)
     if topics is not None:
         figures["topics"] = topics.stats()
+    from .queues import queue_stats
+
+    figures["queues"] = queue_stats(broker.context)
     stats[PLUGIN] = figures

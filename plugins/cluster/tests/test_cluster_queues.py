@@ -1,0 +1,274 @@
+"""Clustered queues: two real broker processes on one real redis-server, real clients (stomp.py, raw STOMP)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from xtomp_testing import RawClient, RedisServer, stomp_py_connection, wait_until
+
+
+
+#: What a node of these tests adds to the cluster fixture's configuration.
+QUEUES = """\
+[plugins.queues]
+
+[destinations."/queue/*"]
+type = "queue"
+max_messages = 100000
+max_redeliveries = 2
+
+[plugins.cluster]
+claim_after = "1s"
+"""
+
+
+@pytest.fixture
+def nodes(cluster_nodes: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """``nodes(n)``: n cluster nodes with clustered ``/queue/*`` (claim_after 1 s, max_redeliveries 2),
+    each connected to Redis (until then a queue SEND gets an ERROR)."""
+
+    def start(count: int = 2, extra: str = "") -> list[Any]:
+        started = cluster_nodes(count, QUEUES + extra)
+        for node in started:
+            wait_until(lambda: node.cluster()["up"] == 1, what=f"node {node.name} connected to Redis")
+        return started
+
+    return start
+
+
+@pytest.fixture
+def rdb(redis_server: RedisServer) -> Iterator[Any]:
+    """A redis-py client to look at what the cluster keeps in Redis."""
+    client = redis.Redis.from_url(redis_server.url, protocol=2)
+    yield client
+    client.close()
+
+
+def _raw(node: Any) -> RawClient:
+    client = RawClient("127.0.0.1", node.port, timeout=10)
+    client.connect()
+    return client
+
+
+def _ack(client: RawClient, frame: Any) -> None:
+    client.send_frame("ACK", {"id": frame.headers[b"ack"].decode()})
+
+
+def test_a_message_sent_on_one_node_is_consumed_on_the_other_and_deleted_from_redis_when_acked(
+    nodes: Any, rdb: Any
+) -> None:
+    a, b = nodes(2)
+    consumer = _raw(b)
+    consumer.subscribe("/queue/work", id="c", ack="client-individual")
+    producer = _raw(a)
+    producer.send_frame("SEND", {"destination": "/queue/work", "receipt": "r", "x-custom": "a:b"}, "hello")
+    producer.expect_receipt("r")
+    frame = consumer.expect("MESSAGE")
+    assert (frame.body, frame.headers[b"redelivered"], frame.headers[b"x-custom"]) == (b"hello", b"false", b"a:b")
+    assert rdb.xpending("xtomp:queue:/queue/work", "xtomp")["consumers"] == [{"name": b"b", "pending": 1}]
+    _ack(consumer, frame)
+    wait_until(lambda: rdb.xlen("xtomp:queue:/queue/work") == 0, what="the ACKed message deleted")
+    assert rdb.xpending("xtomp:queue:/queue/work", "xtomp")["pending"] == 0
+
+
+class Acker:
+    """A stomp.py listener that ACKs every message (client-individual) and remembers the bodies."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.bodies: list[str] = []
+        self.redelivered = 0
+        self.lock = threading.Lock()
+
+    def on_message(self, frame: Any) -> None:
+        with self.lock:
+            self.bodies.append(frame.body)
+            if frame.headers.get("redelivered") == "true":
+                self.redelivered += 1
+        self.connection.ack(frame.headers["ack"])
+
+
+def test_ten_thousand_messages_to_four_consumers_on_two_nodes_each_exactly_once(nodes: Any, rdb: Any) -> None:
+    a, b = nodes(2)
+    ackers = []
+    for node in (a, a, b, b):
+        connection, _ = stomp_py_connection("127.0.0.1", node.port, "1.2")
+        acker = Acker(connection)
+        connection.set_listener("acker", acker)
+        connection.connect(wait=True)
+        connection.subscribe("/queue/many", id="s", ack="client-individual", headers={"prefetch-count": "50",
+                                                                                         "receipt": "sub"})
+        ackers.append(acker)
+    wait_until(lambda: all(acker.connection.is_connected() for acker in ackers), what="consumers connected")
+    producer = _raw(a)
+    count = 10_000
+    producer.send(b"".join(
+        b"SEND\ndestination:/queue/many\n\n%d\x00" % number for number in range(count - 1)
+    ) + b"SEND\ndestination:/queue/many\nreceipt:last\n\n%d\x00" % (count - 1))
+    producer.expect_receipt("last", timeout=30)
+    wait_until(lambda: sum(len(acker.bodies) for acker in ackers) >= count, timeout=60, what="10,000 deliveries")
+    bodies = [body for acker in ackers for body in acker.bodies]
+    assert sorted(map(int, bodies)) == list(range(count))  # each exactly once
+    assert sum(acker.redelivered for acker in ackers) == 0
+    assert all(acker.bodies for acker in ackers), [len(acker.bodies) for acker in ackers]
+    wait_until(lambda: rdb.xlen("xtomp:queue:/queue/many") == 0, what="every ACKed message deleted")
+    for acker in ackers:
+        acker.connection.disconnect()
+
+
+def test_kill_9_of_a_node_holding_unacked_messages_redelivers_them_on_the_other(nodes: Any) -> None:
+    a, b = nodes(2)
+    holder = _raw(a)
+    holder.subscribe("/queue/held", id="h", ack="client-individual", prefetch_count="10")
+    producer = _raw(b)
+    for number in range(5):
+        producer.send_frame("SEND", {"destination": "/queue/held"}, f"m{number}")
+    producer.send_frame("SEND", {"destination": "/queue/held", "receipt": "sent"}, "m5")
+    producer.expect_receipt("sent")
+    held = holder.messages(6)
+    assert [frame.body for frame in held] == [b"m%d" % number for number in range(6)]
+    survivor = _raw(b)
+    survivor.subscribe("/queue/held", id="s", ack="client-individual")
+    survivor.expect_nothing(0.2)  # a live node's unacked messages stay with it
+    os.kill(a.process.pid, signal.SIGKILL)
+    frames = survivor.messages(6, timeout=20)
+    assert sorted(frame.body for frame in frames) == [b"m%d" % number for number in range(6)]
+    assert {frame.headers[b"redelivered"] for frame in frames} == {b"true"}
+    assert all(int(frame.headers[b"x-delivery-count"]) >= 1 for frame in frames)
+    for frame in frames:
+        _ack(survivor, frame)
+    survivor.send_frame("DISCONNECT", {"receipt": "bye"})
+    survivor.expect_receipt("bye")
+
+
+def test_nack_redelivers_on_another_node_then_dead_letters_after_max_redeliveries(nodes: Any, rdb: Any) -> None:
+    a, b = nodes(2)
+    first = _raw(a)
+    first.subscribe("/queue/nacked", id="f", ack="client-individual", prefetch_count="1")
+    producer = _raw(b)
+    producer.send_frame("SEND", {"destination": "/queue/nacked", "receipt": "r"}, "poison")
+    producer.expect_receipt("r")
+    frame = first.expect("MESSAGE")
+    assert frame.headers[b"redelivered"] == b"false"
+    other = _raw(b)
+    other.subscribe("/queue/nacked", id="o", ack="client-individual", prefetch_count="1")
+    # NACK and UNSUBSCRIBE in one write: node a has nobody left to take it back.
+    first.send(
+        b"NACK\nid:%s\n\n\x00UNSUBSCRIBE\nid:f\nreceipt:gone\n\n\x00" % frame.headers[b"ack"]
+    )
+    first.expect_receipt("gone")
+    again = other.expect("MESSAGE")
+    assert (again.body, again.headers[b"redelivered"], again.headers[b"x-delivery-count"]) == (b"poison", b"true", b"1")
+    other.send_frame("NACK", {"id": again.headers[b"ack"].decode()})
+    third = other.expect("MESSAGE")
+    assert third.headers[b"x-delivery-count"] == b"2"
+    other.send_frame("NACK", {"id": third.headers[b"ack"].decode()})  # a third delivery is over max_redeliveries
+    wait_until(lambda: rdb.xlen("xtomp:dead:/queue/nacked") == 1, what="the dead-letter stream holds it")
+    ((_, fields),) = rdb.xrange("xtomp:dead:/queue/nacked")
+    assert fields[b"reason"] == b"rejected" and fields[b"m"] == b"\npoison" and fields[b"n"] == b"3"
+    assert rdb.xlen("xtomp:queue:/queue/nacked") == 0
+    other.expect_nothing(0.2)
+
+
+def test_a_reply_sent_on_node_b_reaches_the_temporary_queue_of_a_client_on_node_a(nodes: Any) -> None:
+    a, b = nodes(2)
+    service = _raw(b)
+    service.subscribe("/queue/requests", id="svc")
+    requester = _raw(a)
+    requester.send_frame("SEND", {"destination": "/queue/requests", "reply-to": "/temp-queue/answers"}, "ping")
+    request = service.expect("MESSAGE")
+    reply_to = request.headers[b"reply-to"].decode()
+    assert reply_to.startswith("/reply-queue/a.")
+    service.send_frame("SEND", {"destination": reply_to, "receipt": "replied"}, "pong")
+    service.expect_receipt("replied")
+    reply = requester.expect("MESSAGE")
+    assert (reply.body, reply.headers[b"subscription"]) == (b"pong", b"/temp-queue/answers")
+    # Only the owner consumes it; after it left, replies are dropped, not errors.
+    service.send_frame("SUBSCRIBE", {"destination": reply_to, "id": "steal"})
+    service.expect_error("temporary queue of another connection")
+    requester.send_frame("DISCONNECT", {"receipt": "bye"})
+    requester.expect_receipt("bye")
+    late = _raw(b)
+    late.send_frame("SEND", {"destination": reply_to, "receipt": "late"}, "too late")
+    late.expect_receipt("late")
+
+
+def _send_fails(node: Any) -> bool:
+    client = _raw(node)
+    try:
+        client.send_frame("SEND", {"destination": "/queue/outage", "receipt": "r"}, "during")
+        frame = client.recv()
+        return frame.command == b"ERROR" and b"Redis is unreachable" in frame.headers[b"message"]
+    finally:
+        client.close()
+
+
+def test_redis_stopped_queue_sends_get_an_error_and_consumers_resume_when_it_is_back(
+    nodes: Any, redis_server: RedisServer
+) -> None:
+    a, b = nodes(2)
+    consumer = _raw(b)
+    consumer.subscribe("/queue/outage", id="c")
+    redis_server.stop()
+    wait_until(lambda: _send_fails(a), what="a queue SEND refused while Redis is down")
+    redis_server.start()
+
+    def sent() -> bool:
+        producer = _raw(a)
+        producer.send_frame("SEND", {"destination": "/queue/outage", "receipt": "back"}, "after")
+        frame = producer.recv()
+        producer.close()
+        return frame.command == b"RECEIPT"
+
+    wait_until(sent, what="a SEND accepted again")
+    # A SEND the node took before it noticed the outage got its RECEIPT: it was kept and is
+    # appended once Redis is back (at least once), so it may come first.
+    bodies = [consumer.expect("MESSAGE", timeout=10).body]
+    if bodies[0] == b"during":
+        bodies.append(consumer.expect("MESSAGE", timeout=10).body)
+    assert bodies[-1] == b"after"
+
+
+def _reads(rdb: Any) -> dict[str, int]:
+    stats = rdb.info("commandstats")
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+            for name in ("xreadgroup", "xautoclaim", "xpending", "xclaim", "xlen", "xadd")}
+
+
+def test_nothing_is_read_from_redis_while_the_cluster_is_idle(nodes: Any, rdb: Any) -> None:
+    a, b = nodes(2)
+    consumers = [_raw(node) for node in (a, b)]
+    for consumer in consumers:
+        consumer.subscribe("/queue/idle", id="c", ack="client-individual")
+    producer = _raw(a)
+    for number in range(20):
+        producer.send_frame("SEND", {"destination": "/queue/idle"}, f"{number}")
+    producer.send_frame("SEND", {"destination": "/queue/idle", "receipt": "r"}, "last")
+    producer.expect_receipt("r")
+    received = 0
+    while received < 21:
+        for consumer in consumers:
+            for frame in consumer.drain():
+                if frame.command == b"MESSAGE":
+                    _ack(consumer, frame)
+                    received += 1
+    wait_until(lambda: rdb.xlen("xtomp:queue:/queue/idle") == 0, what="everything acknowledged")
+    # Let the last sweep (every claim_after / 2) see that nothing is pending, then count.
+    wait_until(lambda: _quiet(rdb, 0.6), timeout=10, what="a quiet interval")
+    before = _reads(rdb)
+    time.sleep(1.5)  # a quiet interval longer than claim_after: no read, sweep or touch may happen
+    assert _reads(rdb) == before
+
+
+def _quiet(rdb: Any, interval: float) -> bool:
+    before = _reads(rdb)
+    time.sleep(interval)
+    return _reads(rdb) == before
