@@ -9,14 +9,18 @@ asked for.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .config.loader import default_config_path
 from .errors import ConfigError, XtompError
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["main", "DEFAULT_CONFIG", "COMMAND_GROUP"]
 
@@ -26,6 +30,8 @@ DEFAULT_CONFIG = default_config_path()
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from .entrypoints import entry_points
 
     commands = sorted(point.name for point in entry_points(COMMAND_GROUP))
@@ -56,11 +62,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_only(arguments: list[str]) -> str | None:
+    """The config path when the arguments say nothing else (none, ``-c PATH``, ``--config PATH``
+    or ``--config=PATH``): how a broker is started, without argparse, whose help formatter
+    imports shutil, bz2 and lzma (1.1 MB of a running broker's memory). None otherwise."""
+    if not arguments:
+        return DEFAULT_CONFIG
+    if len(arguments) == 2 and arguments[0] in ("-c", "--config") and not arguments[1].startswith("-"):
+        return arguments[1]
+    if len(arguments) == 1 and arguments[0].startswith("--config=") and len(arguments[0]) > len("--config="):
+        return arguments[0][len("--config="):]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and not arguments[0].startswith("-"):
         return _run_command(arguments[0], arguments[1:])
-    args = _parser().parse_args(arguments)
+    config_path = _config_only(arguments)
+    args: Any
+    if config_path is not None:
+        args = SimpleNamespace(
+            config=config_path, version=False, plugins=False, directives=False, test=False, show_config=False
+        )
+    else:
+        args = _parser().parse_args(arguments)
     if args.version:
         print(f"xtomp {__version__}")
         return 0

@@ -12,7 +12,6 @@ so the error says which ``[plugins.NAME]`` to add.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 from collections.abc import Callable, Iterable
@@ -284,6 +283,8 @@ def _check_hook_names(name: str, plugin: object) -> None:
         if not callable(function):
             continue
         if attribute not in known:
+            import difflib  # only on this error path
+
             close = difflib.get_close_matches(attribute, known, n=1)
             meant = f": did you mean {close[0]}?" if close else f" (hooks: {', '.join(sorted(known))})"
             raise ConfigError(f"plugin {name}: {attribute} is not an xtomp hook{meant}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -21,6 +20,8 @@ def logfmt(fields: tuple[tuple[str, object], ...]) -> str:
     for key, value in fields:
         text = "-" if value is None or value == "" else str(value)
         if " " in text or '"' in text or "=" in text or "\\" in text or not text.isprintable():
+            import json  # at the first value that needs quoting (a close reason), not at start-up
+
             text = json.dumps(text, ensure_ascii=False)
         parts.append(f"{key}={text}")
     return " ".join(parts)

@@ -29,10 +29,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from importlib.abc import Loader, MetaPathFinder
-from importlib.machinery import ModuleSpec
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# The finder and loader below are duck-typed: importlib.abc imports importlib.resources,
+# tempfile and random, 1 MB of resident memory for two base classes.
+if TYPE_CHECKING:
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
 
 __all__ = ["SslNotLoaded", "import_asyncio_without_ssl", "import_uvloop"]
 
@@ -96,7 +100,7 @@ def give_asyncio_ssl(ssl: ModuleType) -> None:
         sslproto.SSLAgainErrors = (ssl.SSLWantReadError, ssl.SSLSyscallError)  # type: ignore[attr-defined]
 
 
-class _SslArrival(MetaPathFinder):
+class _SslArrival:
     """Finds nothing itself: on the first ``import ssl`` it wraps the real loader so that
     asyncio gets the module once it is executed, then leaves ``sys.meta_path``."""
 
@@ -111,12 +115,12 @@ class _SslArrival(MetaPathFinder):
             spec: ModuleSpec | None = find(fullname, path, target) if find is not None else None
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _ThenGiveAsyncio(spec.loader)
+                    spec.loader = _ThenGiveAsyncio(spec.loader)  # type: ignore[assignment]  # duck-typed
                 return spec
         return None  # a Python without ssl: asyncio stays as it is
 
 
-class _ThenGiveAsyncio(Loader):
+class _ThenGiveAsyncio:
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
 

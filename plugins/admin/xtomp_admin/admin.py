@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -228,6 +227,8 @@ class Admin:
 
 
 def _json(value: Any, pretty: bool = False) -> bytes:
+    import json  # at the first request, not at start-up (130 KB of idle memory)
+
     if pretty:
         text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
     else:
