@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Unset(SimpleNamespace):
+    """The options of a command line that gave only the config path: every other one is unset
+    (None; each option of :func:`_parser` defaults to None or False)."""
+
+    def __getattr__(self, name: str) -> None:
+        return None
+
+
 def _config_only(arguments: list[str]) -> str | None:
     """The config path when the arguments say nothing else (none, ``-c PATH``, ``--config PATH``
     or ``--config=PATH``): how a broker is started, without argparse, whose help formatter
@@ -82,9 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path = _config_only(arguments)
     args: Any
     if config_path is not None:
-        args = SimpleNamespace(
-            config=config_path, version=False, plugins=False, directives=False, test=False, show_config=False
-        )
+        args = _Unset(config=config_path)
     else:
         args = _parser().parse_args(arguments)
     if args.version:

@@ -303,3 +303,18 @@ def test_sighup_reloads_and_the_pid_file_stays_true(tmp_path: Path) -> None:
         assert pid_file.read_text() == f"{broker.pid}\n"
         assert broker.stop() == 0
     assert not pid_file.exists()
+
+
+def test_a_command_line_with_only_the_config_skips_argparse_with_the_same_options():
+    """``xtomp -c PATH`` (how a broker starts) does not build the argparse parser (1.1 MB of a
+    running broker): its options must then read as the parser's defaults, all unset."""
+    from xtomp_core import cli
+
+    defaults = vars(cli._parser().parse_args(["-c", "conf.d"]))
+    assert {name: value for name, value in defaults.items() if value and name != "config"} == {}
+    fast = cli._Unset(config=cli._config_only(["-c", "conf.d"]))
+    assert {name: getattr(fast, name) for name in defaults} == {**{name: None for name in defaults}, "config": "conf.d"}
+    assert cli._config_only(["--config=x"]) == "x" and cli._config_only(["--config", "x"]) == "x"
+    assert cli._config_only([]) == cli.DEFAULT_CONFIG
+    for other in (["-c", "x", "-t"], ["-c", "-t"], ["--config="], ["-t"], ["-cx"]):
+        assert cli._config_only(other) is None  # argparse decides
