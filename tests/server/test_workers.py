@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import struct
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -41,7 +43,14 @@ def test_several_workers_without_a_backplane_name_file_key_and_what_to_enable():
     assert re.match(r"^\S+\.toml: server\.workers: 2 worker processes need a backplane plugin", message), message
     assert "enable one with a [plugins.cluster] table" in message
     check_config("[server]\nworkers = 1\n")  # one process needs nothing
-    check_config("[server]\nworkers = 2\n", plugins=[("bp", Backplane())])
+    fixed = BASE_CONFIG.replace("127.0.0.1:0", "127.0.0.1:61613")  # checked, never bound
+    check_config("[server]\nworkers = 2\n", fixed, plugins=[("bp", Backplane())])
+
+
+def test_port_0_with_several_workers_is_refused():
+    with pytest.raises(ConfigError, match=r"server\.listen: '127\.0\.0\.1:0': port 0 with 2 workers would give "
+                                          r"each worker a port of its own"):
+        check_config("[server]\nworkers = 2\n", plugins=[("bp", Backplane())])
 
 
 def test_auto_and_zero_mean_one_worker_per_cpu(tmp_path, monkeypatch):
@@ -53,7 +62,7 @@ def test_auto_and_zero_mean_one_worker_per_cpu(tmp_path, monkeypatch):
             check_config(f"[server]\nworkers = {value}\n")
     host = PluginHost()
     host.register("bp", Backplane())
-    config, _ = load_config(write_config(tmp_path, '[server]\nworkers = "auto"\n'), host)
+    config, _ = load_config(write_config(tmp_path, '[server]\nworkers = "auto"\n'), host)  # load_config binds nothing
     assert workers.worker_count(config.server) == 3
     with pytest.raises(ConfigError, match=r"server\.workers: expected an integer or 'auto'"):
         check_config('[server]\nworkers = "many"\n')
@@ -97,8 +106,8 @@ def backplane_site(tmp_path: Path) -> Path:
     return site
 
 
-@pytest.fixture
-def master(tmp_path: Path, backplane_site: Path) -> Iterator[BrokerProcess]:
+def start_master(tmp_path: Path, site: Path, env: dict[str, str] | None = None) -> BrokerProcess:
+    """``xtomp`` with workers = 2; returns at the master's "xtomp ready" (every worker listens)."""
     holder, port = reserved_port()
     pid_file = tmp_path / "xtomp.pid"
     conf = write_config(
@@ -106,10 +115,15 @@ def master(tmp_path: Path, backplane_site: Path) -> Iterator[BrokerProcess]:
         f'[server]\nworkers = 2\npid_file = "{pid_file}"\nlog_level = "debug"\n[plugins.bp]\n',
         BASE_CONFIG.replace("127.0.0.1:0", f"127.0.0.1:{port}"),
     )
-    python_path = os.pathsep.join(filter(None, [str(backplane_site), os.environ.get("PYTHONPATH")]))
-    process = BrokerProcess(conf, env={"PYTHONPATH": python_path})
+    python_path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    process = BrokerProcess(conf, env={"PYTHONPATH": python_path, **(env or {})})
     holder.close()
-    with process.start() as running:  # returns at the master's "xtomp ready": every worker listens
+    return process.start()
+
+
+@pytest.fixture
+def master(tmp_path: Path, backplane_site: Path) -> Iterator[BrokerProcess]:
+    with start_master(tmp_path, backplane_site) as running:
         yield running
     log = "".join(running.log)
     assert "Traceback" not in log, log
@@ -196,3 +210,37 @@ def test_sighup_and_sigusr1_reach_every_worker(master: BrokerProcess):
                    what=f"worker {pid} heard SIGUSR1")
     assert reached(master.port) in ("1", "2")
     assert all(alive(pid) for pid in pids.values()) and worker_pids(master) == pids
+
+
+def test_only_the_master_talks_to_systemd_once_every_worker_listens(tmp_path: Path, backplane_site: Path):
+    """systemd (NotifyAccess=main) hears READY=1 from the master, once; never from a worker."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    sock.settimeout(15)
+    name = f"@xtomp-workers-{os.getpid()}-{tmp_path.name}"
+    sock.bind("\0" + name[1:])
+
+    def receive() -> tuple[int, str]:
+        data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        pid = next(struct.unpack("3i", payload)[0] for level, kind, payload in ancillary
+                   if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS)
+        return pid, data.decode()
+
+    with sock, start_master(tmp_path, backplane_site, env={"NOTIFY_SOCKET": name}) as master:
+        pid, state = receive()
+        assert pid == master.pid
+        assert state.startswith("READY=1\n") and "STATUS=2 workers listening on 127.0.0.1:" in state
+        log = "".join(master.log)
+        assert "worker 1 of 2 ready" in log and "worker 2 of 2 ready" in log
+        os.kill(master.pid, signal.SIGHUP)  # the workers reload too, silently for systemd
+        assert receive()[1].startswith("RELOADING=1\n")
+        assert receive() == (master.pid, "READY=1")
+        for pid in worker_pids(master).values():
+            wait_until(lambda pid=pid: any(f"xtomp[{pid}] INFO xtomp.server: configuration reloaded" in line
+                                           for line in master.log), what=f"worker {pid} reloaded")
+        os.kill(master.pid, signal.SIGTERM)
+        assert receive() == (master.pid, "STOPPING=1")
+        assert master.process is not None and master.process.wait(15) == 0
+        sock.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            sock.recv(4096)  # nothing more, from anyone

@@ -137,6 +137,11 @@ class Broker:
             except ValueError as problem:
                 raise ConfigError(f"{server.origin('listen')}: server.listen: {problem}") from None
             addresses.append(self._known_scheme(address, server.origin("listen"), "server.listen"))
+            if address.port == 0 and self._worker[1] > 1:
+                raise ConfigError(
+                    f"{server.origin('listen')}: server.listen: {address.text!r}: port 0 with {self._worker[1]} "
+                    "workers would give each worker a port of its own: give the port clients connect to"
+                )
         return addresses
 
     def _known_scheme(self, address: ListenAddress, origin: str, key: str) -> ListenAddress:
