@@ -35,6 +35,10 @@ class Backplane(Protocol):
     def node(self) -> str:
         """This broker's stable node id (unique in the cluster)."""
 
+    def rename(self, node: str) -> None:
+        """Take another node id, before ``start``: a worker process (``workers`` above 1) was
+        forked from the master after the configuration built this backplane."""
+
     @property
     def up(self) -> bool:
         """Connected, with every subscription in place."""

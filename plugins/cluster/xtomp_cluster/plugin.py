@@ -187,6 +187,12 @@ def xtomp_session_closed(session: Session, broker: BrokerView) -> None:
 async def xtomp_startup(broker: BrokerView) -> None:
     backplane = _backplane(broker)
     if backplane is not None:
+        index, count = broker.worker
+        if count > 1:  # each worker process is a node of its own: "host:61613/2"
+            backplane.rename(f"{backplane.node}/{index + 1}")
+        topics = broker.stash.get(TOPICS)
+        if topics is not None:
+            topics.started()
         await backplane.start()
         from .queues import start_queues
 

@@ -104,6 +104,9 @@ class RedisBackplane:
     def node(self) -> str:
         return self._node
 
+    def rename(self, node: str) -> None:
+        self._node = node
+
     @property
     def up(self) -> bool:
         return self.state == UP

@@ -98,6 +98,15 @@ class ClusterTopics:
         self.lag_max = 0.0
         self._on_message: Callable[[bytes, bytes], None] = self.received_message
 
+    def started(self) -> None:
+        """The broker starts: take the backplane's node id (a worker's own) and a run of this
+        process. A worker forked from the master, or forked again after one died, would
+        otherwise share the origin and run of the others: its messages would be taken for
+        their echoes or duplicates and dropped."""
+        self.origin = self.backplane.node.encode("utf-8")
+        self.run = int.from_bytes(os.urandom(8), "big")
+        self.seq = 0
+
     # -- adoption -------------------------------------------------------------------------------
 
     def adopt(self, destination: Destination) -> Destination:

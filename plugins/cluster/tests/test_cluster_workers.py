@@ -1,0 +1,66 @@
+"""``workers = 2`` on the cluster: each worker process is a node of its own, and a topic SEND
+through one worker reaches the subscribers connected to the other (through Redis)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from xtomp_testing import BrokerProcess, RawClient, RedisServer, reserved_port, wait_until, write_config
+
+CONFIG = """\
+[server]
+listen = ["127.0.0.1:{port}"]
+workers = 2
+
+[plugins.topics]
+
+[destinations."/topic/*"]
+type = "topic"
+
+[plugins.cluster]
+redis = "{redis}"
+node = "m"
+"""
+
+
+def client_on(port: int, worker: str, clients: list[RawClient]) -> RawClient:
+    """A connected client on worker ``worker`` (connections are spread by the kernel: retry)."""
+
+    def attempt() -> RawClient | None:
+        client = RawClient("127.0.0.1", port)
+        server = client.connect().headers[b"server"].decode()
+        if server.endswith(f"(worker {worker} of 2)"):
+            clients.append(client)
+            return client
+        client.close()
+        return None
+
+    return wait_until(attempt, what=f"a connection on worker {worker}")
+
+
+def test_a_send_through_one_worker_reaches_the_subscribers_of_both(tmp_path: Path, redis_server: RedisServer):
+    holder, port = reserved_port()
+    directory = write_config(tmp_path / "conf", base=CONFIG.format(port=port, redis=redis_server.url))
+    holder.close()
+    clients: list[RawClient] = []
+    with BrokerProcess(directory) as master:
+        try:
+            wait_until(lambda: len(re.findall(r"node m/[12] connected to Redis", "".join(master.log))) == 2,
+                       what="both workers' nodes (m/1, m/2) on Redis")
+            one, two = client_on(master.port, "1", clients), client_on(master.port, "2", clients)
+            for subscriber in (one, two):
+                subscriber.subscribe("/topic/prices")
+            wait_until(lambda: redis_server.subscribers("xtomp:t:/topic/prices") == 2,
+                       what="both workers subscribed to the channel")
+            for sender, text in ((one, "from 1"), (two, "from 2")):
+                sender.send_frame("SEND", {"destination": "/topic/prices"}, text)
+                for subscriber in (one, two):
+                    assert subscriber.expect("MESSAGE").body == text.encode()
+            for subscriber in (one, two):
+                subscriber.expect_nothing()  # each message once, on each worker
+        finally:
+            for client in clients:
+                client.close()
+    log = "".join(master.log)
+    assert "Traceback" not in log, log
