@@ -33,7 +33,8 @@ claim_after = "1s"
 @pytest.fixture
 def nodes(cluster_nodes: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     """``nodes(n)``: n cluster nodes with clustered ``/queue/*`` (claim_after 1 s, max_redeliveries 2),
-    each connected to Redis (until then a queue SEND gets an ERROR)."""
+    each connected to Redis (until then a queue SEND gets an ERROR); ``extra`` is more keys of
+    ``[plugins.cluster]``."""
 
     def start(count: int = 2, extra: str = "") -> list[Any]:
         started = cluster_nodes(count, QUEUES + extra)
@@ -66,14 +67,17 @@ def test_a_message_sent_on_one_node_is_consumed_on_the_other_and_deleted_from_re
     nodes: Any, rdb: Any
 ) -> None:
     a, b = nodes(2)
-    consumer = _raw(b)
-    consumer.subscribe("/queue/work", id="c", ack="client-individual")
     producer = _raw(a)
     producer.send_frame("SEND", {"destination": "/queue/work", "receipt": "r", "x-custom": "a:b"}, "hello")
     producer.expect_receipt("r")
+    # Nobody consumes yet: it waits in Redis, not on a node (the lag is what no node has read).
+    wait_until(lambda: a.cluster()["queues"]["lag"] == 1, what="a lag of one message")
+    consumer = _raw(b)
+    consumer.subscribe("/queue/work", id="c", ack="client-individual")
     frame = consumer.expect("MESSAGE")
     assert (frame.body, frame.headers[b"redelivered"], frame.headers[b"x-custom"]) == (b"hello", b"false", b"a:b")
     assert rdb.xpending("xtomp:queue:/queue/work", "xtomp")["consumers"] == [{"name": b"b", "pending": 1}]
+    wait_until(lambda: a.cluster()["queues"]["lag"] == 0, what="no lag once node b read it")
     _ack(consumer, frame)
     wait_until(lambda: rdb.xlen("xtomp:queue:/queue/work") == 0, what="the ACKed message deleted")
     assert rdb.xpending("xtomp:queue:/queue/work", "xtomp")["pending"] == 0
@@ -147,6 +151,8 @@ def test_kill_9_of_a_node_holding_unacked_messages_redelivers_them_on_the_other(
         _ack(survivor, frame)
     survivor.send_frame("DISCONNECT", {"receipt": "bye"})
     survivor.expect_receipt("bye")
+    figures = b.cluster()["queues"]
+    assert figures["claimed_total"] == 6 and figures["redelivered_total"] == 6 and figures["pending"] == 0
 
 
 def test_nack_redelivers_on_another_node_then_dead_letters_after_max_redeliveries(nodes: Any, rdb: Any) -> None:
@@ -176,6 +182,7 @@ def test_nack_redelivers_on_another_node_then_dead_letters_after_max_redeliverie
     assert fields[b"reason"] == b"rejected" and fields[b"m"] == b"\npoison" and fields[b"n"] == b"3"
     assert rdb.xlen("xtomp:queue:/queue/nacked") == 0
     other.expect_nothing(0.2)
+    assert b.cluster()["queues"]["dead_lettered_total"] == 1
 
 
 def test_a_reply_sent_on_node_b_reaches_the_temporary_queue_of_a_client_on_node_a(nodes: Any) -> None:
@@ -235,6 +242,24 @@ def test_redis_stopped_queue_sends_get_an_error_and_consumers_resume_when_it_is_
     if bodies[0] == b"during":
         bodies.append(consumer.expect("MESSAGE", timeout=10).body)
     assert bodies[-1] == b"after"
+
+
+def test_with_when_unavailable_hold_a_send_waits_for_redis_instead_of_failing(
+    nodes: Any, redis_server: RedisServer
+) -> None:
+    a, b = nodes(2, 'when_unavailable = "hold"\n')
+    consumer = _raw(b)
+    consumer.subscribe("/queue/held-producer", id="c")
+    producer = _raw(a)
+    redis_server.stop()
+    wait_until(lambda: a.cluster()["up"] == 0, what="node a sees Redis down")
+    producer.send(b"SEND\ndestination:/queue/held-producer\nreceipt:one\n\nfirst\x00"
+                  b"SEND\ndestination:/queue/held-producer\nreceipt:two\n\nsecond\x00")
+    producer.expect_receipt("one")  # kept by the node; the producer's next frame waits
+    producer.expect_nothing(0.3)
+    redis_server.start()
+    producer.expect_receipt("two", timeout=10)
+    assert [frame.body for frame in consumer.messages(2, timeout=10)] == [b"first", b"second"]
 
 
 def _reads(rdb: Any) -> dict[str, int]:

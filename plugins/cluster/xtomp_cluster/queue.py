@@ -137,7 +137,7 @@ class ClusterQueue(Destination):
     __slots__ = (
         "options", "streams", "key", "owner", "remote", "ready", "consumers", "cursor", "reading", "waiting",
         "length", "measuring", "max_redeliveries", "dead_letter", "acked", "nacked", "redelivered",
-        "dead_lettered", "claimed", "read_count", "unsent", "held_producers", "_settling", "_sweep",
+        "dead_lettered", "claimed", "read_count", "unsent", "held_producers", "lag", "_settling", "_sweep",
         "_touch",
     )
 
@@ -174,6 +174,8 @@ class ClusterQueue(Destination):
         #: SENDs accepted while the backplane was away (``hold``), or whose append failed.
         self.unsent: list[bytes] = []
         self.held_producers: dict[Session, None] = {}
+        #: Entries no node has read yet, at the last stats collection (XINFO GROUPS).
+        self.lag = 0
         self._settling: list[bytes] = []
         self._sweep: asyncio.TimerHandle | None = None
         self._touch: asyncio.TimerHandle | None = None
@@ -548,6 +550,15 @@ class ClusterQueue(Destination):
 
     # -- lifecycle and figures ----------------------------------------------------------------
 
+    def measure_lag(self) -> None:
+        """Ask the backplane for the lag (the answer shows in the next figures): stats time only."""
+        if not self.remote and not self.closed and self.streams.available:
+            self.streams.lag(self.key, self._lag)
+
+    def _lag(self, result: object) -> None:
+        if isinstance(result, int):
+            self.lag = result
+
     @property
     def depth(self) -> int:
         return len(self.ready)
@@ -581,6 +592,7 @@ class ClusterQueue(Destination):
         figures.update(
             clustered=True,
             stream_length=self.length,
+            lag=self.lag,
             in_flight=self.in_flight,
             acked=self.acked,
             nacked=self.nacked,

@@ -140,6 +140,8 @@ def queue_stats(context: Any) -> dict[str, Any]:
     if options is None:
         return {}
     queues = list(options.queues.values())
+    for queue in queues:
+        queue.measure_lag()
     return {
         "queues": len(queues),
         "temporary": sum(1 for queue in queues if queue.owner is not None),
@@ -150,4 +152,5 @@ def queue_stats(context: Any) -> dict[str, Any]:
         "dead_lettered_total": options.dead_lettered,
         "pending": sum(len(queue.held_ids()) for queue in queues),
         "stream_length": sum(queue.length for queue in queues),
+        "lag": sum(queue.lag for queue in queues),
     }

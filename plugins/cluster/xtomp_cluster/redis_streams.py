@@ -190,6 +190,21 @@ class RedisStreams:
 
         self.call((b"XAUTOCLAIM", key, GROUP, self.node, int(min_idle * 1000), b"0-0", b"COUNT", count), parse)
 
+    def lag(self, key: bytes, done: Done) -> None:
+        def parse(result: Any) -> None:
+            if isinstance(result, Exception):
+                done(result)
+                return
+            for group in result or ():  # [[b"name", b"xtomp", ..., b"lag", 3], ...] (lag is nil when unknown)
+                fields = dict(zip(group[0::2], group[1::2]))
+                if fields.get(b"name") == GROUP:
+                    lag = fields.get(b"lag")
+                    done(int(lag) if lag is not None else None)
+                    return
+            done(0)
+
+        self.call((b"XINFO", b"GROUPS", key), parse)
+
     def pending(self, key: bytes, done: Done) -> None:
         node = self.node
 

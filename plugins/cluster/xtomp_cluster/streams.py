@@ -100,6 +100,9 @@ class QueueStreams(Protocol):
     def claim(self, key: bytes, min_idle: float, count: int, done: Done) -> None:
         """Take over up to ``count`` entries idle ``min_idle`` seconds: done gets ``list[Entry]``."""
 
+    def lag(self, key: bytes, done: Done) -> None:
+        """Entries no node has read yet: done gets an int (None when the backend cannot tell)."""
+
     def pending(self, key: bytes, done: Done) -> None:
         """Entries read and not settled: done gets ``(total, of_this_node)``."""
 
