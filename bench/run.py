@@ -5,6 +5,8 @@
     python -m bench.run --quick                # shorter runs, for a smoke test
     python -m bench.run --pin                  # the load generator and xtomp on cores of their own
     python -m bench.run --only open-loop       # only the scenarios whose name matches (re.search)
+    python -m bench.run --brokers xtomp,xtomp-workers --only '^fanout 1→1000 100B$'
+                                               # workers = 2 on a Redis backplane against one process
 
 Each scenario prints one JSON line (parameters, results, the broker's and the load
 generator's CPU, the broker's peak RSS); a summary table follows, with xtomp/RabbitMQ ratios
@@ -94,6 +96,12 @@ listen = ["ws://127.0.0.1:{XTOMP_WS_PORT}/ws"]
 
 XTOMP_FILTERS = """
 [plugins.filters]
+"""
+
+#: ``xtomp-workers``: ``workers`` processes sharing the ports, topics spanning them through Redis.
+XTOMP_WORKERS = """
+[plugins.cluster]
+redis = "{redis}"
 """
 
 
@@ -279,10 +287,11 @@ class Broker:
                 self.process.wait()
 
 
-def xtomp_broker(work: Path, loop: str = "uvloop", port: int = XTOMP_PORT) -> Broker:
+def xtomp_broker(work: Path, loop: str = "uvloop", port: int = XTOMP_PORT, workers: int = 1, redis: str = "") -> Broker:
     """xtomp with the benchmark's configuration, on ``port`` (0: ports the OS picks, read from the
-    broker's ``listening on`` log lines, for the WebSocket listener too)."""
-    config = work / f"xtomp-{loop}"
+    broker's ``listening on`` log lines, for the WebSocket listener too). With ``workers`` above
+    1: that many processes on the cluster plugin, on the Redis server at ``redis``."""
+    config = work / (f"xtomp-{loop}" if workers == 1 else f"xtomp-workers{workers}")
     config.mkdir(exist_ok=True)
     queues = _installed("queues")
     websocket = _installed("websocket")
@@ -293,6 +302,8 @@ def xtomp_broker(work: Path, loop: str = "uvloop", port: int = XTOMP_PORT) -> Br
         + (XTOMP_WEBSOCKET if websocket else "")
         + (XTOMP_FILTERS if filters else "")
     )
+    if workers > 1:
+        text = text.replace("[server]\n", f"[server]\nworkers = {workers}\n", 1) + XTOMP_WORKERS.format(redis=redis)
     if port == 0:
         for fixed in (XTOMP_PORT, XTOMP_WS_PORT):
             text = text.replace(f"127.0.0.1:{fixed}", "127.0.0.1:0")
@@ -303,10 +314,13 @@ def xtomp_broker(work: Path, loop: str = "uvloop", port: int = XTOMP_PORT) -> Br
         env["XTOMP_NO_UVLOOP"] = "1"
     command = [sys.executable, "-m", "xtomp_core", "-c", str(config)]
     name = "xtomp" if loop == "uvloop" else "xtomp-asyncio"
+    if workers > 1:
+        name = "xtomp-workers"
     stderr = subprocess.PIPE if port == 0 else None
     broker = Broker(
         name, port, lambda: subprocess.Popen(command, env=env, stderr=stderr), supports_queues=queues,
         ws_port=XTOMP_WS_PORT if websocket else None, supports_filters=filters,
+        single_threaded=workers == 1,
     )
     if port == 0:
         def bound(process: subprocess.Popen[bytes]) -> int:
@@ -661,6 +675,9 @@ def summary(records: list[dict[str, Any]], brokers: list[str]) -> str:
     ratio = "xtomp" in brokers and "rabbitmq" in brokers
     if ratio:
         header.append("xtomp/RabbitMQ")
+    scaling = "xtomp" in brokers and "xtomp-workers" in brokers
+    if scaling:
+        header.append("workers/one")
     # Each broker's peak RSS during the load scenarios (connections and idle show theirs inline).
     memory = any(r.get("peak_rss_mb") is not None for r in records)
     if memory:
@@ -682,6 +699,8 @@ def summary(records: list[dict[str, Any]], brokers: list[str]) -> str:
         if ratio:
             a, b = by_key.get(("xtomp", name)), by_key.get(("rabbitmq", name))
             row.append(_ratio(a, b))
+        if scaling:
+            row.append(_ratio(by_key.get(("xtomp-workers", name)), by_key.get(("xtomp", name))))
         if memory:
             row += [_peak_rss(by_key.get((broker, name))) for broker in brokers]
         lines.append("| " + " | ".join(row) + " |")
@@ -720,7 +739,9 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--brokers", default="sink,xtomp", help="comma list of sink, xtomp, xtomp-asyncio, rabbitmq")
+    parser.add_argument("--brokers", default="sink,xtomp",
+                        help="comma list of sink, xtomp, xtomp-asyncio, xtomp-workers (workers = 2 on the cluster "
+                             "plugin, with a redis-server of its own), rabbitmq")
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--only", default="",
                         help="run the scenarios whose name matches this regular expression (re.search: plain "
@@ -740,6 +761,7 @@ def main() -> int:
     brokers = [name.strip() for name in args.brokers.split(",") if name.strip()]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} on {machine()}", flush=True)
     records: list[dict[str, Any]] = []
+    redis: Any = None
     for name in brokers:
         if name == "sink":
             broker = sink_broker(binary, args.sink_port)
@@ -747,6 +769,12 @@ def main() -> int:
             broker = rabbitmq_broker(work)
         elif name == "xtomp-asyncio":
             broker = xtomp_broker(work, "asyncio")
+        elif name == "xtomp-workers":
+            if redis is None:
+                from xtomp_testing import RedisServer  # redis-server without persistence, on a free port
+
+                redis = RedisServer().start()
+            broker = xtomp_broker(work, workers=2, redis=redis.url)
         else:
             broker = xtomp_broker(work)
         if args.pin:
@@ -770,6 +798,8 @@ def main() -> int:
                     with args.json.open("a") as handle:
                         handle.write(line + "\n")
                 records.append(record)
+    if redis is not None:
+        redis.stop()
     print()
     print(summary(records, brokers))
     shutil.rmtree(work, ignore_errors=True)

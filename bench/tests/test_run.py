@@ -185,3 +185,19 @@ def test_the_summary_shows_the_peak_rss_of_load_scenarios_only() -> None:
                         "| xtomp peak RSS MB | rabbitmq peak RSS MB |")
     assert lines[2] == "| open-loop queue 1→1 auto | msg/s | 1,000 | 500 | 2.00 | 51 | 160 |"
     assert lines[3].endswith("| - | - |")
+
+
+def test_xtomp_workers_runs_two_processes_on_the_cluster_and_the_summary_compares_them(tmp_path: Path) -> None:
+    broker = xtomp_broker(tmp_path, workers=2, redis="redis://127.0.0.1:6390/0")
+    assert broker.name == "xtomp-workers" and not broker.single_threaded  # --pin leaves it every core
+    text = (tmp_path / "xtomp-workers2" / "xtomp.toml").read_text()
+    assert "[server]\nworkers = 2\n" in text and '[plugins.cluster]\nredis = "redis://127.0.0.1:6390/0"' in text
+    records = [
+        {"broker": "xtomp", "scenario": "fanout 1→1000 100B", "kind": "load", "mode": "fanout",
+         "deliveries_per_s": 1000.0},
+        {"broker": "xtomp-workers", "scenario": "fanout 1→1000 100B", "kind": "load", "mode": "fanout",
+         "deliveries_per_s": 1500.0},
+    ]
+    lines = summary(records, ["xtomp", "xtomp-workers"]).splitlines()
+    assert lines[0] == "| scenario | unit | xtomp | xtomp-workers | workers/one |"
+    assert lines[2] == "| fanout 1→1000 100B | deliveries/s | 1,000 | 1,500 | 1.50 |"
