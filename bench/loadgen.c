@@ -24,7 +24,8 @@
  *   loadgen sink        [--host H] --port P      (port 0: any; the port is printed on stderr)
  *                       [--login L --passcode P] [--drop-every K] [--dup-every K]  (test hooks:
  *                       check credentials; drop / duplicate every K-th delivery)
- * Common: --host (127.0.0.1) --port (61613) --timeout (60 s; in latency mode on top of --duration)
+ * Common: --host (127.0.0.1) --port (61613) [--port2 P2: in fanout mode, every other subscriber
+ *         (odd index) connects to P2 instead: two nodes of a cluster] --timeout (60 s; in latency mode on top of --duration)
  *         --idle-timeout (5 s: no MESSAGE arrived and no SEND could be written for this long
  *         ends a fanout or queue run, and what is missing counts as lost)
  *         --login L --passcode P --vhost H (CONNECT's host header, default localhost)
@@ -436,6 +437,7 @@ struct opts {
     const char *mode;
     const char *host;
     long port;
+    long port2;        /* fanout: odd-indexed subscribers connect here (0: none) */
     long pubs, subs, messages, size, window, prefetch, rate, count;
     double duration, hold, timeout, idle_timeout;
     const char *dest, *ack, *login, *passcode, *vhost;
@@ -465,6 +467,8 @@ static struct {
     int ep;
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    struct sockaddr_storage addr2; /* --port2 */
+    socklen_t addrlen2;
     char peer[128];
     uint64_t t_proc, deadline;
 
@@ -798,6 +802,15 @@ static void resolve(void)
     g.addrlen = res->ai_addrlen;
     freeaddrinfo(res);
     snprintf(g.peer, sizeof g.peer, "%s:%ld", g.o.host, g.o.port);
+    if (g.o.port2) {
+        snprintf(port, sizeof port, "%ld", g.o.port2);
+        rc = getaddrinfo(g.o.host, port, &hints, &res);
+        if (rc)
+            die("cannot resolve %s: %s", g.o.host, gai_strerror(rc));
+        memcpy(&g.addr2, res->ai_addr, res->ai_addrlen);
+        g.addrlen2 = res->ai_addrlen;
+        freeaddrinfo(res);
+    }
 }
 
 static void send_connect(struct conn *c)
@@ -844,7 +857,9 @@ static void open_conn(struct conn *c)
     set_nodelay(fd);
     c->fd = fd;
     c->state = S_CONNECTING;
-    if (connect(fd, (struct sockaddr *)&g.addr, g.addrlen) < 0 && errno != EINPROGRESS)
+    bool second = g.o.port2 && c->role == R_SUB && (c->idx & 1);
+    if (connect(fd, (struct sockaddr *)(second ? &g.addr2 : &g.addr), second ? g.addrlen2 : g.addrlen) < 0 &&
+        errno != EINPROGRESS)
         die("connect to %s failed: %s (connection %u)", g.peer, strerror(errno), c->id);
     ep_ctl(EPOLL_CTL_ADD, c, EPOLLIN | EPOLLOUT);
 }
@@ -1635,6 +1650,8 @@ static void jcommon_target(void)
 {
     jstr("host", g.o.host);
     jint("port", g.o.port);
+    if (g.o.port2)
+        jint("port2", g.o.port2);
     jstr("transport", g.o.ws ? "ws" : "tcp");
     if (g.o.ws)
         jstr("path", g.o.path);
@@ -2552,6 +2569,8 @@ static void parse_args(int argc, char **argv)
             o->host = v;
         else if (!strcmp(name, "--port"))
             o->port = opt_long(name, v, 0);
+        else if (!strcmp(name, "--port2"))
+            o->port2 = opt_long(name, v, 1);
         else if (!strcmp(name, "--publishers") || !strcmp(name, "--producers"))
             o->pubs = opt_long(name, v, 1), o->have_pubs = true;
         else if (!strcmp(name, "--subscribers") || !strcmp(name, "--consumers"))

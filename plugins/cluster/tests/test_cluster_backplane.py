@@ -90,6 +90,16 @@ def test_publish_subscribe_pipelines_and_survives_an_outage_and_a_killed_subscri
         await _until(lambda: heard[-1:] == [(b"t:p.y", b"back")], "message after the outage")
         assert (b"t:a", b"lost") not in heard
         assert states[0] is True and states.count(False) == 2 and states[-1] is True
+        # A reply later than the timeout counts as a broken connection too (CLIENT PAUSE holds the replies).
+        three = RedisBackplane(redis_server.url, "three", reconnect_min=0.01, reconnect_max=0.1, timeout=0.3)
+        await three.start()
+        await _until(lambda: three.up, "three up")
+        assert redis_server.command("CLIENT", "PAUSE", "1000", "ALL") == b"OK"
+        three.publish(b"t:a", b"paused")
+        await _until(lambda: not three.up, "three down for a late reply")
+        await _until(lambda: three.up, "three up after the pause")
+        assert three.stats()["down_total"] == 1 and three.stats()["reconnects_total"] == 1
+        await three.close()
         # Unsubscribing is told to Redis.
         two.unsubscribe(b"t:a")
         await _until(lambda: redis_server.subscribers("t:a") == 0, "channel unsubscribed")

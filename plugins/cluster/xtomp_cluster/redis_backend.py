@@ -4,40 +4,37 @@ Theory of operation
 -------------------
 * **Commands** (PUBLISH, and whatever queues need) are appended to ``pending`` by
   synchronous calls on the hot path. The first one of a loop pass schedules ``_flush`` with
-  ``call_soon``, so that everything one pass produced leaves as **one pipeline** (one write,
-  one round trip). At most one pipeline is in flight: what is queued meanwhile leaves as the
-  next one as soon as the replies are in, so pipelines grow under load instead of round
-  trips multiplying, and commands reach Redis in the order they were queued (which is what
-  makes messages of one node arrive in order everywhere).
-* **Pub/sub** messages are read by a reader task on a second connection and handed to the
-  channel's or pattern's callback, synchronously, on the event loop. Subscribing and
-  unsubscribing only change ``channels``/``patterns`` (what is wanted); ``_sync`` sends the
-  difference with what Redis was told, once per loop pass.
-* **The supervisor** task owns both connections. Any error of either (Redis gone, a reply
-  timeout, ``CLIENT KILL TYPE pubsub``, a connection Redis cut for its output buffer) marks
-  the backplane down (one warning, ``down_total`` counted, state listeners told), closes both,
-  and reconnects with exponential backoff (``reconnect_min`` to ``reconnect_max``); once both
-  are back, every wanted channel and pattern is subscribed again in one command each, and
-  the listeners are told it is up. No task can die silently: the reader and the writer
-  report every exception to the supervisor, and the supervisor itself is restarted if it
-  ever ends other than by ``close``.
+  ``call_soon``, so that everything one pass produced leaves as **one pipeline**: one
+  ``write``, one round trip. Replies come back in order and resolve the commands' futures
+  (None for a PUBLISH: nobody waits). Pipelines do not wait for each other's replies, so a
+  slow round trip never stalls the next loop pass; while the connection is congested
+  (asyncio's ``pause_writing``: Redis reads slower than we write) the pending commands wait
+  and leave together, and beyond ``max_pending`` a PUBLISH is dropped and counted rather
+  than buffered without bound (topics are at most once across trouble).
+* **Pub/sub** messages are parsed by hiredis as they arrive on a second connection and
+  handed to the channel's or pattern's callback, synchronously, on the event loop (resp.py).
+  Subscribing and unsubscribing only change ``channels``/``patterns`` (what is wanted);
+  ``_sync`` sends Redis the difference with what it was told, once per loop pass.
+* **The supervisor** task owns both connections. Any failure of either (Redis gone, a reply
+  later than ``timeout``, ``CLIENT KILL TYPE pubsub``, a connection Redis cut for its output
+  buffer) marks the backplane down (one warning; ``down_total``; state listeners told),
+  closes both, and reconnects with exponential backoff (``reconnect_min`` to
+  ``reconnect_max``; the first retry at once); once both are back, every wanted channel and
+  pattern is subscribed again with one command each, and the listeners are told it is up. No
+  task can die silently: the connections report their loss to the supervisor, and the
+  supervisor itself is restarted (and says so) if it ever ends other than by ``close``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-from functools import partial
+from collections import deque
 from typing import Any
 
-from redis.asyncio.connection import Connection, parse_url
-from redis.backoff import NoBackoff
-from redis.exceptions import ResponseError
-from redis.asyncio.retry import Retry
-
-from .backplane import Arg, Callback, StateListener
+from .backplane import Callback, StateListener
+from .resp import Arg, RespConnection, connect, pack
 
 __all__ = ["RedisBackplane"]
 
@@ -46,6 +43,8 @@ log = logging.getLogger("xtomp.cluster")
 # The states shown in the statistics (``state``) and ``xtomp status``.
 CONNECTING, UP, DOWN, CLOSED = "connecting", "up", "down", "closed"
 STATE_CODES = {CONNECTING: 0, UP: 1, DOWN: 2, CLOSED: 3}
+
+Pending = list[tuple[tuple[Arg, ...], "asyncio.Future[Any] | None"]]
 
 
 class RedisBackplane:
@@ -59,18 +58,19 @@ class RedisBackplane:
         reconnect_min: float = 0.05,
         reconnect_max: float = 5.0,
         timeout: float = 5.0,
+        max_pending: int = 100_000,
     ) -> None:
         self.url = url
         self._node = node
         self.reconnect_min = reconnect_min
         self.reconnect_max = reconnect_max
         self.timeout = timeout
+        self.max_pending = max_pending
         self.state = CONNECTING
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Commands queued for the next pipeline, each with its future (None: nobody waits).
-        self.pending: list[tuple[tuple[Arg, ...], asyncio.Future[Any] | None]] = []
+        self.pending: Pending = []
         self._flush_scheduled = False
-        self._in_flight = False
         self._sync_scheduled = False
         #: What is wanted (by callback) and what Redis was told.
         self.channels: dict[bytes, Callback] = {}
@@ -78,12 +78,14 @@ class RedisBackplane:
         self._told_channels: set[bytes] = set()
         self._told_patterns: set[bytes] = set()
         self._listeners: list[StateListener] = []
-        self._commands: Connection | None = None
-        self._pubsub: Connection | None = None
+        self._commands: RespConnection | None = None
+        self._pubsub: RespConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._broken: asyncio.Future[BaseException] | None = None
+        self._broken: asyncio.Future[BaseException | None] | None = None
         self._closing = False
+        #: Pipelines written and not answered yet: (replies still due, when written).
+        self._in_flight: deque[list[Any]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
         # Figures (counted as they happen; see stats()).
         self.pipelines = 0
         self.commands_sent = 0
@@ -96,6 +98,7 @@ class RedisBackplane:
         self.errors = 0
         self.last_round_trip = 0.0
         self.round_trip_total = 0.0
+        self.round_trips_timed = 0
         self.down_since: float | None = None
 
     # -- the Backplane interface ------------------------------------------------------------------
@@ -112,11 +115,12 @@ class RedisBackplane:
         return self.state == UP
 
     def publish(self, channel: bytes, payload: bytes) -> None:
-        if self.state != UP:
+        pending = self.pending
+        if self.state != UP or len(pending) >= self.max_pending:
             self.publish_dropped += 1
             return
         self.published += 1
-        self.pending.append((("PUBLISH", channel, payload), None))
+        pending.append((("PUBLISH", channel, payload), None))
         if not self._flush_scheduled:
             self._schedule_flush()
 
@@ -165,11 +169,12 @@ class RedisBackplane:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-        await self._disconnect()
+        self._disconnect()
         self._fail_pending(ConnectionError("the Redis backplane is closed"))
 
     def stats(self) -> dict[str, Any]:
         pipelines = self.pipelines
+        timed = self.round_trips_timed
         return {
             "up": 1 if self.state == UP else 0,
             "state": STATE_CODES[self.state],
@@ -178,7 +183,9 @@ class RedisBackplane:
             "pipeline_mean": round(self.commands_sent / pipelines, 2) if pipelines else 0,
             "pipeline_max": self.largest_pipeline,
             "round_trip_ms": round(self.last_round_trip * 1000, 3),
-            "round_trip_mean_ms": round(self.round_trip_total / pipelines * 1000, 3) if pipelines else 0,
+            "round_trip_mean_ms": round(self.round_trip_total / timed * 1000, 3) if timed else 0,
+            "in_flight": len(self._in_flight),
+            "pending": len(self.pending),
             "published_total": self.published,
             "publish_dropped_total": self.publish_dropped,
             "received_total": self.received,
@@ -193,65 +200,63 @@ class RedisBackplane:
     # -- the pipeline ---------------------------------------------------------------------------
 
     def _schedule_flush(self) -> None:
-        self._flush_scheduled = True
         loop = self.loop
         if loop is None:
             return  # not started: the supervisor flushes once connected
+        self._flush_scheduled = True
         loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self._in_flight or not self.pending or self.state != UP:
-            return
-        self._in_flight = True
-        assert self.loop is not None
-        self.loop.create_task(self._write())
+        connection = self._commands
+        if not self.pending or self.state != UP or connection is None or connection.congested:
+            return  # congested: resume_writing's next pass (or the next publish) sends them together
+        batch, self.pending = self.pending, []
+        count = len(batch)
+        connection.write(b"".join([pack(args) for args, _ in batch]), [future for _, future in batch])
+        now = time.monotonic()
+        self._in_flight.append([count, now])
+        self.pipelines += 1
+        self.commands_sent += count
+        if count > self.largest_pipeline:
+            self.largest_pipeline = count
+        if self._timer is None and self.loop is not None:
+            self._timer = self.loop.call_at(now + self.timeout, self._check_timeout)
 
-    async def _write(self) -> None:
-        connection, broken = self._commands, self._broken
-        batch: list[tuple[tuple[Arg, ...], asyncio.Future[Any] | None]] = []
-        try:
-            while self.pending and connection is not None and connection is self._commands:
-                batch, self.pending = self.pending, []
-                started = time.monotonic()
-                await connection.send_packed_command(connection.pack_commands([args for args, _ in batch]), False)
-                for _, future in batch:
-                    try:
-                        reply: Any = await connection.read_response(timeout=self.timeout)
-                    except ResponseError as error:
-                        if future is not None and not future.done():
-                            future.set_exception(error)
-                        continue
-                    if future is not None and not future.done():
-                        future.set_result(reply)
-                elapsed = time.monotonic() - started
-                self.pipelines += 1
-                self.commands_sent += len(batch)
-                self.largest_pipeline = max(self.largest_pipeline, len(batch))
+    def _replies(self, count: int) -> None:
+        """The command connection consumed ``count`` replies: time the pipelines they complete."""
+        in_flight = self._in_flight
+        now = time.monotonic()
+        while count and in_flight:
+            head = in_flight[0]
+            taken = min(count, head[0])
+            head[0] -= taken
+            count -= taken
+            if head[0] == 0:
+                in_flight.popleft()
+                elapsed = now - head[1]
                 self.last_round_trip = elapsed
                 self.round_trip_total += elapsed
-                batch = []
-        except asyncio.CancelledError:
-            self._fail(batch, ConnectionError("the Redis backplane is closed"))
-            raise
-        except Exception as error:
-            self._fail(batch, ConnectionError(f"the Redis backplane failed: {error}"))
-            self._break(error, broken)
-        finally:
-            self._in_flight = False
-        if self.pending and self.state == UP and not self._flush_scheduled:
+                self.round_trips_timed += 1
+        if self.pending and not self._flush_scheduled and self._commands is not None and not self._commands.congested:
             self._schedule_flush()
 
-    @staticmethod
-    def _fail(batch: list[tuple[tuple[Arg, ...], asyncio.Future[Any] | None]], error: BaseException) -> None:
-        for _, future in batch:
-            if future is not None and not future.done():
-                future.set_exception(error)
+    def _check_timeout(self) -> None:
+        self._timer = None
+        if not self._in_flight or self.loop is None:
+            return
+        due = self._in_flight[0][1] + self.timeout
+        if time.monotonic() >= due:
+            self._break(TimeoutError(f"Redis did not answer within {self.timeout}s"))
+        else:
+            self._timer = self.loop.call_at(due, self._check_timeout)
 
     def _fail_pending(self, error: BaseException) -> None:
         batch, self.pending = self.pending, []
-        self.publish_dropped += sum(1 for args, future in batch if future is None)
-        self._fail(batch, error)
+        self.publish_dropped += sum(1 for _, future in batch if future is None)
+        for _, future in batch:
+            if future is not None and not future.done():
+                future.set_exception(error)
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -259,61 +264,74 @@ class RedisBackplane:
         if self._sync_scheduled or self.loop is None or self.state != UP:
             return  # not up: the supervisor subscribes everything wanted once it is
         self._sync_scheduled = True
-        self.loop.call_soon(self._sync_soon)
+        self.loop.call_soon(self._sync)
 
-    def _sync_soon(self) -> None:
+    def _sync(self) -> None:
         self._sync_scheduled = False
-        assert self.loop is not None
-        self.loop.create_task(self._sync())
+        connection = self._pubsub
+        if connection is not None and self.state == UP:
+            self._tell(connection)
 
-    async def _sync(self) -> None:
-        connection, broken = self._pubsub, self._broken
-        if connection is None or self.state != UP:
-            return
-        try:
-            await self._tell(connection)
-        except Exception as error:
-            self._break(error, broken)
-
-    async def _tell(self, connection: Connection) -> None:
-        """Send Redis the difference between what is wanted and what it was told."""
-        commands: list[tuple[Arg, ...]] = []
-        for verb, wanted, told in (
-            ("SUBSCRIBE", self.channels, self._told_channels), ("PSUBSCRIBE", self.patterns, self._told_patterns)
+    def _tell(self, connection: RespConnection) -> None:
+        """Send Redis the difference between what is wanted and what it was told (one write).
+        The confirmations arrive on the pub/sub connection and are skipped by ``_on_push``."""
+        commands: list[bytes] = []
+        for subscribe, unsubscribe, wanted, told in (
+            ("SUBSCRIBE", "UNSUBSCRIBE", self.channels, self._told_channels),
+            ("PSUBSCRIBE", "PUNSUBSCRIBE", self.patterns, self._told_patterns),
         ):
             new = [name for name in wanted if name not in told]
             gone = [name for name in told if name not in wanted]
             if new:
-                commands.append((verb, *new))
+                commands.append(pack((subscribe, *new)))
                 told.update(new)
             if gone:
-                commands.append(("UNSUBSCRIBE" if verb == "SUBSCRIBE" else "PUNSUBSCRIBE", *gone))
+                commands.append(pack((unsubscribe, *gone)))
                 told.difference_update(gone)
         if commands:
-            # Replies (subscribe confirmations) arrive on this connection and are skipped by the reader.
-            await connection.send_packed_command(connection.pack_commands(commands), False)
+            connection.write(b"".join(commands), [])
+
+    def _on_push(self, reply: Any) -> None:
+        """A reply on the pub/sub connection: a message, or a (un)subscribe confirmation."""
+        if type(reply) is not list:
+            return
+        kind = reply[0]
+        if kind == b"message":
+            callback = self.channels.get(reply[1])
+            channel, payload = reply[1], reply[2]
+        elif kind == b"pmessage":
+            callback = self.patterns.get(reply[1])
+            channel, payload = reply[2], reply[3]
+        else:
+            return  # (p)(un)subscribe confirmations
+        if callback is None:
+            return  # unsubscribed meanwhile
+        self.received += 1
+        try:
+            callback(channel, payload)
+        except Exception:
+            # One bad message (or handler) must not take the connection down.
+            self.errors += 1
+            log.exception("cluster: handling a message of channel %r failed", channel[:80])
 
     # -- supervision ----------------------------------------------------------------------------
 
     def _supervise(self) -> None:
         assert self.loop is not None
-        self._supervisor = self.loop.create_task(self._run(), name=f"xtomp-cluster backplane {self.url}")
+        self._supervisor = self.loop.create_task(self._run(), name=f"xtomp-cluster backplane {self._node}")
         self._supervisor.add_done_callback(self._supervisor_ended)
 
     def _supervisor_ended(self, task: asyncio.Task[None]) -> None:
         if self._closing or task.cancelled():
             return
         # Never a supervisor that died silently: say why and start another.
-        error = task.exception()
-        log.error("cluster: the Redis backplane supervisor ended (%r); restarting it", error)
+        log.error("cluster: the Redis backplane supervisor ended (%r); restarting it", task.exception())
         self.errors += 1
         if self.loop is not None and not self.loop.is_closed():
             self._supervise()
 
-    def _break(self, error: BaseException, broken: asyncio.Future[BaseException] | None = None) -> None:
-        """Report a failure of the current connections (``broken``: of the ones it was seen on)."""
-        if broken is None:
-            broken = self._broken
+    def _break(self, error: BaseException | None) -> None:
+        broken = self._broken
         if broken is not None and not broken.done():
             broken.set_result(error)
 
@@ -324,16 +342,18 @@ class RedisBackplane:
             try:
                 await self._connect()
             except asyncio.CancelledError:
+                self._disconnect()
                 raise
             except Exception as error:
                 attempts += 1
                 self.errors += 1
                 if attempts == 1 and self.state != DOWN:
-                    log.warning("cluster: cannot reach Redis at %s (%s); topics are local-only, retrying", self.url, error)
+                    log.warning("cluster: cannot reach Redis at %s (%s); topics are local-only, retrying",
+                                self.url, error or type(error).__name__)
                     self._set_state(DOWN)
                 else:
-                    log.debug("cluster: reconnect attempt %d failed: %s", attempts, error)
-                await self._disconnect()
+                    log.debug("cluster: reconnect attempt %d failed: %r", attempts, error)
+                self._disconnect()
                 delay = min(self.reconnect_max, max(self.reconnect_min, delay * 2))
                 await asyncio.sleep(delay)
                 continue
@@ -355,77 +375,38 @@ class RedisBackplane:
                 log.warning("cluster: lost Redis at %s (%s); topics are local-only until it is back",
                             self.url, failure or "connection closed")
                 self._set_state(DOWN)
-            await self._disconnect()
+            self._disconnect()
             self._fail_pending(ConnectionError(f"the Redis backplane went down: {failure}"))
             # The first retry is at once (a killed connection usually comes straight back).
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        self._broken = loop.create_future()
-        options = parse_url(self.url)
-        common: dict[str, Any] = {
-            **options, "retry": Retry(NoBackoff(), 0), "socket_connect_timeout": self.timeout,
-            # RESP2: pub/sub messages are plain replies read in order (RESP3 would route them to
-            # redis-py's push handlers), and what Redis 6 and later all speak.
-            "protocol": 2,
-        }
-        commands = Connection(**{**common, "socket_timeout": self.timeout})
+        broken: asyncio.Future[BaseException | None] = loop.create_future()
+        self._broken = broken
+        commands = await connect(self.url, self.timeout, f"xtomp:{self._node}:commands")
         self._commands = commands
-        await commands.connect()  # type: ignore[no-untyped-call]
-        await commands.send_command("CLIENT", "SETNAME", f"xtomp:{self._node}:commands")
-        await commands.read_response(timeout=self.timeout)
-        # The pub/sub connection waits for messages for ever; only the commands one times out.
-        pubsub = Connection(**{**common, "socket_timeout": None})
+        commands.on_replies = self._replies
+        commands.lost.add_done_callback(lambda lost: self._lost(broken, lost))
+        pubsub = await connect(self.url, self.timeout, f"xtomp:{self._node}:pubsub", on_push=self._on_push)
         self._pubsub = pubsub
-        await pubsub.connect()  # type: ignore[no-untyped-call]
-        await pubsub.send_command("CLIENT", "SETNAME", f"xtomp:{self._node}:pubsub")
-        await pubsub.read_response(timeout=self.timeout)
+        pubsub.lost.add_done_callback(lambda lost: self._lost(broken, lost))
         self._told_channels.clear()
         self._told_patterns.clear()
-        await self._tell(pubsub)
-        self._reader = loop.create_task(self._read(pubsub))
-        self._reader.add_done_callback(partial(self._reader_ended, self._broken))
+        self._tell(pubsub)
 
-    def _reader_ended(self, broken: asyncio.Future[BaseException], task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        error = task.exception()
-        self._break(error if error is not None else ConnectionError("the pub/sub reader ended"), broken)
+    def _lost(self, broken: asyncio.Future[BaseException | None], lost: asyncio.Future[BaseException | None]) -> None:
+        """A connection was lost: break the connections it belonged to (not newer ones)."""
+        if not broken.done():
+            broken.set_result(lost.result() or ConnectionError("connection closed"))
 
-    async def _read(self, connection: Connection) -> None:
-        channels, patterns = self.channels, self.patterns
-        while True:
-            reply = await connection.read_response(timeout=math.inf)  # block: messages come when they come
-            if not isinstance(reply, list) or not reply:
-                continue
-            kind = reply[0]
-            if kind == b"message":
-                callback = channels.get(reply[1])
-            elif kind == b"pmessage":
-                callback = patterns.get(reply[1])
-                reply = reply[1:]
-            else:
-                continue  # (p)(un)subscribe confirmations
-            if callback is None:
-                continue  # unsubscribed meanwhile
-            self.received += 1
-            try:
-                callback(reply[1], reply[2])
-            except Exception:
-                # One bad message (or handler) must not stop the reader.
-                self.errors += 1
-                log.exception("cluster: handling a message of channel %r failed", reply[1][:80])
-
-    async def _disconnect(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
+    def _disconnect(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._in_flight.clear()
         for connection in (self._pubsub, self._commands):
             if connection is not None:
-                try:
-                    await connection.disconnect()
-                except Exception:
-                    pass
+                connection.close()
         self._pubsub = self._commands = None
 
     def _set_state(self, state: str) -> None:
@@ -444,4 +425,3 @@ class RedisBackplane:
                     listener(now_up)
                 except Exception:
                     log.exception("cluster: a backplane state listener failed")
-
