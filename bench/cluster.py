@@ -107,6 +107,8 @@ def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
         ("fanout 1→10 100B", fan + ["--subscribers", "10", "--messages", str(n10)]),
         ("fanout 1→100 100B", fan + ["--subscribers", "100", "--messages", str(n100)]),
         ("fanout 1→1000 100B", fan + ["--subscribers", "1000", "--messages", str(n100 // 5), "--window", "2000"]),
+        ("latency 1k/s ×10", ["latency", "--rate", "1000", "--subscribers", "10", "--duration", "3" if quick else "10",
+                              "--size", "100", "--destination", "/topic/latency"]),
     ]
 
 
@@ -124,7 +126,7 @@ def run(binary: Path, work: Path, name: str, args: list[str], setup: str) -> dic
             record["error"] = result.stderr.strip()[-300:]
             return record
         record.update(json.loads(result.stdout.strip().splitlines()[-1]))
-        deliveries = max(1, int(record.get("delivered", 0)))
+        deliveries = max(1, int(record.get("delivered") or record.get("count") or 0))  # latency mode says count
         record["brokers_cpu_s_per_100k"] = round((cpu_seconds(pids) - cpu_before) * 100_000 / deliveries, 3)
         if redis_pids:
             record["redis_cpu_s_per_100k"] = round((cpu_seconds(redis_pids) - redis_before) * 100_000 / deliveries, 3)
@@ -156,15 +158,17 @@ def main() -> int:
             print(json.dumps(record, ensure_ascii=False), flush=True)
             rows.append(record)
     print()
-    print("| scenario | setup | deliveries/s | lost/dup/reordered | brokers CPU s per 100k | Redis CPU s per 100k "
-          "| round trips per SEND | PUBLISH per SEND |")
+    print("| scenario | setup | deliveries/s (latency: p50 / p99 ms) | lost/dup/reordered | brokers CPU s per 100k "
+          "| Redis CPU s per 100k | round trips per SEND | PUBLISH per SEND |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         if "error" in row:
             print(f"| {row['scenario']} | {row['setup']} | error: {row['error'][:80]} | | | | | |")
             continue
         bad = "/".join(str(row.get(key, 0)) for key in ("lost", "duplicated", "reordered"))
-        print(f"| {row['scenario']} | {row['setup']} | {row.get('deliveries_per_s', 0):,.0f} | {bad} "
+        rate = (f"{row.get('p50_ms')} / {row.get('p99_ms')}" if row.get("mode") == "latency"
+                else f"{row.get('deliveries_per_s', 0):,.0f}")
+        print(f"| {row['scenario']} | {row['setup']} | {rate} | {bad} "
               f"| {row['brokers_cpu_s_per_100k']} | {row.get('redis_cpu_s_per_100k', '-')} "
               f"| {row.get('round_trips_per_send', '-')} | {row.get('publishes_per_send', '-')} |")
     return 0
