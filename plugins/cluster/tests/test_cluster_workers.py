@@ -1,5 +1,6 @@
-"""``workers = 2`` on the cluster: each worker process is a node of its own, and a topic SEND
-through one worker reaches the subscribers connected to the other (through Redis)."""
+"""``workers = 2`` on the cluster: each worker process is a node of its own (``m/1``, ``m/2``), a
+topic SEND through one worker reaches the subscribers connected to the other (through Redis),
+and a queue's consumers on both workers read its stream as two consumers of its group."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ workers = 2
 
 [destinations."/topic/*"]
 type = "topic"
+
+[plugins.queues]
+
+[destinations."/queue/*"]
+type = "queue"
 
 [plugins.cluster]
 redis = "{redis}"
@@ -59,6 +65,47 @@ def test_a_send_through_one_worker_reaches_the_subscribers_of_both(tmp_path: Pat
                     assert subscriber.expect("MESSAGE").body == text.encode()
             for subscriber in (one, two):
                 subscriber.expect_nothing()  # each message once, on each worker
+        finally:
+            for client in clients:
+                client.close()
+    log = "".join(master.log)
+    assert "Traceback" not in log, log
+
+
+def test_queue_consumers_on_both_workers_are_two_consumers_of_the_group(tmp_path: Path, redis_server: RedisServer):
+    holder, port = reserved_port()
+    directory = write_config(tmp_path / "conf", base=CONFIG.format(port=port, redis=redis_server.url))
+    holder.close()
+    clients: list[RawClient] = []
+    with BrokerProcess(directory) as master:
+        try:
+            one, two = client_on(master.port, "1", clients), client_on(master.port, "2", clients)
+            for consumer in (one, two):
+                consumer.subscribe("/queue/jobs", ack="client-individual")
+            producer = RawClient("127.0.0.1", master.port)
+            clients.append(producer)
+            producer.connect()
+            for number in range(20):
+                producer.send_frame("SEND", {"destination": "/queue/jobs", "receipt": f"r{number}"}, f"job {number}")
+                producer.expect_receipt(f"r{number}")
+            got: list[bytes] = []
+
+            def take() -> bool:
+                for consumer in (one, two):
+                    for frame in consumer.drain():
+                        if frame.command == b"MESSAGE":
+                            got.append(frame.body)
+                            consumer.send_frame("ACK", {"id": frame.headers[b"ack"].decode()})
+                return len(got) >= 20
+
+            try:
+                wait_until(take, what="20 queue messages")
+            except AssertionError:
+                raise AssertionError(f"got {sorted(got)}\n" + "".join(master.log)[-3000:]) from None
+            assert sorted(got) == sorted(f"job {number}".encode() for number in range(20))  # each once
+            consumers = redis_server.command("XINFO", "CONSUMERS", "xtomp:queue:/queue/jobs", "xtomp")
+            names = sorted(dict(zip(entry[::2], entry[1::2]))[b"name"] for entry in consumers)
+            assert names == [b"m/1", b"m/2"]
         finally:
             for client in clients:
                 client.close()

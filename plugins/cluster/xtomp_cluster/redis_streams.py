@@ -91,6 +91,8 @@ class RedisStreams:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        # The node id again: a worker process (workers above 1) took its own after configure.
+        self.node = self.backplane.node.encode()
         self._waiting_changed = asyncio.Event()
         self._reader_task = asyncio.get_running_loop().create_task(self._read_forever(), name="xtomp-cluster-wait")
         self._reader_task.add_done_callback(self._reader_ended)
