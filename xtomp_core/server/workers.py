@@ -285,7 +285,9 @@ class _Master:
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self) -> int:
-        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        wake_read, wake_write = os.pipe()  # close-on-exec already (PEP 446)
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
         selector_fd = getattr(self.selector, "fileno", None)  # epoll and kqueue have one
         self.own_fds = [wake_read, wake_write, *([selector_fd()] if selector_fd is not None else [])]
         previous = {signum: signal.signal(signum, self.on_signal) for signum in _HANDLED}
