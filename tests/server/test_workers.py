@@ -23,6 +23,7 @@ import pytest
 
 from xtomp_core import ConfigError
 from xtomp_core.bootstrap import load_config
+from xtomp_core.config.convert import convert_main
 from xtomp_core.plugins import PluginHost
 from xtomp_testing import BASE_CONFIG, BrokerProcess, RawClient, check_config, reserved_port, wait_until, write_config
 
@@ -86,6 +87,8 @@ def test_worker_processes_in_an_xtomp_conf_maps_to_workers(tmp_path):
     config, _ = load_config(conf, host)
     assert config.server["workers"] == 2
     assert config.server.origin("workers") == f"{conf}:1"
+    assert convert_main([str(conf), str(tmp_path / "out")]) == 0  # xtomp convert writes it too
+    assert f"workers = 2  # {conf}:1: worker_processes 2;" in (tmp_path / "out" / "00-core.toml").read_text()
 
 
 # -- processes ------------------------------------------------------------------------------------------
