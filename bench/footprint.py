@@ -27,16 +27,24 @@ from .run import rss_kb
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: How the ``xtomp`` command imports asyncio: with ``ssl`` out of reach (xtomp_core/server/lazyssl.py).
+ASYNCIO = "import sys; sys.modules['ssl'] = None; import asyncio; del sys.modules['ssl']"
+CORE = ("from xtomp_core.server.lazyssl import import_asyncio_without_ssl, import_uvloop; "
+        "import_asyncio_without_ssl(); import xtomp_core.server.app, xtomp_core.cli, xtomp_core.bootstrap")
+PLUGINS = ("import xtomp_topics.plugin, xtomp_queues.plugin, xtomp_filters.plugin, xtomp_websocket.plugin, "
+           "xtomp_websocket.transport, xtomp_admin.plugin")
+
 #: (label, code run before RSS is read): each step includes the ones above it.
 STEPS = [
     ("python -c pass (the interpreter, site included)", "pass"),
-    ("+ import asyncio (imports ssl too)", "import asyncio"),
-    ("+ import uvloop", "import asyncio, uvloop"),
-    ("+ the core (server, broker, codec, config)", "import asyncio, uvloop, xtomp_core.server.app, xtomp_core.cli"),
-    ("+ the default plugins' modules",
-     "import asyncio, uvloop, xtomp_core.server.app, xtomp_core.cli, xtomp_topics.plugin, xtomp_queues.plugin, "
-     "xtomp_filters.plugin, xtomp_websocket.plugin, xtomp_admin.plugin"),
+    ("+ import asyncio, without ssl (as the xtomp command imports it)", ASYNCIO),
+    ("+ the core (server, broker, codec, config)", CORE),
+    ("+ import uvloop (without ssl, as the xtomp command imports it)", CORE + "; import_uvloop()"),
+    ("+ the default plugins' modules", CORE + "; import_uvloop(); " + PLUGINS),
 ]
+
+#: Shown apart, for comparison: what CPython's own import of asyncio costs (ssl and OpenSSL with it).
+PLAIN_ASYNCIO = ("python -c 'import asyncio' (ssl included)", "import asyncio")
 
 READ_RSS = (
     "\nimport re\n"
@@ -145,6 +153,10 @@ def main() -> int:
             continue  # uvloop or a plugin not installed: its step is skipped
         rows.append({"step": label, "rss_mb": round(kb / 1024, 1), "adds_mb": round((kb - previous) / 1024, 1)})
         previous = kb
+    try:
+        plain = step_kb(PLAIN_ASYNCIO[1])
+    except subprocess.CalledProcessError:
+        plain = 0
     rss, peak, port = broker_kb(options.config)
     rows.append({"step": f"idle broker, {options.config}", "rss_mb": round(rss / 1024, 1),
                  "adds_mb": round((rss - previous) / 1024, 1), "peak_mb": round(peak / 1024, 1), "port": port})
@@ -153,6 +165,8 @@ def main() -> int:
     print("\n| step | RSS MB | adds MB |\n| --- | --- | --- |")
     for row in rows:
         print(f"| {row['step']} | {row['rss_mb']} | {row['adds_mb']} |")
+    if plain:
+        print(f"\nfor comparison, {PLAIN_ASYNCIO[0]}: {plain / 1024:.1f} MB")
     return 0
 
 

@@ -94,7 +94,7 @@ class UsersContext(AuthContext, Protocol):
     users: UserDirectory
 
 
-_DUMMY = parse_hash(DUMMY_HASH)
+_dummy: list[PasswordHash] = []  # DUMMY_HASH parsed at the first unknown login (parsing imports base64)
 
 
 class UsersAuthenticator:
@@ -113,7 +113,12 @@ class UsersAuthenticator:
         return self._check(user, passcode)
 
     async def _check(self, user: User | None, passcode: str) -> Principal | None:
-        hashed = user.password if user is not None and user.password is not None else _DUMMY
+        if user is not None and user.password is not None:
+            hashed = user.password
+        else:
+            if not _dummy:
+                _dummy.append(parse_hash(DUMMY_HASH))
+            hashed = _dummy[0]
         matches = await check_password(hashed, passcode)
         if matches and user is not None and user.password is not None:
             return Principal(user.name, user.groups)
