@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtomp_testing import RedisServer, wait_until
+from xtomp_testing import RedisServer, reserved_port, wait_until
 
 CHANNEL = "xtomp:t:/topic/"
 
@@ -47,6 +47,10 @@ def test_a_send_reaches_every_node_once_in_order_and_nodes_listen_only_while_sub
     assert figures["topics"]["published_total"] == 201 and figures["topics"]["echoes_skipped_total"] == 201
     assert figures["round_trips_total"] < 201  # SENDs of one loop pass share a pipeline
     assert b.cluster()["topics"]["received_total"] == 201
+    # Cluster-wide figures: the nodes Redis sees (refreshed as statistics are taken).
+    wait_until(lambda: a.cluster()["nodes"] == 2, what="two nodes seen")
+    assert a.cluster()["redis"]["pubsub_channels"] >= 1
+    assert "xtomp_cluster_nodes 2" in a.metrics()
     # The last local subscriber leaves: the node stops listening to the channel.
     on_b.unsubscribe(id="1")
     _listening(redis_server, "prices", 1)
@@ -138,3 +142,50 @@ def test_backplane_delivery_gives_every_node_the_same_order(cluster_nodes: Any, 
     assert _bodies(heard_a) == _bodies(heard_b)
     assert [body for body in _bodies(heard_a) if body[0] == "a"] == [f"a{number}" for number in range(100)]
     assert a.cluster()["topics"]["echoes_skipped_total"] == 0
+
+
+def test_a_stompjs_websocket_client_on_one_node_talks_to_stomp_py_on_another(
+    cluster_nodes: Any, redis_server: RedisServer
+):
+    """@stomp/stompjs in node over WebSocket on node b, stomp.py over TCP on node a (the
+    websocket plugin's node client: subscribes /topic/to-node, waits for 3, publishes 2 to
+    /topic/from-node)."""
+    node_client = _node_client()
+    sock, ws_port = reserved_port()
+    (a,) = cluster_nodes(1)
+    sock.close()
+    (b,) = cluster_nodes(1, extra=f'[plugins.websocket]\nlisten = ["ws://127.0.0.1:{ws_port}/ws"]\n')
+    listener, heard = a.client()
+    listener.subscribe("/topic/from-node", id="py")
+    _listening(redis_server, "from-node", 1)
+    browser = node_client(f"ws://127.0.0.1:{ws_port}/ws", "stompjs")
+    try:
+        assert browser.next_event()["event"] == "connected"
+        assert browser.next_event()["event"] == "ready"
+        _listening(redis_server, "to-node", 1)
+        publisher, _ = a.client()
+        bodies = ["plain", "ünïcödé ✓", "two\nlines"]
+        for index, body in enumerate(bodies):
+            publisher.send("/topic/to-node", body, headers={"x-seq": str(index), "x-colon": "a:b"})
+        done = browser.next_event()
+        assert done["event"] == "done"
+        assert [message["body"] for message in done["received"]] == bodies
+        assert done["received"][0]["headers"]["x-colon"] == "a:b"
+        assert [frame.body for frame in heard.wait_messages(2)] == ["from node 0 ✓", "from node 1 ✓"]
+        assert browser.process.wait(10) == 0
+    finally:
+        browser.close()
+
+
+def _node_client() -> Any:
+    """The websocket plugin's node client harness (plugins/websocket/js), or a skip/fail naming what is missing."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "websocket" / "tests" / "test_ws_node_clients.py"
+    spec = importlib.util.spec_from_file_location("_ws_node_clients", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module._need_node()
+    return module.NodeClient

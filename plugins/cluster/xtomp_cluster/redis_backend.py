@@ -44,6 +44,15 @@ log = logging.getLogger("xtomp.cluster")
 CONNECTING, UP, DOWN, CLOSED = "connecting", "up", "down", "closed"
 STATE_CODES = {CONNECTING: 0, UP: 1, DOWN: 2, CLOSED: 3}
 
+#: Redis INFO fields reported under ``cluster.redis``.
+_INFO_KEYS = {
+    b"connected_clients": "clients",
+    b"used_memory": "used_memory_bytes",
+    b"instantaneous_ops_per_sec": "ops_per_s",
+    b"pubsub_channels": "pubsub_channels",
+    b"pubsub_patterns": "pubsub_patterns",
+}
+
 Pending = list[tuple[tuple[Arg, ...], "asyncio.Future[Any] | None"]]
 
 
@@ -100,6 +109,10 @@ class RedisBackplane:
         self.round_trip_total = 0.0
         self.round_trips_timed = 0
         self.down_since: float | None = None
+        #: Cluster-wide figures from Redis, refreshed (asynchronously) each time stats are taken.
+        self.nodes_seen = 0
+        self.redis_figures: dict[str, int] = {}
+        self._refreshing = False
 
     # -- the Backplane interface ------------------------------------------------------------------
 
@@ -173,6 +186,7 @@ class RedisBackplane:
         self._fail_pending(ConnectionError("the Redis backplane is closed"))
 
     def stats(self) -> dict[str, Any]:
+        self._refresh_cluster_figures()
         pipelines = self.pipelines
         timed = self.round_trips_timed
         return {
@@ -195,7 +209,37 @@ class RedisBackplane:
             "reconnects_total": self.reconnects,
             "errors_total": self.errors,
             "down_seconds": round(time.monotonic() - self.down_since, 3) if self.down_since is not None else 0,
+            "nodes": self.nodes_seen,  # cluster-wide: as Redis saw them at the previous stats
+            "redis": dict(self.redis_figures),
         }
+
+    def _refresh_cluster_figures(self) -> None:
+        """Ask Redis for the cluster-wide figures (shown at the next stats: no wait, and no
+        work at all while nobody takes statistics): the nodes connected (their pub/sub
+        connections, named ``xtomp:NODE:pubsub``) and Redis's own load."""
+        if self.state != UP or self._refreshing:
+            return
+        self._refreshing = True
+        clients = self.command("CLIENT", "LIST", "TYPE", "pubsub")
+        info = self.command("INFO")
+
+        def done(answered: asyncio.Future[Any]) -> None:
+            self._refreshing = False
+            if clients.cancelled() or info.cancelled() or clients.exception() or info.exception():
+                return
+            names = {
+                field[5:] for line in bytes(clients.result()).splitlines() for field in line.split()
+                if field.startswith(b"name=xtomp:") and field.endswith(b":pubsub")
+            }
+            self.nodes_seen = len(names)
+            figures: dict[str, int] = {}
+            for line in bytes(info.result()).splitlines():
+                key, _, value = line.partition(b":")
+                if key in _INFO_KEYS and value.strip().isdigit():
+                    figures[_INFO_KEYS[key]] = int(value)
+            self.redis_figures = figures
+
+        info.add_done_callback(done)
 
     # -- the pipeline ---------------------------------------------------------------------------
 
