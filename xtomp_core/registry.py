@@ -61,6 +61,10 @@ class Registry(Generic[T]):
         self._wrappers.clear()
         self._frozen = True
 
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]
