@@ -43,9 +43,10 @@ def test_a_send_reaches_every_node_once_in_order_and_nodes_listen_only_while_sub
         bodies = _bodies(heard)
         assert sorted(bodies) == sorted(expected + ["last"])  # each exactly once
         assert [body for body in bodies if body[0] == "a"] == expected[:200]  # one publisher's order kept
-    figures = a.cluster()
-    assert figures["topics"]["published_total"] == 201 and figures["topics"]["echoes_skipped_total"] == 201
-    assert figures["round_trips_total"] < 201  # SENDs of one loop pass share a pipeline
+    # Node a skips each of its 201 echoes (the last may come back after its subscriber had it).
+    figures = wait_until(lambda: (f := a.cluster())["topics"]["echoes_skipped_total"] == 201 and f, what="201 echoes")
+    assert figures["topics"]["published_total"] == 201
+    assert figures["round_trips_total"] < 150  # SENDs of one loop pass share a pipeline
     assert b.cluster()["topics"]["received_total"] == 201
     # Cluster-wide figures: the nodes Redis sees (refreshed as statistics are taken).
     wait_until(lambda: a.cluster()["nodes"] == 2, what="two nodes seen")
