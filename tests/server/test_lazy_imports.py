@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -143,3 +144,28 @@ def test_a_late_ssl_import_gives_asyncio_tls_and_uvloop_a_clear_error(tmp_path, 
         assert report["tls"] == "over tls\n"
     else:  # uvloop copied the stand-in: TLS on it fails loudly, never half-works
         assert report["loop"].startswith("uvloop") and report["tls"] == "SslNotLoaded"
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_wss_listener_works_on_both_loops(tmp_path, loop):
+    """ssl comes from the websocket plugin's wss:// listener (prepared before the loop exists)."""
+    pytest.importorskip("xtomp_websocket")
+    pki = TestPKI(tmp_path / "pki")
+    config = SLIM + f"""
+[plugins.websocket]
+listen = ["wss://127.0.0.1:0/ws"]
+certificate = "{pki.server.certificate}"
+private_key = "{pki.server.key}"
+"""
+    context = ssl.create_default_context(cafile=str(pki.ca))
+
+    def upgrade(broker: BrokerProcess) -> None:
+        port = next(port for scheme, _, port in broker.addresses if scheme == "wss")
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                context.wrap_socket(raw, server_hostname="localhost") as sock:
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 101 ")
+
+    modules = cli_modules(tmp_path, config, LOOPS[loop], upgrade)
+    assert "ssl" in modules and "websockets" in modules
