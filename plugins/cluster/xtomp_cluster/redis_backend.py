@@ -285,6 +285,10 @@ class RedisBackplane:
         if self.pending and not self._flush_scheduled and self._commands is not None and not self._commands.congested:
             self._schedule_flush()
 
+    def _resumed(self) -> None:
+        if self.pending and not self._flush_scheduled:
+            self._schedule_flush()
+
     def _check_timeout(self) -> None:
         self._timer = None
         if not self._in_flight or self.loop is None:
@@ -430,6 +434,7 @@ class RedisBackplane:
         commands = await connect(self.url, self.timeout, f"xtomp:{self._node}:commands")
         self._commands = commands
         commands.on_replies = self._replies
+        commands.on_resume = self._resumed
         commands.lost.add_done_callback(lambda lost: self._lost(broken, lost))
         pubsub = await connect(self.url, self.timeout, f"xtomp:{self._node}:pubsub", on_push=self._on_push)
         self._pubsub = pubsub

@@ -60,6 +60,8 @@ class RespConnection(asyncio.Protocol):
         self.on_replies: Callable[[int], None] | None = None
         #: Set by the transport's flow control: Redis reads slower than we write.
         self.congested = False
+        #: Called when a congestion clears.
+        self.on_resume: Callable[[], None] | None = None
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
@@ -105,6 +107,8 @@ class RespConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.congested = False
+        if self.on_resume is not None:
+            self.on_resume()  # what waited for the congestion to clear leaves now
 
     # -- use ------------------------------------------------------------------------------------
 
