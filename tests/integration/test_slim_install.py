@@ -31,6 +31,8 @@ pytestmark = pytest.mark.slow
 BROKER_SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[2])  # xtomp_testing's runner from the checkout: the slim venv has no test code
+from xtomp_core.server.lazyssl import import_asyncio_without_ssl
+import_asyncio_without_ssl()  # as the xtomp command does: no ssl (OpenSSL) without a TLS listener
 from xtomp_core.bootstrap import build_broker
 from xtomp_testing.runner import BrokerThread
 
@@ -132,7 +134,7 @@ def test_slim_broker_works_and_imports_only_what_is_enabled(slim_python, tmp_pat
     assert "xtomp_topics" in modules
     examples = tuple(f"xtomp_{name}" for name in EXAMPLES)  # installed, not enabled: not imported
     assert not {m for m in modules if m.startswith((*examples, "uvloop", "stomp", "jwt", "cryptography"))}
-    assert "xtomp_core.server.tls" not in modules  # no tls:// listener
+    assert not modules & {"xtomp_core.server.tls", "ssl", "_ssl", "hashlib", "_hashlib"}  # no tls:// listener, no login
     assert "logging.handlers" not in modules  # syslog support is imported only when configured
     assert "xtomp_core.protocol._scanner" not in modules  # the py3-none-any wheel: the pure-Python parser
     print(f"slim broker RSS: {report['rss_kb']} KB")
