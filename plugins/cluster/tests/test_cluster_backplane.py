@@ -33,15 +33,16 @@ def test_the_cluster_needs_the_topics_plugin():
 
 
 def _run(coroutine: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coroutine, 20))
+    return asyncio.run(asyncio.wait_for(coroutine, 120))
 
 
-async def _until(predicate: Callable[[], Any], what: str) -> None:
-    for _ in range(2000):
-        if predicate():
-            return
+async def _until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` on the loop; the deadline bounds a failing test only."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached")
         await asyncio.sleep(0.005)
-    raise AssertionError(f"{what} not reached")
 
 
 def test_publish_subscribe_pipelines_and_survives_an_outage_and_a_killed_subscriber(redis_server: RedisServer):
@@ -112,12 +113,12 @@ def test_publish_subscribe_pipelines_and_survives_an_outage_and_a_killed_subscri
 
 def test_a_node_connects_at_startup_and_reports_its_state(cluster_nodes: Any, redis_server: RedisServer):
     (node,) = cluster_nodes(1)
-    wait_until(lambda: node.cluster()["up"] == 1, what="node a up")
+    wait_until(lambda: node.cluster()["up"] == 1, 30, what="node a up")
     assert "xtomp_cluster_up 1" in node.metrics()
     redis_server.stop()
-    wait_until(lambda: node.cluster()["up"] == 0, what="node a down")
+    wait_until(lambda: node.cluster()["up"] == 0, 30, what="node a down")
     assert node.cluster()["down_total"] == 1
     redis_server.start()
-    wait_until(lambda: node.cluster()["up"] == 1, what="node a up again")
+    wait_until(lambda: node.cluster()["up"] == 1, 30, what="node a up again")
     assert node.cluster()["reconnects_total"] >= 1
     assert node.log().count("lost Redis") == 1

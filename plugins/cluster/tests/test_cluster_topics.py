@@ -7,6 +7,8 @@ from typing import Any
 from xtomp_testing import RedisServer, reserved_port, wait_until
 
 CHANNEL = "xtomp:t:/topic/"
+#: Waits bound a failing test only; a machine shared by several test runs can be slow.
+SLOW = 30.0
 
 
 def _bodies(heard: Any) -> list[str]:
@@ -14,7 +16,7 @@ def _bodies(heard: Any) -> list[str]:
 
 
 def _listening(redis_server: RedisServer, topic: str, nodes: int) -> None:
-    wait_until(lambda: redis_server.subscribers(CHANNEL + topic) == nodes, what=f"{nodes} nodes on {topic}")
+    wait_until(lambda: redis_server.subscribers(CHANNEL + topic) == nodes, SLOW, what=f"{nodes} nodes on {topic}")
 
 
 def test_a_send_reaches_every_node_once_in_order_and_nodes_listen_only_while_subscribed(
@@ -33,23 +35,25 @@ def test_a_send_reaches_every_node_once_in_order_and_nodes_listen_only_while_sub
     other, _ = b.client()
     other.send("/topic/prices", "from b", receipt="done")
     expected = [f"a{number}" for number in range(200)] + ["from b"]
-    heard_a.wait_for(lambda: len(heard_a.messages) >= 201)
-    heard_b.wait_for(lambda: len(heard_b.messages) >= 201)
+    heard_a.wait_for(lambda: len(heard_a.messages) >= 201, SLOW)
+    heard_b.wait_for(lambda: len(heard_b.messages) >= 201, SLOW)
     # Exactly once (nothing more arrives after a last round trip), in order, on both nodes.
     publisher.send("/topic/prices", "last")
-    heard_a.wait_for(lambda: _bodies(heard_a)[-1:] == ["last"])
-    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["last"])
+    heard_a.wait_for(lambda: _bodies(heard_a)[-1:] == ["last"], SLOW)
+    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["last"], SLOW)
     for heard in (heard_a, heard_b):
         bodies = _bodies(heard)
         assert sorted(bodies) == sorted(expected + ["last"])  # each exactly once
         assert [body for body in bodies if body[0] == "a"] == expected[:200]  # one publisher's order kept
     # Node a skips each of its 201 echoes (the last may come back after its subscriber had it).
-    figures = wait_until(lambda: (f := a.cluster())["topics"]["echoes_skipped_total"] == 201 and f, what="201 echoes")
+    figures = wait_until(
+        lambda: (f := a.cluster())["topics"]["echoes_skipped_total"] == 201 and f, SLOW, what="201 echoes"
+    )
     assert figures["topics"]["published_total"] == 201
     assert figures["round_trips_total"] < 150  # SENDs of one loop pass share a pipeline
     assert b.cluster()["topics"]["received_total"] == 201
     # Cluster-wide figures: the nodes Redis sees (refreshed as statistics are taken).
-    wait_until(lambda: a.cluster()["nodes"] == 2, what="two nodes seen")
+    wait_until(lambda: a.cluster()["nodes"] == 2, SLOW, what="two nodes seen")
     assert a.cluster()["redis"]["pubsub_channels"] >= 1
     assert "xtomp_cluster_nodes 2" in a.metrics()
     # The last local subscriber leaves: the node stops listening to the channel.
@@ -68,7 +72,7 @@ def test_filters_and_wildcards_are_applied_on_the_receiving_node(cluster_nodes: 
     hash_.subscribe("/topic/w.x", id="exact")  # the channel and the glob both match: still once each
     _listening(redis_server, "orders", 1)
     _listening(redis_server, "w.x", 1)
-    wait_until(lambda: redis_server.command("PUBSUB", "NUMPAT") == 1, what="one glob for both patterns")
+    wait_until(lambda: redis_server.command("PUBSUB", "NUMPAT") == 1, SLOW, what="one glob for both patterns")
     publisher, _ = a.client()
     publisher.send("/topic/orders", "blue", headers={"colour": "blue"})
     publisher.send("/topic/orders", "red", headers={"colour": "red"})
@@ -77,12 +81,12 @@ def test_filters_and_wildcards_are_applied_on_the_receiving_node(cluster_nodes: 
     publisher.send("/topic/wx", "wx")  # matched by the glob, by no pattern
     publisher.send("/topic/w", "w")  # "#" matches zero words
     publisher.send("/topic/orders", "red again", headers={"colour": "red"})
-    heard_filtered.wait_for(lambda: len(heard_filtered.messages) >= 2)
+    heard_filtered.wait_for(lambda: len(heard_filtered.messages) >= 2, SLOW)
     assert _bodies(heard_filtered) == ["red", "red again"]
-    heard_hash.wait_for(lambda: len(heard_hash.messages) >= 4)
+    heard_hash.wait_for(lambda: len(heard_hash.messages) >= 4, SLOW)
     publisher.send("/topic/w.z", "end")
-    heard_star.wait_for(lambda: _bodies(heard_star)[-1:] == ["end"])
-    heard_hash.wait_for(lambda: _bodies(heard_hash)[-1:] == ["end"])
+    heard_star.wait_for(lambda: _bodies(heard_star)[-1:] == ["end"], SLOW)
+    heard_hash.wait_for(lambda: _bodies(heard_hash)[-1:] == ["end"], SLOW)
     assert _bodies(heard_star) == ["w.x", "end"]
     by_subscription = [(frame.headers["subscription"], frame.body) for frame in heard_hash.messages]
     assert sorted(by_subscription) == sorted(
@@ -100,29 +104,29 @@ def test_redis_outage_makes_topics_local_only_then_delivery_resumes(cluster_node
     _listening(redis_server, "t", 2)
     publisher, _ = a.client()
     publisher.send("/topic/t", "before")
-    heard_b.wait_for(lambda: _bodies(heard_b) == ["before"])
+    heard_b.wait_for(lambda: _bodies(heard_b) == ["before"], SLOW)
 
     redis_server.stop()
-    wait_until(lambda: a.cluster()["up"] == 0 and b.cluster()["up"] == 0, what="both nodes see Redis down")
+    wait_until(lambda: a.cluster()["up"] == 0 and b.cluster()["up"] == 0, SLOW, what="both nodes see Redis down")
     publisher.send("/topic/t", "during")
-    heard_a.wait_for(lambda: _bodies(heard_a) == ["before", "during"])  # local subscribers still served
+    heard_a.wait_for(lambda: _bodies(heard_a) == ["before", "during"], SLOW)  # local subscribers still served
     assert a.cluster()["topics"]["published_local_only_total"] == 1
     assert "xtomp_cluster_up 0" in a.metrics()
 
     redis_server.start()
     _listening(redis_server, "t", 2)  # every channel subscribed again, no broker restarted
-    wait_until(lambda: a.cluster()["up"] == 1, what="node a up again")
+    wait_until(lambda: a.cluster()["up"] == 1, SLOW, what="node a up again")
     publisher.send("/topic/t", "after")
-    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["after"])
+    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["after"], SLOW)
     assert _bodies(heard_b) == ["before", "after"]  # at most once across the outage
     assert a.log().count("lost Redis") == 1
 
     # A subscriber connection Redis cuts (CLIENT KILL TYPE pubsub, or its output buffer limit).
     assert redis_server.command("CLIENT", "KILL", "TYPE", "pubsub") == 2
-    wait_until(lambda: b.cluster()["reconnects_total"] == 2, what="node b reconnected")
+    wait_until(lambda: b.cluster()["reconnects_total"] == 2, SLOW, what="node b reconnected")
     _listening(redis_server, "t", 2)
     publisher.send("/topic/t", "after the kill")
-    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["after the kill"])
+    heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["after the kill"], SLOW)
     assert _bodies(heard_a)[-2:] == ["after", "after the kill"]
 
 
@@ -138,8 +142,8 @@ def test_backplane_delivery_gives_every_node_the_same_order(cluster_nodes: Any, 
     for number in range(100):
         from_a.send("/topic/o", f"a{number}")
         from_b.send("/topic/o", f"b{number}")
-    heard_a.wait_for(lambda: len(heard_a.messages) >= 200)
-    heard_b.wait_for(lambda: len(heard_b.messages) >= 200)
+    heard_a.wait_for(lambda: len(heard_a.messages) >= 200, SLOW)
+    heard_b.wait_for(lambda: len(heard_b.messages) >= 200, SLOW)
     assert _bodies(heard_a) == _bodies(heard_b)
     assert [body for body in _bodies(heard_a) if body[0] == "a"] == [f"a{number}" for number in range(100)]
     assert a.cluster()["topics"]["echoes_skipped_total"] == 0
@@ -172,7 +176,7 @@ def test_a_stompjs_websocket_client_on_one_node_talks_to_stomp_py_on_another(
         assert done["event"] == "done"
         assert [message["body"] for message in done["received"]] == bodies
         assert done["received"][0]["headers"]["x-colon"] == "a:b"
-        assert [frame.body for frame in heard.wait_messages(2)] == ["from node 0 ✓", "from node 1 ✓"]
+        assert [frame.body for frame in heard.wait_messages(2, SLOW)] == ["from node 0 ✓", "from node 1 ✓"]
         assert browser.process.wait(10) == 0
     finally:
         browser.close()
