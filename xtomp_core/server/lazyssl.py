@@ -102,27 +102,28 @@ def give_asyncio_ssl(ssl: ModuleType) -> None:
 
 class _SslArrival:
     """Finds nothing itself: on the first ``import ssl`` it wraps the real loader so that
-    asyncio gets the module once it is executed, then leaves ``sys.meta_path``."""
+    asyncio gets the module once it is executed, and then leaves ``sys.meta_path`` (not
+    before: an import that failed leaves it waiting for the next one)."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         if fullname != "ssl":
             return None
-        sys.meta_path.remove(self)
         for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
+            find = getattr(finder, "find_spec", None) if finder is not self else None
             spec: ModuleSpec | None = find(fullname, path, target) if find is not None else None
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _ThenGiveAsyncio(spec.loader)  # type: ignore[assignment]  # duck-typed
+                    spec.loader = _ThenGiveAsyncio(spec.loader, self)  # type: ignore[assignment]  # duck-typed
                 return spec
         return None  # a Python without ssl: asyncio stays as it is
 
 
 class _ThenGiveAsyncio:
-    def __init__(self, loader: Loader) -> None:
+    def __init__(self, loader: Loader, finder: _SslArrival) -> None:
         self.loader = loader
+        self.finder = finder
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         return self.loader.create_module(spec)
@@ -134,6 +135,8 @@ class _ThenGiveAsyncio:
             module.__spec__.loader = self.loader
         self.loader.exec_module(module)
         give_asyncio_ssl(module)
+        if self.finder in sys.meta_path:
+            sys.meta_path.remove(self.finder)
 
 
 class _Refuses(type):
