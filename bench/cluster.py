@@ -1,4 +1,4 @@
-"""Cluster benchmark: topic fan-out over two xtomp nodes sharing one Redis, beside one node alone.
+"""Cluster benchmark: topic fan-out and queues over two xtomp nodes sharing one Redis, beside one node alone.
 
     python -m bench.cluster                 # every scenario
     python -m bench.cluster --quick         # shorter runs, for a smoke test
@@ -12,6 +12,9 @@ free port, no persistence), the publisher on node A and the subscribers split be
 ``backplane``). Each line reports deliveries/s, the CPU seconds of the brokers and of Redis per
 100k deliveries, and Redis round trips (pipelines) and PUBLISHes per SEND, from the nodes'
 ``cluster`` figures (admin plugin ``/stats``). A fresh set of processes runs each line.
+The queue scenarios (clustered ``/queue/*``: one producer on node A, the consumers split
+between A and B) run single node and two nodes (``topic_delivery`` does not apply); their
+round trips and Redis commands per SEND count both nodes (A appends, both read and settle).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 from xtomp_testing import RedisServer, reserved_port
 
-from .run import XTOMP_CONFIG, XTOMP_PORT, build_loadgen, cpu_seconds, machine, xtomp_ports
+from .run import XTOMP_CONFIG, XTOMP_PORT, XTOMP_QUEUES, build_loadgen, cpu_seconds, machine, xtomp_ports
 
 NODE = """
 [plugins.admin]
@@ -54,7 +57,7 @@ class Node:
         sock, self.admin = reserved_port()
         text = XTOMP_CONFIG.replace(f"127.0.0.1:{XTOMP_PORT}", "127.0.0.1:0").replace(
             'log_level = "warning"', 'log_level = "info"'
-        ) + NODE.format(admin=self.admin)
+        ) + XTOMP_QUEUES + NODE.format(admin=self.admin)
         if redis is not None:
             text += CLUSTER.format(redis=redis, node=name, delivery=delivery)
         directory = work / name
@@ -103,10 +106,15 @@ def scenarios(quick: bool) -> list[tuple[str, list[str]]]:
     n10 = 30_000 if quick else 200_000
     n100 = 5_000 if quick else 40_000
     fan = ["fanout", "--destination", "/topic/bench", "--publishers", "1", "--size", "100"]
+    # Queues: the producer on node A, the consumers split between A and B (--port2: odd ones on B).
+    queue = ["queue", "--destination", "/queue/bench", "--producers", "1", "--size", "100", "--window", "2000",
+             "--messages", str(n10)]
     return [
         ("fanout 1→10 100B", fan + ["--subscribers", "10", "--messages", str(n10)]),
         ("fanout 1→100 100B", fan + ["--subscribers", "100", "--messages", str(n100)]),
         ("fanout 1→1000 100B", fan + ["--subscribers", "1000", "--messages", str(n100 // 5), "--window", "2000"]),
+        ("queue 1→2 client-individual", queue + ["--consumers", "2", "--ack", "client-individual", "--prefetch", "200"]),
+        ("queue 1→4 auto", queue + ["--consumers", "4", "--ack", "auto", "--prefetch", "200"]),
         ("latency 1k/s ×10", ["latency", "--rate", "1000", "--subscribers", "10", "--duration", "3" if quick else "10",
                               "--size", "100", "--destination", "/topic/latency"]),
     ]
@@ -126,14 +134,22 @@ def run(binary: Path, work: Path, name: str, args: list[str], setup: str) -> dic
             record["error"] = result.stderr.strip()[-300:]
             return record
         record.update(json.loads(result.stdout.strip().splitlines()[-1]))
-        deliveries = max(1, int(record.get("delivered") or record.get("count") or 0))  # latency mode says count
+        # latency mode says count, queue mode received
+        deliveries = max(1, int(record.get("delivered") or record.get("received") or record.get("count") or 0))
         record["brokers_cpu_s_per_100k"] = round((cpu_seconds(pids) - cpu_before) * 100_000 / deliveries, 3)
         if redis_pids:
             record["redis_cpu_s_per_100k"] = round((cpu_seconds(redis_pids) - redis_before) * 100_000 / deliveries, 3)
             figures = started[0].stats()["cluster"]
-            sends = max(1, figures["topics"]["published_total"])
-            record["round_trips_per_send"] = round(figures["round_trips_total"] / sends, 4)
-            record["publishes_per_send"] = round(figures["published_total"] / sends, 4)
+            if name.startswith("queue"):
+                # Both nodes talk to Redis for a queue (A appends, both read and acknowledge).
+                every = [node.stats()["cluster"] for node in started]
+                record["round_trips_per_send"] = round(sum(f["round_trips_total"] for f in every) / deliveries, 4)
+                record["redis_commands_per_send"] = round(sum(f["commands_total"] for f in every) / deliveries, 3)
+                record["read_on_b"] = every[1]["queues"]["read_total"]
+            else:
+                sends = max(1, figures["topics"]["published_total"])
+                record["round_trips_per_send"] = round(figures["round_trips_total"] / sends, 4)
+                record["publishes_per_send"] = round(figures["published_total"] / sends, 4)
             record["pipeline_mean"] = figures["pipeline_mean"]
         return record
 
@@ -154,12 +170,14 @@ def main() -> int:
         if args.only and not re.search(args.only, name):
             continue
         for setup in SETUPS:
+            if name.startswith("queue") and setup.endswith("backplane"):
+                continue  # topic_delivery does not apply to queues
             record = run(binary, work, name, loadgen_args, setup)
             print(json.dumps(record, ensure_ascii=False), flush=True)
             rows.append(record)
     print()
     print("| scenario | setup | deliveries/s (latency: p50 / p99 ms) | lost/dup/reordered | brokers CPU s per 100k "
-          "| Redis CPU s per 100k | round trips per SEND | PUBLISH per SEND |")
+          "| Redis CPU s per 100k | round trips per SEND | PUBLISH (queues: Redis commands) per SEND |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         if "error" in row:
@@ -167,10 +185,11 @@ def main() -> int:
             continue
         bad = "/".join(str(row.get(key, 0)) for key in ("lost", "duplicated", "reordered"))
         rate = (f"{row.get('p50_ms')} / {row.get('p99_ms')}" if row.get("mode") == "latency"
-                else f"{row.get('deliveries_per_s', 0):,.0f}")
+                else f"{row.get('deliveries_per_s') or row.get('msgs_per_s') or 0:,.0f}")
         print(f"| {row['scenario']} | {row['setup']} | {rate} | {bad} "
               f"| {row['brokers_cpu_s_per_100k']} | {row.get('redis_cpu_s_per_100k', '-')} "
-              f"| {row.get('round_trips_per_send', '-')} | {row.get('publishes_per_send', '-')} |")
+              f"| {row.get('round_trips_per_send', '-')} "
+              f"| {row.get('publishes_per_send', row.get('redis_commands_per_send', '-'))} |")
     return 0
 
 

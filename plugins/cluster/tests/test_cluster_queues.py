@@ -26,7 +26,6 @@ max_messages = 100000
 max_redeliveries = 2
 
 [plugins.cluster]
-claim_after = "1s"
 """
 
 
@@ -36,8 +35,8 @@ def nodes(cluster_nodes: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     each connected to Redis (until then a queue SEND gets an ERROR); ``extra`` is more keys of
     ``[plugins.cluster]``."""
 
-    def start(count: int = 2, extra: str = "") -> list[Any]:
-        started = cluster_nodes(count, QUEUES + extra)
+    def start(count: int = 2, extra: str = "", claim_after: str = "1s") -> list[Any]:
+        started = cluster_nodes(count, QUEUES + f'claim_after = "{claim_after}"\n' + extra)
         for node in started:
             wait_until(lambda: node.cluster()["up"] == 1, what=f"node {node.name} connected to Redis")
         return started
@@ -66,7 +65,8 @@ def _ack(client: RawClient, frame: Any) -> None:
 def test_a_message_sent_on_one_node_is_consumed_on_the_other_and_deleted_from_redis_when_acked(
     nodes: Any, rdb: Any
 ) -> None:
-    a, b = nodes(2)
+    # No claim sweep in this test's time (a sweep would hide a message left undelivered).
+    a, b = nodes(2, claim_after="60s")
     producer = _raw(a)
     producer.send_frame("SEND", {"destination": "/queue/work", "receipt": "r", "x-custom": "a:b"}, "hello")
     producer.expect_receipt("r")

@@ -246,8 +246,9 @@ class ClusterQueue(Destination):
             room += consumer.room()
         return min(room, MAX_READ) - len(self.ready) - self.reading
 
-    def _pump(self) -> None:
-        """Deliver what was read while consumers have room, then read what they still have room for."""
+    def _pump(self, starved: bool = False) -> None:
+        """Deliver what was read while consumers have room, then read (or, ``starved``: wait for)
+        what they still have room for."""
         ready = self.ready
         while ready and self._give(ready[0]):
             ready.popleft()
@@ -266,6 +267,10 @@ class ClusterQueue(Destination):
             return
         if self.reading or self.waiting or not self.streams.available or self.closed:
             return
+        if starved:
+            self.waiting = True
+            self.streams.wait(self.key, self._woken)
+            return
         self.reading = wanted
         self.streams.read(self.key, wanted, self._read)
 
@@ -279,12 +284,9 @@ class ClusterQueue(Destination):
             return
         entries: list[Entry] = result  # type: ignore[assignment]
         self._arrived(entries)
-        if len(entries) < asked and not self.waiting and self.consumers and not self.closed:
-            if self._wanted() > 0:
-                self.waiting = True
-                self.streams.wait(self.key, self._woken)
-            return
-        self._pump()
+        # Fewer than asked: the stream has nothing more for now, so what the consumers still
+        # have room for is waited for (the node's blocking read), not read again at once.
+        self._pump(starved=len(entries) < asked)
 
     def _woken(self, result: object) -> None:
         self.waiting = False

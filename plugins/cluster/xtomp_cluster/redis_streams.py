@@ -254,7 +254,11 @@ class RedisStreams:
                 if self._reader is None:
                     import redis.asyncio as aioredis  # lazy: only a broker with clustered queues pays for it
 
-                    self._reader = aioredis.Redis.from_url(self.url, single_connection_client=True, protocol=2)
+                    # No socket timeout: this read blocks until there is something (redis-py's
+                    # default would end it every few seconds, a command at idle).
+                    self._reader = aioredis.Redis.from_url(
+                        self.url, single_connection_client=True, protocol=2, socket_timeout=None, socket_keepalive=True
+                    )
                 if self._reader_id is None:
                     self._reader_id = int(await self._reader.execute_command(b"CLIENT", b"ID"))
                 changed.clear()
@@ -274,8 +278,8 @@ class RedisStreams:
                     # A stream deleted (Redis restarted without persistence): recreate, then wait again.
                     for key in keys:
                         self.open(key)
-                else:
-                    log.debug("cluster: the queues' waiting read failed: %s", error)
+                elif not self._closed:
+                    log.debug("cluster: the queues' waiting read failed: %r", error)
                 await asyncio.sleep(backoff)  # the backplane tells when Redis is back; this connection retries
                 backoff = min(backoff * 2, 1.0)
                 continue
