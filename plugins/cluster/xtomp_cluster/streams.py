@@ -122,22 +122,27 @@ class QueueStreams(Protocol):
 
 # -- the payload -------------------------------------------------------------------------------
 
-_SPECIAL = (b"\\", b"\r")
-
-
 def _escape(value: bytes) -> bytes:
     return value.replace(b"\\", b"\\\\").replace(b"\r", b"\\r").replace(b"\n", b"\\n").replace(b":", b"\\c")
 
 
 def encode_entry(headers: Mapping[bytes, bytes], body: bytes) -> bytes:
-    """A message's forwarded headers as escaped ``name:value`` lines, an empty line, the body."""
+    """A message's forwarded headers as ``name:value`` lines, an empty line, the body.
+
+    Names and values are written raw unless one of them would break the lines: an EOL in a
+    name or value, a colon in a name (a value's colons are fine: a line splits at its first),
+    or a backslash anywhere; then every name and value is escaped as in STOMP 1.2."""
     parts: list[bytes] = []
     for name, value in headers.items():
         if name not in NOT_FORWARDED:
             parts += (name, b":", value, b"\n")
     block = b"".join(parts)
     count = len(parts) >> 2
-    if block.count(b"\n") != count or block.count(b":") != count or b"\\" in block or b"\r" in block:
+    if (
+        block.count(b"\n") != count
+        or b"\\" in block
+        or (block.count(b":") != count and b":" in b"".join(parts[0::4]))
+    ):
         # Something needs escaping (rare): escape every name and value.
         block = b"".join(_escape(parts[i]) + b":" + _escape(parts[i + 2]) + b"\n" for i in range(0, len(parts), 4))
     return block + b"\n" + body
