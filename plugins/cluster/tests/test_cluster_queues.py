@@ -155,6 +155,24 @@ def test_kill_9_of_a_node_holding_unacked_messages_redelivers_them_on_the_other(
     assert figures["claimed_total"] == 6 and figures["redelivered_total"] == 6 and figures["pending"] == 0
 
 
+def test_a_node_stopped_gracefully_hands_its_unacked_messages_back_at_once(nodes: Any) -> None:
+    # claim_after = 60 s: what the other node gets here was handed back, not claimed.
+    a, b = nodes(2, claim_after="60s")
+    holder = _raw(a)
+    holder.subscribe("/queue/handed", id="h", ack="client-individual", prefetch_count="3")
+    producer = _raw(b)
+    for number in range(5):
+        producer.send_frame("SEND", {"destination": "/queue/handed", "receipt": f"r{number}"}, f"m{number}")
+        producer.expect_receipt(f"r{number}")
+    assert [frame.body for frame in holder.messages(3)] == [b"m0", b"m1", b"m2"]  # m3, m4 wait in Redis
+    a.process.stop()  # SIGTERM: a graceful stop
+    survivor = _raw(b)
+    survivor.subscribe("/queue/handed", id="s", ack="client-individual")
+    frames = survivor.messages(5, timeout=10)
+    assert sorted(frame.body for frame in frames) == [b"m%d" % number for number in range(5)]
+    assert {frame.body for frame in frames if frame.headers[b"redelivered"] == b"true"} == {b"m0", b"m1", b"m2"}
+
+
 def test_nack_redelivers_on_another_node_then_dead_letters_after_max_redeliveries(nodes: Any, rdb: Any) -> None:
     a, b = nodes(2)
     first = _raw(a)

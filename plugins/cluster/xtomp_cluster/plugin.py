@@ -205,7 +205,7 @@ async def xtomp_shutdown(broker: BrokerView) -> None:
     if backplane is not None:
         from .queues import stop_queues
 
-        await stop_queues(broker)
+        await stop_queues(broker, backplane)
         await backplane.close()
 
 

@@ -270,6 +270,10 @@ class ClusterQueue(Destination):
         if starved:
             self.waiting = True
             self.streams.wait(self.key, self._woken)
+            # Entering the wait, look once for what other nodes hold (the sweep goes on while
+            # they hold some): a node that dies holding them is then noticed even if no new
+            # message ever wakes this one.
+            self._arm_sweep()
             return
         self.reading = wanted
         self.streams.read(self.key, wanted, self._read)
@@ -551,6 +555,12 @@ class ClusterQueue(Destination):
         self._arm_sweep()
 
     # -- lifecycle and figures ----------------------------------------------------------------
+
+    def hand_back(self) -> None:
+        """The node stops: what was read and not delivered goes back, settlements go out now."""
+        if self.ready and self.owner is None and self.streams.available:
+            self._give_back()
+        self._flush_settles()
 
     def measure_lag(self) -> None:
         """Ask the backplane for the lag (the answer shows in the next figures): stats time only."""

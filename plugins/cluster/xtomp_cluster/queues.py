@@ -9,6 +9,7 @@ gone queue is dropped and counted, never an error for the replier).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -52,10 +53,20 @@ def start_queues(broker: Any) -> None:
         options.streams.start()
 
 
-async def stop_queues(broker: Any) -> None:
+async def stop_queues(broker: Any, backplane: Backplane) -> None:
+    """Before the backplane closes (sessions are closed by now, their unacknowledged messages
+    requeued): hand back what was read and not delivered, and wait until Redis has it all."""
     options = broker.stash.get(QUEUE_OPTIONS)
-    if options is not None:
-        await options.streams.close()
+    if options is None:
+        return
+    for queue in list(options.queues.values()):
+        queue.hand_back()
+    if backplane.up:
+        try:
+            await asyncio.wait_for(backplane.command("PING"), 5)  # replies come in order: all before it are in
+        except Exception as error:
+            log.warning("cluster: handing the queues' messages back to Redis at shutdown failed: %s", error)
+    await options.streams.close()
 
 
 def queue_options(context: Any) -> QueueOptions:
