@@ -153,6 +153,7 @@ def test_kill_9_of_a_node_holding_unacked_messages_redelivers_them_on_the_other(
     survivor.expect_receipt("bye")
     figures = b.cluster()["queues"]
     assert figures["claimed_total"] == 6 and figures["redelivered_total"] == 6 and figures["pending"] == 0
+    assert "xtomp_cluster_queues_claimed_total 6" in b.metrics()
 
 
 def test_a_node_stopped_gracefully_hands_its_unacked_messages_back_at_once(nodes: Any) -> None:
