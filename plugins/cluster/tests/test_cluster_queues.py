@@ -281,6 +281,24 @@ def test_with_when_unavailable_hold_a_send_waits_for_redis_instead_of_failing(
     assert [frame.body for frame in consumer.messages(2, timeout=10)] == [b"first", b"second"]
 
 
+def test_a_queue_whose_stream_vanished_from_redis_is_recreated_and_consumed_again(nodes: Any, rdb: Any) -> None:
+    a, b = nodes(2)
+    consumer = _raw(b)
+    consumer.subscribe("/queue/flushed", id="c")
+    producer = _raw(a)
+    producer.send_frame("SEND", {"destination": "/queue/flushed", "receipt": "r1"}, "before")
+    producer.expect_receipt("r1")
+    assert consumer.expect("MESSAGE").body == b"before"
+    rdb.flushall()  # what a Redis restarted without persistence looks like, without the outage
+
+    def delivered() -> bool:
+        producer.send_frame("SEND", {"destination": "/queue/flushed"}, "after")
+        frames = [frame for frame in consumer.drain() if frame.command == b"MESSAGE"]
+        return any(frame.body == b"after" for frame in frames)
+
+    wait_until(delivered, what="a message sent after the stream vanished delivered")
+
+
 def _reads(rdb: Any) -> dict[str, int]:
     stats = rdb.info("commandstats")
     return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0)

@@ -32,6 +32,7 @@ the backplane is back (``"hold"``).
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from collections.abc import Mapping
 from functools import partial
@@ -68,7 +69,9 @@ class ClusterUnavailable(XtompError):
 class QueueOptions:
     """What every clustered queue of a node shares: the backplane, the node's options, its queues."""
 
-    __slots__ = ("streams", "claim_after", "hold", "loop", "queues", "reads", "claims", "dead_lettered", "wakeups")
+    __slots__ = (
+        "streams", "claim_after", "hold", "loop", "queues", "reads", "claims", "dead_lettered", "wakeups", "run",
+    )
 
     def __init__(self, streams: QueueStreams, claim_after: float, hold: bool) -> None:
         self.streams = streams
@@ -81,6 +84,9 @@ class QueueOptions:
         self.claims = 0
         self.dead_lettered = 0
         self.wakeups = 0
+        #: Random per process: a restarted node (same node id, session ids from 1 again) never
+        #: reuses a temporary queue name a late reply could still be addressed to.
+        self.run = os.urandom(3).hex().encode()
         streams.on_available(self.restore)
 
     def restore(self) -> None:
@@ -284,13 +290,19 @@ class ClusterQueue(Destination):
             if not isinstance(result, ConnectionError):
                 log.warning("cluster: reading %s failed: %s", self.name.decode("utf-8", "replace"), result)
                 if "NOGROUP" in str(result):
-                    self.streams.open(self.key)
+                    # The stream or its group went away (Redis restarted empty, FLUSHALL...):
+                    # recreate it, then read again.
+                    self.streams.open(self.key, self._reopened)
             return
         entries: list[Entry] = result  # type: ignore[assignment]
         self._arrived(entries)
         # Fewer than asked: the stream has nothing more for now, so what the consumers still
         # have room for is waited for (the node's blocking read), not read again at once.
         self._pump(starved=len(entries) < asked)
+
+    def _reopened(self, result: object) -> None:
+        if not isinstance(result, Exception) or "BUSYGROUP" in str(result):
+            self._pump()
 
     def _woken(self, result: object) -> None:
         self.waiting = False

@@ -2,7 +2,8 @@
 temporary queues whose replies reach their owner's node.
 
 A temporary queue (``/temp-queue/NAME``) is a ClusterQueue only its connection consumes, named
-``/reply-queue/<node>.<session>.NAME`` (the node makes the name unique in the cluster); a reply
+``/reply-queue/<node>.<run>.<session>.NAME`` (node and a random run id make the name unique
+in the cluster, across restarts too); a reply
 SENT on any node goes to its stream, which exists while the owner is connected (a reply to a
 gone queue is dropped and counted, never an error for the replier).
 """
@@ -124,7 +125,7 @@ def temporary_queue(context: DestinationContext, session: Session, temp_name: by
         raise FrameRejected(f"this connection already has {len(owned)} temporary queues")
     options = queue_options(context)
     node = options.streams.node
-    real = REPLY_PREFIX + node + b"." + session.id + b"." + name
+    real = REPLY_PREFIX + node + b"." + options.run + b"." + session.id + b"." + name
     queue = ClusterQueue(real, context.settings_for(temp_name), context, options, owner=session)
     context.add(queue)
     owned[name] = queue
