@@ -147,6 +147,10 @@ def test_backplane_delivery_gives_every_node_the_same_order(cluster_nodes: Any, 
     assert _bodies(heard_a) == _bodies(heard_b)
     assert [body for body in _bodies(heard_a) if body[0] == "a"] == [f"a{number}" for number in range(100)]
     assert a.cluster()["topics"]["echoes_skipped_total"] == 0
+    # Each node's topic counts every message once: its own 100 SENDs and the other node's 100.
+    for node in (a, b):
+        (topic,) = [d for d in node.stats()["destinations"] if d["dest"] == "/topic/o"]
+        assert topic["Σ"] == 200
 
 
 def test_a_stompjs_websocket_client_on_one_node_talks_to_stomp_py_on_another(

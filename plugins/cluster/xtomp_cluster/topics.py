@@ -221,6 +221,8 @@ class ClusterTopics:
             self.undeliverable += 1
             return
         Topic.publish(destination, Message(context.next_message_id(), name, headers, body), None)
+        if origin == self.origin and run == self.run:
+            destination.enqueued -= 1  # the own echo (backplane delivery): counted when it was sent
 
     def stats(self) -> dict[str, Any]:
         return {
