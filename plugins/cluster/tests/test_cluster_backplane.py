@@ -77,6 +77,15 @@ def test_publish_subscribe_pipelines_and_survives_an_outage_and_a_killed_subscri
         one.publish(b"t:a", b"after kill")
         await _until(lambda: heard[-1:] == [(b"t:a", b"after kill")], "message after the kill")
 
+        # Redis cuts a subscriber whose output buffer passes its limit (a slow or flooded node).
+        assert redis_server.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32kb 0 0") == b"OK"
+        one.publish(b"t:a", b"x" * 100_000)
+        await _until(lambda: two.stats()["reconnects_total"] == 2 and two.up, "two reconnected after the cut")
+        assert redis_server.command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 32mb 8mb 60") == b"OK"
+        await _until(lambda: redis_server.subscribers("t:a") == 1, "channel subscribed after the cut")
+        one.publish(b"t:a", b"after the cut")
+        await _until(lambda: heard[-1:] == [(b"t:a", b"after the cut")], "message after the cut")
+
         # Redis gone: down (publishes dropped and counted), then back: everything restored.
         redis_server.stop()
         await _until(lambda: not one.up and not two.up, "both down")
@@ -90,7 +99,7 @@ def test_publish_subscribe_pipelines_and_survives_an_outage_and_a_killed_subscri
         one.publish(b"t:p.y", b"back")
         await _until(lambda: heard[-1:] == [(b"t:p.y", b"back")], "message after the outage")
         assert (b"t:a", b"lost") not in heard
-        assert states[0] is True and states.count(False) == 2 and states[-1] is True
+        assert states[0] is True and states.count(False) == 3 and states[-1] is True
         # A reply later than the timeout counts as a broken connection too (CLIENT PAUSE holds the replies).
         three = RedisBackplane(redis_server.url, "three", reconnect_min=0.01, reconnect_max=0.1, timeout=0.3)
         await three.start()
