@@ -204,6 +204,29 @@ def test_nack_redelivers_on_another_node_then_dead_letters_after_max_redeliverie
     assert b.cluster()["queues"]["dead_lettered_total"] == 1
 
 
+def test_an_expired_message_is_dead_lettered_when_read_not_delivered(nodes: Any, rdb: Any) -> None:
+    a, b = nodes(2)
+    producer = _raw(a)
+    producer.send_frame("SEND", {"destination": "/queue/expiring", "expires": "1000"}, "long gone")  # 1970
+    producer.send_frame("SEND", {"destination": "/queue/expiring", "expiration": "600000"}, "fresh")
+    producer.send_frame("SEND", {"destination": "/queue/expiring", "receipt": "r", "expiration": "soon"}, "bad")
+    producer.expect_error("expiration must be a whole number of milliseconds")
+    consumer = _raw(b)
+    consumer.subscribe("/queue/expiring", id="c", ack="client-individual")
+    frame = consumer.expect("MESSAGE")
+    assert frame.body == b"fresh" and frame.headers[b"expiration"] == b"600000"
+    consumer.expect_nothing(0.2)
+    ((_, fields),) = rdb.xrange("xtomp:dead:/queue/expiring")
+    assert (fields[b"reason"], fields[b"m"].rsplit(b"\n", 1)[-1], fields[b"n"]) == (b"expired", b"long gone", b"0")
+    # A NACKed message keeps its deadline in the copy that goes back.
+    consumer.send_frame("NACK", {"id": frame.headers[b"ack"].decode()})
+    again = consumer.expect("MESSAGE")
+    assert (again.body, again.headers[b"redelivered"]) == (b"fresh", b"true")
+    entry = rdb.xpending_range("xtomp:queue:/queue/expiring", "xtomp", "-", "+", 10)[0]["message_id"]
+    assert b"e" in rdb.xrange("xtomp:queue:/queue/expiring", entry, entry)[0][1]
+    assert b.cluster()["queues"]["dead_lettered_total"] == 1
+
+
 def test_a_reply_sent_on_node_b_reaches_the_temporary_queue_of_a_client_on_node_a(nodes: Any) -> None:
     a, b = nodes(2)
     service = _raw(b)

@@ -27,12 +27,17 @@ queue gets ERROR ``q flup``, as on one node. The log's length is learnt from one
 loop pass with SENDs, so a burst may overshoot by one pass. With the backplane unreachable
 a SEND gets an ERROR (``when_unavailable = "error"``) or is kept and its producer held until
 the backplane is back (``"hold"``).
+
+Expiry (``expiry``, ``expires``, ``expiration``) is a deadline stored with the entry; an
+entry read after it is dead-lettered (reason ``expired``) instead of delivered: found when
+read, not at the deadline (no timer per message in a cluster).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Mapping
 from functools import partial
@@ -57,7 +62,35 @@ AUTO_WINDOW = 32
 MAX_READ = 1000
 
 ORIGINAL_DESTINATION = b"x-original-destination"
+#: ActiveMQ's absolute expiry (ms since the epoch) and RabbitMQ's time to live (ms from the SEND).
+EXPIRES = b"expires"
+EXPIRATION = b"expiration"
 DEAD_LETTER_REASON = b"x-dead-letter-reason"
+
+
+def _milliseconds(name: bytes, value: bytes) -> int:
+    if not value.isdigit() or len(value) > 15:
+        shown = value[:20].decode("utf-8", "replace")
+        raise FrameRejected(f"{name.decode()} must be a whole number of milliseconds, not {shown!r}")
+    return int(value)
+
+
+def deadline(headers: Mapping[bytes, bytes], ttl: float, now: float) -> float:
+    """When a message sent now expires (seconds since the epoch, 0.0 never): the earliest of
+    ``expires`` (absolute, ActiveMQ), ``expiration`` (relative, RabbitMQ) and ``expiry``
+    (``ttl``), as the queues plugin reads them."""
+    found = now + ttl if ttl else 0.0
+    value = headers.get(EXPIRES)
+    if value is not None:
+        absolute = _milliseconds(EXPIRES, value) / 1000.0
+        if absolute and (not found or absolute < found):
+            found = absolute
+    value = headers.get(EXPIRATION)
+    if value is not None:
+        relative = now + _milliseconds(EXPIRATION, value) / 1000.0
+        if not found or relative < found:
+            found = relative
+    return found
 
 
 class ClusterUnavailable(XtompError):
@@ -143,7 +176,8 @@ class ClusterQueue(Destination):
     __slots__ = (
         "options", "streams", "key", "owner", "remote", "ready", "consumers", "cursor", "reading", "waiting",
         "length", "measuring", "max_redeliveries", "dead_letter", "acked", "nacked", "redelivered",
-        "dead_lettered", "claimed", "read_count", "unsent", "held_producers", "lag", "_settling", "_sweep",
+        "dead_lettered", "claimed", "read_count", "unsent", "held_producers", "lag", "ttl", "expired", "_settling",
+        "_sweep",
         "_touch",
     )
 
@@ -171,6 +205,9 @@ class ClusterQueue(Destination):
         self.max_redeliveries: int = settings["max_redeliveries"] if "max_redeliveries" in settings else 6
         dead_letter = settings["dead_letter"] if "dead_letter" in settings else None
         self.dead_letter: bytes | None = dead_letter.encode() if dead_letter else None
+        #: ``expiry`` (seconds; 0 = none), and messages found expired when read.
+        self.ttl: float = settings["expiry"] if "expiry" in settings else 0.0
+        self.expired = 0
         self.acked = 0
         self.nacked = 0
         self.redelivered = 0
@@ -178,7 +215,7 @@ class ClusterQueue(Destination):
         self.claimed = 0
         self.read_count = 0
         #: SENDs accepted while the backplane was away (``hold``), or whose append failed.
-        self.unsent: list[bytes] = []
+        self.unsent: list[tuple[bytes, float]] = []
         self.held_producers: dict[Session, None] = {}
         #: Entries no node has read yet, at the last stats collection (XINFO GROUPS).
         self.lag = 0
@@ -202,18 +239,23 @@ class ClusterQueue(Destination):
             raise DestinationFull(
                 f"{self.name.decode('utf-8', 'replace')} already holds max_messages ({self.max_messages}) messages"
             )
-        payload = encode_entry(message.headers, message.body)
+        headers = message.headers
+        expires = 0.0
+        if self.ttl or EXPIRES in headers or EXPIRATION in headers:
+            expires = deadline(headers, self.ttl, time.time())  # ERROR for a bad value, before anything changed
+        payload = encode_entry(headers, message.body)
         self.enqueued += 1
-        streams.append(self.key, payload, partial(self._appended, payload), create=not self.remote)
+        streams.append(self.key, payload, partial(self._appended, payload, expires), create=not self.remote,
+                       expires=expires)
         if not self.remote:
             self.length += 1
             self._measure()
 
-    def _appended(self, payload: bytes, result: object) -> None:
+    def _appended(self, payload: bytes, expires: float, result: object) -> None:
         if result is None:
             self.dropped += 1  # another node's temporary queue that is gone (NOMKSTREAM)
         elif isinstance(result, ConnectionError):
-            self.unsent.append(payload)  # sent again when the backplane is back (at least once)
+            self.unsent.append((payload, expires))  # sent again when the backplane is back (at least once)
         elif isinstance(result, Exception):
             self.dropped += 1
             log.warning("cluster: %s: a SEND was refused by Redis: %s", self.name.decode("utf-8", "replace"), result)
@@ -230,7 +272,11 @@ class ClusterQueue(Destination):
 
     def _unavailable(self, message: Message, sender: Session | None) -> None:
         if self.options.hold and sender is not None and sender.connected:
-            self.unsent.append(encode_entry(message.headers, message.body))
+            headers = message.headers
+            expires = 0.0
+            if self.ttl or EXPIRES in headers or EXPIRATION in headers:
+                expires = deadline(headers, self.ttl, time.time())
+            self.unsent.append((encode_entry(headers, message.body), expires))
             self.enqueued += 1
             self.held_producers[sender] = None
             sender.hold(self)
@@ -256,7 +302,17 @@ class ClusterQueue(Destination):
         """Deliver what was read while consumers have room, then read (or, ``starved``: wait for)
         what they still have room for."""
         ready = self.ready
-        while ready and self._give(ready[0]):
+        now = 0.0
+        while ready:
+            entry = ready[0]
+            if entry.expires:
+                now = now or time.time()
+                if entry.expires <= now:
+                    ready.popleft()
+                    self._expire(entry)
+                    continue
+            if not self._give(entry):
+                break
             ready.popleft()
         if not self.consumers:
             if self.waiting:
@@ -472,10 +528,16 @@ class ClusterQueue(Destination):
         else:
             self.streams.requeue(self.key, entry, deliveries)
 
-    def _dead_letter(self, entry: Entry, reason: bytes) -> None:
+    def _expire(self, entry: Entry) -> None:
+        """An entry read after its deadline: never delivered, dead-lettered (reason ``expired``)."""
+        self.expired += 1
+        self._dead_letter(entry, b"expired", delivered=False)
+
+    def _dead_letter(self, entry: Entry, reason: bytes, delivered: bool = True) -> None:
         self.dead_lettered += 1
         self.options.dead_lettered += 1
-        entry.deliveries += 1  # the dead letter records how often it was delivered, this time included
+        if delivered:
+            entry.deliveries += 1  # the dead letter records how often it was delivered, this time included
         target = self.dead_letter
         if target is None or target == self.name:
             # No dead_letter destination: the cluster's dead-letter stream for this queue.
@@ -484,6 +546,8 @@ class ClusterQueue(Destination):
             )
             return
         headers, body = decode_entry(entry.data)
+        headers.pop(EXPIRES, None)  # a dead letter does not expire (as on one node)
+        headers.pop(EXPIRATION, None)
         headers[ORIGINAL_DESTINATION] = self.name
         headers[DEAD_LETTER_REASON] = reason
         try:
@@ -556,8 +620,9 @@ class ClusterQueue(Destination):
             return
         streams.open(self.key)
         unsent, self.unsent = self.unsent, []
-        for payload in unsent:
-            streams.append(self.key, payload, partial(self._appended, payload), create=not self.remote)
+        for payload, expires in unsent:
+            streams.append(self.key, payload, partial(self._appended, payload, expires), create=not self.remote,
+                           expires=expires)
         held, self.held_producers = self.held_producers, {}
         for session in held:
             self.context.call_soon(partial(session.release, self))
@@ -622,6 +687,7 @@ class ClusterQueue(Destination):
             nacked=self.nacked,
             redelivered=self.redelivered,
             dead_lettered=self.dead_lettered,
+            expired=self.expired,
             read=self.read_count,
             claimed=self.claimed,
             consumers=len(self.consumers),

@@ -38,7 +38,11 @@ GROUP = b"xtomp"
 
 #: XADD a copy of an entry (with its delivery count) to the end, settle the original.
 _REQUEUE = b"""
-redis.call('XADD', KEYS[1], '*', 'm', ARGV[3], 'n', ARGV[4])
+if ARGV[5] == '0' then
+  redis.call('XADD', KEYS[1], '*', 'm', ARGV[3], 'n', ARGV[4])
+else
+  redis.call('XADD', KEYS[1], '*', 'm', ARGV[3], 'n', ARGV[4], 'e', ARGV[5])
+end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('XDEL', KEYS[1], ARGV[2])
 """
@@ -58,13 +62,16 @@ def _entries(pairs: Any, extra: int = 0) -> list[Entry]:
             continue  # deleted meanwhile (XDEL of an entry still pending somewhere)
         payload = b""
         count = 0
+        expires = 0.0
         for i in range(0, len(fields) - 1, 2):
             field = fields[i]
             if field == b"m":
                 payload = fields[i + 1]
             elif field == b"n":
                 count = int(fields[i + 1])
-        out.append(Entry(entry_id, payload, count + extra))
+            elif field == b"e":
+                expires = int(fields[i + 1]) / 1000.0
+        out.append(Entry(entry_id, payload, count + extra, expires))
     return out
 
 
@@ -151,11 +158,15 @@ class RedisStreams:
     def open(self, key: bytes, done: Done | None = None) -> None:
         self.call((b"XGROUP", b"CREATE", key, GROUP, b"0", b"MKSTREAM"), done or _ignore_busygroup)
 
-    def append(self, key: bytes, payload: bytes, done: Done | None, *, create: bool = True) -> None:
-        if create:
-            self.call((b"XADD", key, b"*", b"m", payload), done)
-        else:
-            self.call((b"XADD", key, b"NOMKSTREAM", b"*", b"m", payload), done)
+    def append(
+        self, key: bytes, payload: bytes, done: Done | None, *, create: bool = True, expires: float = 0.0
+    ) -> None:
+        args: tuple[Any, ...] = (b"XADD", key, b"*", b"m", payload) if create else (
+            b"XADD", key, b"NOMKSTREAM", b"*", b"m", payload
+        )
+        if expires:
+            args += (b"e", int(expires * 1000))
+        self.call(args, done)
 
     def length(self, key: bytes, done: Done) -> None:
         self.call((b"XLEN", key), done)
@@ -174,7 +185,8 @@ class RedisStreams:
         self.call((b"XDEL", key, *entry_ids))
 
     def requeue(self, key: bytes, entry: Entry, deliveries: int) -> None:
-        self.call((b"EVAL", _REQUEUE, 1, key, GROUP, entry.entry_id, entry.data, deliveries))
+        self.call((b"EVAL", _REQUEUE, 1, key, GROUP, entry.entry_id, entry.data, deliveries,
+                   int(entry.expires * 1000)))
 
     def dead_letter(self, key: bytes, entry: Entry, target: bytes, reason: bytes, max_length: int) -> None:
         self.call((b"EVAL", _DEAD_LETTER, 2, key, target, GROUP, entry.entry_id, entry.data, entry.deliveries,

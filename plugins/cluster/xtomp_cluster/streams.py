@@ -37,13 +37,15 @@ Done = Callable[[object], None]
 class Entry:
     """One log entry a node read: its id in the log, its payload, and how often it was delivered."""
 
-    __slots__ = ("entry_id", "data", "deliveries", "message")
+    __slots__ = ("entry_id", "data", "deliveries", "expires", "message")
 
-    def __init__(self, entry_id: bytes, data: bytes, deliveries: int) -> None:
+    def __init__(self, entry_id: bytes, data: bytes, deliveries: int, expires: float = 0.0) -> None:
         self.entry_id = entry_id
         self.data = data
         #: Deliveries before this one (a claimed or requeued entry has 1 or more).
         self.deliveries = deliveries
+        #: When it expires (seconds since the epoch), 0.0 = never.
+        self.expires = expires
         self.message: object = None  # the local Message, built when first delivered
 
     def __repr__(self) -> str:
@@ -76,8 +78,11 @@ class QueueStreams(Protocol):
     def open(self, key: bytes, done: Done | None = None) -> None:
         """Create the log and its consumer group if missing (idempotent)."""
 
-    def append(self, key: bytes, payload: bytes, done: Done | None, *, create: bool = True) -> None:
-        """Append one entry; with ``create=False`` a missing log is not created (done gets None)."""
+    def append(
+        self, key: bytes, payload: bytes, done: Done | None, *, create: bool = True, expires: float = 0.0
+    ) -> None:
+        """Append one entry (expiring at ``expires``, seconds since the epoch, 0 = never); with
+        ``create=False`` a missing log is not created (done gets None)."""
 
     def length(self, key: bytes, done: Done) -> None:
         """How many entries the log holds (waiting and pending)."""
