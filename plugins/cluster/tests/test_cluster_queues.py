@@ -83,6 +83,22 @@ def test_a_message_sent_on_one_node_is_consumed_on_the_other_and_deleted_from_re
     assert rdb.xpending("xtomp:queue:/queue/work", "xtomp")["pending"] == 0
 
 
+def test_a_cumulative_ack_in_client_mode_settles_every_earlier_delivery(nodes: Any, rdb: Any) -> None:
+    a, b = nodes(2)
+    consumer = _raw(b)
+    consumer.subscribe("/queue/cumulative", id="c", ack="client", prefetch_count="10")
+    producer = _raw(a)
+    for number in range(3):
+        producer.send_frame("SEND", {"destination": "/queue/cumulative", "receipt": f"r{number}"}, f"{number}")
+        producer.expect_receipt(f"r{number}")
+    frames = consumer.messages(3)
+    assert rdb.xpending("xtomp:queue:/queue/cumulative", "xtomp")["pending"] == 3
+    consumer.send_frame("ACK", {"id": frames[-1].headers[b"ack"].decode(), "receipt": "acked"})
+    consumer.expect_receipt("acked")
+    wait_until(lambda: rdb.xlen("xtomp:queue:/queue/cumulative") == 0, what="all three deleted by one ACK")
+    assert rdb.xpending("xtomp:queue:/queue/cumulative", "xtomp")["pending"] == 0
+
+
 class Acker:
     """A stomp.py listener that ACKs every message (client-individual) and remembers the bodies."""
 
