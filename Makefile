@@ -54,12 +54,13 @@ chromium:
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) || \
 	  (echo "make test: /usr/bin/chromium is missing and could not be installed: install Debian's chromium (apt-get install chromium) and run make test again." >&2; exit 1)
 
-# The cluster plugin's tests start their own redis-server (Debian's package) on free ports;
-# it is installed, never started as a service.
+# The cluster plugin's tests start their own redis-server on free ports. Debian's redis-tools
+# has the program (redis-check-rdb, which serves when run as redis-server) without the
+# redis-server package's system service, so nothing is started or enabled on the machine.
 redis:
-	test -x /usr/bin/redis-server || \
-	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server) || \
-	  (echo "make test: /usr/bin/redis-server is missing and could not be installed: install Debian's redis-server (apt-get install redis-server) and run make test again." >&2; exit 1)
+	test -x /usr/bin/redis-server || test -x /usr/bin/redis-check-rdb || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-tools) || \
+	  (echo "make test: redis-server is missing and could not be installed: install Debian's redis-tools (apt-get install redis-tools) and run make test again." >&2; exit 1)
 
 install-browser: chromium $(BROWSER_STAMP)
 

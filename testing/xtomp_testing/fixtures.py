@@ -10,8 +10,8 @@
   disconnected after the test;
 * ``redis_server`` is a started :class:`~xtomp_testing.RedisServer` (a throwaway
   ``redis-server`` on a free port, no persistence; ``url``, ``stop()``, ``start()`` on the same
-  port, ``command(...)``), killed after the test; missing ``/usr/bin/redis-server`` skips the test
-  (fails it under ``make test``).
+  port, ``command(...)``), killed after the test; without Debian's redis-server or redis-tools
+  the test is skipped (failed under ``make test``).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def stomp_py(request: pytest.FixtureRequest) -> Iterator[Callable[..., tuple[Any
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     if not redis_available():
-        missing_tool("/usr/bin/redis-server (Debian: apt-get install redis-server; make test installs it)")
+        missing_tool("redis-server (Debian: apt-get install redis-tools, which has it without a service; make test installs it)")
     server = RedisServer()
     try:
         yield server.start()

@@ -12,10 +12,21 @@ from typing import Any
 
 from .waiting import reserved_port, wait_until
 
-__all__ = ["REDIS_SERVER", "RedisReplyError", "RedisServer", "redis_available"]
+__all__ = ["REDIS_SERVER", "REDIS_TOOLS_BINARY", "RedisReplyError", "RedisServer", "redis_available", "redis_executable"]
 
-#: Debian's redis-server (``make test`` installs it when missing); never run as a system service.
+#: Debian's redis-server (package redis-server, which also installs and starts a system service).
 REDIS_SERVER = "/usr/bin/redis-server"
+#: The same program in Debian's redis-tools (no service): Redis is one multi-call binary that
+#: serves when its argv[0] is ``redis-server``. ``make test`` installs redis-tools when neither exists.
+REDIS_TOOLS_BINARY = "/usr/bin/redis-check-rdb"
+
+
+def redis_executable() -> str | None:
+    """The program to run as ``redis-server``: /usr/bin/redis-server, else redis-tools' binary."""
+    for candidate in (REDIS_SERVER, REDIS_TOOLS_BINARY):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 class RedisServer:
@@ -23,8 +34,8 @@ class RedisServer:
     :meth:`stop` and :meth:`start` (so that a test can take Redis away and bring it back at
     the same address, as an outage would). ``url`` is ``redis://127.0.0.1:PORT/0``."""
 
-    def __init__(self, executable: str = REDIS_SERVER, port: int | None = None) -> None:
-        self.executable = executable
+    def __init__(self, executable: str | None = None, port: int | None = None) -> None:
+        self.executable = executable or redis_executable() or REDIS_SERVER
         if port is None:
             sock, port = reserved_port()
             sock.close()  # redis-server binds it a moment later
@@ -47,9 +58,10 @@ class RedisServer:
         log = open(self.directory / "redis.log", "ab")
         self.process = subprocess.Popen(
             [
-                self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--dir", str(self.directory), "--daemonize", "no", "--protected-mode", "no",
             ],
+            executable=self.executable,  # argv[0] stays "redis-server": the multi-call binary serves
             stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
         )
         log.close()
@@ -109,8 +121,8 @@ class RedisServer:
         self.close()
 
 
-def redis_available(executable: str = REDIS_SERVER) -> bool:
-    return os.access(executable, os.X_OK)
+def redis_available() -> bool:
+    return redis_executable() is not None
 
 
 class RedisReplyError(Exception):
