@@ -23,8 +23,6 @@ class Link(Protocol):
     """
 
     paused: bool
-    web: bool
-    transport_name: str
     frames_out: int
     #: The client's IP address (per-address limits, rate limits, logs).
     peer_host: str
@@ -32,6 +30,14 @@ class Link(Protocol):
     @property
     def peer(self) -> str:
         """The client's address, for logs (``host:port``)."""
+
+    @property
+    def web(self) -> bool:
+        """A browser-facing transport: ``web_read_block`` / ``web_write_block`` apply."""
+
+    @property
+    def transport_name(self) -> str:
+        """The listener's transport (``tcp``, ``tls``, ``ws``...)."""
 
     def push(self, prefix: bytes, tail: bytes) -> None:
         """Queue a MESSAGE given as its per-subscription prefix and shared tail."""

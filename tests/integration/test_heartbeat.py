@@ -103,7 +103,7 @@ def test_no_timers_without_heart_beats(broker, raw_client):
     def timers() -> list[object]:
         [session] = list(broker.broker.sessions)
         link = session.link
-        return [link._read_timer, link._write_timer]
+        return [link._read_timer, link._beats]  # no timer, and no heart-beat state either
 
     assert broker.call(timers) == [None, None]
     client.expect_nothing(0.5)

@@ -215,11 +215,12 @@ def test_each_frame_gets_its_own_time(broker, raw_client):
 
 
 def test_no_frame_timer_at_idle(broker, raw_client):
+    """Nor the state that times it: it exists only while a partial frame does."""
     client = raw_client(broker)
     client.connect()
     client.send(b"SEND\ndestination:/topic/x\n")  # a partial frame arms the timer ...
     links = lambda: [s.link for s in broker.broker.sessions]  # noqa: E731
-    armed = lambda: broker.call(lambda: [link._frame_timer is not None for link in links()])  # noqa: E731
+    armed = lambda: broker.call(lambda: [link._frame_clock is not None for link in links()])  # noqa: E731
     wait_until(lambda: armed() == [True])
     client.send(b"\nrest\x00\n\n\n")  # ... completing it (and heart-beat EOLs) disarms it
     wait_until(lambda: broker.stats()["broker"]["frames_in"] >= 2)  # CONNECT, SEND

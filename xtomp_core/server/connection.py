@@ -51,7 +51,7 @@ from ..errors import XtompError
 if TYPE_CHECKING:
     from ..broker.broker import Broker
 
-__all__ = ["Flusher", "StompConnection", "format_peer"]
+__all__ = ["Flusher", "Kind", "StompConnection", "format_peer"]
 
 log = logging.getLogger("xtomp.connection")
 
@@ -92,76 +92,114 @@ class Flusher:
                 connection.fault("flushing its output")
 
 
+class Kind:
+    """What every connection of one listener shares (its broker, the loop's flusher, its
+    transport's name...): referenced once per connection rather than copied into each."""
+
+    __slots__ = ("broker", "flusher", "memory", "transport_name", "web")
+
+    def __init__(self, broker: Broker, transport_name: str = "tcp", web: bool = False) -> None:
+        self.broker = broker
+        self.flusher: Flusher = broker.flusher
+        self.memory = broker.memory
+        self.transport_name = transport_name
+        self.web = web
+
+
+class _Beats:
+    """Heart-beat state, for the connections that negotiated heart-beats only."""
+
+    __slots__ = ("write_timer", "send_interval", "receive_interval", "silent", "silent_limit")
+
+    def __init__(self) -> None:
+        self.write_timer: asyncio.TimerHandle | None = None
+        self.send_interval = 0.0
+        self.receive_interval = 0.0
+        self.silent = 0
+        self.silent_limit = 0
+
+
+class _FrameClock:
+    """Times the partial frame a client is sending (slowloris); exists only while there is one."""
+
+    __slots__ = ("timer", "mark", "started")
+
+    def __init__(self, mark: int, started: float) -> None:
+        self.timer: asyncio.TimerHandle | None = None
+        #: ``frames_in`` when the timed frame began: a higher count means a newer frame.
+        self.mark = mark
+        self.started = started
+
+
 class StompConnection(asyncio.Protocol):
     """One TCP (or TLS) connection speaking STOMP; the :class:`~xtomp_core.interfaces.Link`
     its :class:`~xtomp_core.broker.session.Session` writes to."""
 
+    # Per-connection memory counts (issue 16): what every connection of a listener shares is
+    # in ``kind``; heart-beat and partial-frame state live in objects created when needed.
     __slots__ = (
-        "broker",
-        "flusher",
+        "kind",
         "session",
         "transport",
         "out",
         "paused",
         "queued",
         "backlog",
-        "_memory",
         "_high",
         "_tx_paused",
         "frames_out",
-        "web",
-        "transport_name",
         "_closing",
         "_rx",
         "_tx",
         "_read_timer",
-        "_write_timer",
-        "_send_interval",
-        "_receive_interval",
-        "_silent",
-        "_silent_limit",
+        "_beats",
         "peer_host",
         "_admitted",
-        "_frame_timer",
-        "_frame_mark",
-        "_frame_started",
+        "_frame_clock",
     )
 
     session: Session
 
-    def __init__(self, broker: Broker, transport_name: str = "tcp", web: bool = False) -> None:
+    def __init__(self, kind: Kind) -> None:
         # TCP and TLS connections; a transport with its own framing gets a FramedConnection.
-        self.broker = broker
-        self.flusher: Flusher = broker.flusher
+        self.kind = kind
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []
         self.paused = False
         #: Bytes queued in ``out`` since the last flush (counted against write_buffer_high).
         self.queued = 0
-        self._high = broker.limits.write_buffer_high
+        self._high = kind.broker.limits.write_buffer_high  # here, not in kind: read per push
         #: The transport's unsent bytes when last looked at (counted in the broker's memory).
         self.backlog = 0
-        self._memory = broker.memory
         #: The transport said pause_writing (its buffer is over the high mark).
         self._tx_paused = False
         self.frames_out = 0
-        self.web = web
-        self.transport_name = transport_name
         self._closing = False
         self._rx = False
         self._tx = False
+        #: The connect timeout, then the heart-beat read check, or the linger after closing.
         self._read_timer: asyncio.TimerHandle | None = None
-        self._write_timer: asyncio.TimerHandle | None = None
-        self._send_interval = 0.0
-        self._receive_interval = 0.0
-        self._silent = 0
-        self._silent_limit = 0
+        self._beats: _Beats | None = None
         #: The client's IP address (for the connection caps, login rate limits and logs).
         self.peer_host = "?"
         self._admitted = False
-        self._frame_timer: asyncio.TimerHandle | None = None
-        self._frame_mark = -1
-        self._frame_started = 0.0
+        self._frame_clock: _FrameClock | None = None
+
+    @property
+    def broker(self) -> Broker:
+        return self.kind.broker
+
+    @property
+    def flusher(self) -> Flusher:
+        return self.kind.flusher
+
+    @property
+    def transport_name(self) -> str:
+        return self.kind.transport_name
+
+    @property
+    def web(self) -> bool:
+        return self.kind.web
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -172,17 +210,17 @@ class StompConnection(asyncio.Protocol):
         # Interned: the connections from one address (all of them, behind a proxy) share one
         # string rather than holding 58 bytes each.
         self.peer_host = intern(str(peer[0]) if isinstance(peer, tuple) and peer else str(peer or "?"))
-        if not self.broker.admission.admit(self.peer_host):
+        if not self.kind.broker.admission.admit(self.peer_host):
             self._closing = True
             self.paused = True
             transport.abort()  # over a connection cap: no session, no byte read
             return
         self._admitted = True
-        limits = self.broker.limits
+        limits = self.kind.broker.limits
         transport.set_write_buffer_limits(high=limits.write_buffer_high, low=limits.write_buffer_low)
-        self.session = Session(self.broker, self)
-        self.broker.session_created(self.session)
-        self._read_timer = self.flusher.loop.call_later(limits.timeout, self._connect_timeout)
+        self.session = Session(self.kind.broker, self)
+        self.kind.broker.session_created(self.session)
+        self._read_timer = self.kind.flusher.loop.call_later(limits.timeout, self._connect_timeout)
 
     def data_received(self, data: bytes) -> None:
         self._rx = True
@@ -193,18 +231,20 @@ class StompConnection(asyncio.Protocol):
     def _time_partial_frame(self, partial: bool) -> None:
         """Slowloris: time the partial frame the client is sending, if any (see _frame_check)."""
         if partial:
-            session = self.session
-            if session.frames_in != self._frame_mark and not self._closing:
-                self._frame_mark = session.frames_in
-                self._frame_started = self.flusher.loop.time()
-                if self._frame_timer is None and self.broker.limits.frame_timeout > 0:
-                    self._frame_timer = self.flusher.loop.call_later(
-                        self.broker.limits.frame_timeout, self._frame_check
-                    )
-        elif self._frame_timer is not None:
-            self._frame_timer.cancel()
-            self._frame_timer = None
-            self._frame_mark = -1
+            frames_in = self.session.frames_in
+            clock = self._frame_clock
+            if clock is None:
+                timeout = self.kind.broker.limits.frame_timeout
+                if timeout > 0 and not self._closing:
+                    loop = self.kind.flusher.loop
+                    clock = self._frame_clock = _FrameClock(frames_in, loop.time())
+                    clock.timer = loop.call_later(timeout, self._frame_check)
+            elif frames_in != clock.mark:
+                # A newer frame: its time starts now (the running timer re-arms for it)
+                clock.mark = frames_in
+                clock.started = self.kind.flusher.loop.time()
+        elif self._frame_clock is not None:
+            self._cancel_frame_timer()
 
     def eof_received(self) -> bool:
         self.flush()
@@ -221,7 +261,7 @@ class StompConnection(asyncio.Protocol):
         if not self._admitted:
             return  # refused at accept: there is no session
         self._admitted = False
-        self.broker.admission.release(self.peer_host)
+        self.kind.broker.admission.release(self.peer_host)
         reason = "connection closed by client" if exc is None else f"connection lost: {exc}"
         self.session.connection_lost(reason)
 
@@ -243,7 +283,7 @@ class StompConnection(asyncio.Protocol):
         self.frames_out += 1
         out = self.out
         if not out:
-            self.flusher.add(self)
+            self.kind.flusher.add(self)
         out.append(prefix)
         out.append(tail)
         queued = self.queued + len(prefix) + len(tail)
@@ -255,7 +295,7 @@ class StompConnection(asyncio.Protocol):
         self.frames_out += 1
         out = self.out
         if not out:
-            self.flusher.add(self)
+            self.kind.flusher.add(self)
         out.append(data)
         queued = self.queued + len(data)
         self.queued = queued
@@ -281,7 +321,7 @@ class StompConnection(asyncio.Protocol):
         if backlog != self.backlog:
             self._count_backlog(backlog)
         if self.paused:
-            if backlog > self.broker.limits.write_buffer_max:
+            if backlog > self.kind.broker.limits.write_buffer_max:
                 self._overflow(transport)
                 return False
             if not self._tx_paused:
@@ -293,7 +333,7 @@ class StompConnection(asyncio.Protocol):
 
     def _count_backlog(self, backlog: int) -> None:
         """Tell the broker's memory count how the transport's unsent bytes changed."""
-        memory = self._memory
+        memory = self.kind.memory
         memory.add(backlog - self.backlog)
         if backlog and not self.backlog:
             memory.backlogged.add(self)
@@ -310,7 +350,7 @@ class StompConnection(asyncio.Protocol):
 
     def _overflow(self, transport: asyncio.Transport) -> None:
         """The client let more than ``write_buffer_max`` bytes pile up: abort, do not wait for it."""
-        limit = self.broker.limits.write_buffer_max
+        limit = self.kind.broker.limits.write_buffer_max
         log.warning(
             "session %s: closed: more than write_buffer_max (%d bytes) unsent", self.session.describe(), limit
         )
@@ -325,13 +365,16 @@ class StompConnection(asyncio.Protocol):
 
     def connected(self, send_interval: float, receive_interval: float) -> None:
         self._cancel_timers()
-        loop = self.flusher.loop
+        if send_interval <= 0 and receive_interval <= 0:
+            return  # no heart-beats: no timer, and no heart-beat state either
+        loop = self.kind.flusher.loop
+        beats = self._beats = _Beats()
         if send_interval > 0:
-            self._send_interval = send_interval
-            self._write_timer = loop.call_later(send_interval / 2, self._beat)
+            beats.send_interval = send_interval
+            beats.write_timer = loop.call_later(send_interval / 2, self._beat)
         if receive_interval > 0:
-            self._receive_interval = receive_interval
-            self._silent_limit = math.ceil(2 * self.broker.limits.heart_beat_grace)
+            beats.receive_interval = receive_interval
+            beats.silent_limit = math.ceil(2 * self.kind.broker.limits.heart_beat_grace)
             self._read_timer = loop.call_later(receive_interval / 2, self._check_alive)
 
     def close(self, linger: bool) -> None:
@@ -351,10 +394,10 @@ class StompConnection(asyncio.Protocol):
         framing's goodbye instead)."""
         transport = self.transport
         assert transport is not None
-        wait = self.broker.limits.linger
+        wait = self.kind.broker.limits.linger
         if linger and wait > 0 and transport.can_write_eof():
             transport.write_eof()
-            self._read_timer = self.flusher.loop.call_later(wait, transport.abort)
+            self._read_timer = self.kind.flusher.loop.call_later(wait, transport.abort)
         else:
             transport.close()
 
@@ -396,14 +439,17 @@ class StompConnection(asyncio.Protocol):
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
+        beats = self._beats
+        if beats is not None and beats.write_timer is not None:
+            beats.write_timer.cancel()
+            beats.write_timer = None
 
     def _cancel_frame_timer(self) -> None:
-        if self._frame_timer is not None:
-            self._frame_timer.cancel()
-            self._frame_timer = None
+        clock = self._frame_clock
+        if clock is not None:
+            self._frame_clock = None
+            if clock.timer is not None:
+                clock.timer.cancel()
 
     def _frame_check(self) -> None:
         """Close a client still sending the same frame ``frame_timeout`` after its first byte.
@@ -411,15 +457,18 @@ class StompConnection(asyncio.Protocol):
         Armed when a partial frame first appears; if that frame completed and a newer one
         is now partial, the timer is re-armed for what is left of the newer one's time.
         """
-        self._frame_timer = None
-        if self._closing or not self._holds_partial_frame():
-            self._frame_mark = -1
+        clock = self._frame_clock
+        if clock is None:
             return
-        loop = self.flusher.loop
-        timeout = self.broker.limits.frame_timeout
-        remaining = self._frame_started + timeout - loop.time()
+        clock.timer = None
+        if self._closing or not self._holds_partial_frame():
+            self._frame_clock = None
+            return
+        loop = self.kind.flusher.loop
+        timeout = self.kind.broker.limits.frame_timeout
+        remaining = clock.started + timeout - loop.time()
         if remaining > 0:
-            self._frame_timer = loop.call_later(remaining, self._frame_check)
+            clock.timer = loop.call_later(remaining, self._frame_check)
             return
         log.info("session %s: a frame took longer than frame_timeout (%gs)", self.session.describe(), timeout)
         self.session.fail(XtompError(f"timeout - frame not completed within frame_timeout ({timeout:g}s)"))
@@ -430,29 +479,33 @@ class StompConnection(asyncio.Protocol):
 
     def _connect_timeout(self) -> None:
         self._read_timer = None
-        timeout = self.broker.limits.timeout
+        timeout = self.kind.broker.limits.timeout
         self.session.fail(XtompError(f"timeout - no CONNECT within {timeout:g}s"))
 
     def _beat(self) -> None:
         """Send an EOL if nothing else was written during the last half interval."""
+        beats = self._beats
+        assert beats is not None
         if self._tx:
             self._tx = False
         else:
             self.write(EOL)  # through write(): a framing transport (WebSocket) wraps it too
             self.frames_out -= 1  # a heart-beat is not a frame
-        self._write_timer = self.flusher.loop.call_later(self._send_interval / 2, self._beat)
+        beats.write_timer = self.kind.flusher.loop.call_later(beats.send_interval / 2, self._beat)
 
     def _check_alive(self) -> None:
         """Close a client silent for ``heart_beat_grace`` read intervals."""
+        beats = self._beats
+        assert beats is not None
         if self._rx:
             self._rx = False
-            self._silent = 0
+            beats.silent = 0
         else:
-            self._silent += 1
-            if self._silent >= self._silent_limit:
+            beats.silent += 1
+            if beats.silent >= beats.silent_limit:
                 self._read_timer = None
-                silence = self._silent * self._receive_interval / 2
+                silence = beats.silent * beats.receive_interval / 2
                 log.info("session %s: no heart-beat for %.1fs", self.session.describe(), silence)
                 self.session.close(f"heart-beat timeout ({silence:g}s without data)")
                 return
-        self._read_timer = self.flusher.loop.call_later(self._receive_interval / 2, self._check_alive)
+        self._read_timer = self.kind.flusher.loop.call_later(beats.receive_interval / 2, self._check_alive)

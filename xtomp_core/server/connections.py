@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from .connection import StompConnection
+from .connection import Kind, StompConnection
 from .framed import FramedConnection
 
 if TYPE_CHECKING:
@@ -23,10 +23,12 @@ LISTEN_BACKLOG = 4096  # bursts of thousands of connects (benchmarks, reconnect 
 class Connections:
     """A :class:`~xtomp_core.TransportContext` for one broker."""
 
-    __slots__ = ("broker", "server_header", "listen_backlog", "reuse_port")
+    __slots__ = ("broker", "server_header", "listen_backlog", "reuse_port", "_kinds")
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        #: (transport name, web) -> what the connections of that kind share.
+        self._kinds: dict[tuple[str, bool], Kind] = {}
         self.server_header = broker.server_header.decode()
         self.listen_backlog = LISTEN_BACKLOG
         self.reuse_port = broker.worker[1] > 1
@@ -46,9 +48,14 @@ class Connections:
     def connection(
         self, framing: Framing | None = None, transport_name: str = "tcp", web: bool = False
     ) -> asyncio.Protocol:
+        if framing is not None:
+            transport_name, web = framing.transport_name, framing.web
+        kind = self._kinds.get((transport_name, web))
+        if kind is None or kind.flusher is not self.broker.flusher:
+            kind = self._kinds[transport_name, web] = Kind(self.broker, transport_name, web)
         if framing is None:
-            return StompConnection(self.broker, transport_name, web)
-        return FramedConnection(self.broker, framing)
+            return StompConnection(kind)
+        return FramedConnection(kind, framing)
 
 
 def prepare_listeners(broker: Broker) -> Connections:

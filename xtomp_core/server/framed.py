@@ -11,12 +11,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from .connection import StompConnection
+from .connection import Kind, StompConnection
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..broker.broker import Broker
     from ..interfaces import Framing
     from ..limits import Limits
 
@@ -35,8 +34,8 @@ class FramedConnection(StompConnection):
 
     __slots__ = ("framing", "_header", "_header_for")
 
-    def __init__(self, broker: Broker, framing: Framing) -> None:
-        super().__init__(broker, framing.transport_name, framing.web)
+    def __init__(self, kind: Kind, framing: Framing) -> None:
+        super().__init__(kind)
         self.framing = framing
         self._header = framing.header
         self._header_for: Callable[[bytes, bytes], bytes] | None = framing.header_for
@@ -62,7 +61,7 @@ class FramedConnection(StompConnection):
 
     @property
     def limits(self) -> Limits:
-        return self.broker.limits
+        return self.kind.broker.limits
 
     @property
     def closing(self) -> bool:
@@ -104,7 +103,7 @@ class FramedConnection(StompConnection):
         self.frames_out += 1
         out = self.out
         if not out:
-            self.flusher.add(self)
+            self.kind.flusher.add(self)
         length = len(prefix) + len(tail)
         header_for = self._header_for
         out += (self._header(length) if header_for is None else header_for(prefix, tail), prefix, tail)
@@ -117,7 +116,7 @@ class FramedConnection(StompConnection):
         self.frames_out += 1
         out = self.out
         if not out:
-            self.flusher.add(self)
+            self.kind.flusher.add(self)
         header_for = self._header_for
         out += (self._header(len(data)) if header_for is None else header_for(data, b""), data)
         queued = self.queued + len(data)
@@ -135,9 +134,9 @@ class FramedConnection(StompConnection):
             transport.close()
             return
         transport.write(goodbye)
-        wait = self.broker.limits.linger
+        wait = self.kind.broker.limits.linger
         if linger and wait > 0:
-            self._read_timer = self.flusher.loop.call_later(wait, transport.abort)
+            self._read_timer = self.kind.flusher.loop.call_later(wait, transport.abort)
         else:
             transport.close()
 
