@@ -30,7 +30,7 @@ from .auth import AuthChain, AuthServices, build_auth_chain, chain_names, check_
 from .connlog import log_closed, log_opened
 from .destinations import DestinationTable
 from .memory import MemoryGuard, default_max_memory
-from .sessions import SessionRegistry
+from .sessions import SessionList, SessionRegistry
 from .stats import STAT_DESTINATION, StatPublisher, cpu_times, resident_memory
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ class Broker:
     # -- sessions ---------------------------------------------------------------------------
 
     @property
-    def sessions(self) -> set[Session]:
+    def sessions(self) -> SessionList:
         return self.registry.sessions
 
     @property

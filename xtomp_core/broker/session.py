@@ -23,7 +23,7 @@ the client only sees ``general - internal error``.
 
 Suspension: an asynchronous authenticator and a producer held by flow control both stop
 the session the same way (:meth:`Session._suspend`): reading pauses, the frames already
-parsed wait in their iterator and bytes already read wait in ``_stash``, and
+parsed wait in their iterator and bytes already read wait in the stash, and
 :meth:`Session._resume` handles them in order before reading again.
 
 Beside it: ``acks.py`` (which delivery an ACK names, per version), ``transactions.py``
@@ -73,6 +73,21 @@ def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", "replace")
 
 
+class _Occasional:
+    """What only some sessions need (transactions, suspension, flow-control holds): created
+    at first use, so an idle connection carries one empty slot instead of three."""
+
+    __slots__ = ("transactions", "stash", "holders")
+
+    def __init__(self) -> None:
+        self.transactions: Transactions | None = None
+        #: Bytes read while suspended, handled in order by Session._resume.
+        self.stash: list[bytes] | None = None
+        #: Who holds the session (each destination that paused this producer; released when
+        #: none is left), created at the first hold: an empty set is 216 bytes.
+        self.holders: set[object] | None = None
+
+
 class Session:
     """The protocol state of one client connection, independent of the transport."""
 
@@ -88,17 +103,17 @@ class Session:
         "host",
         "client_id",
         "subscriptions",
-        "transactions",
         "frames_in",
         "opened_at",
         "close_reason",
         "_handlers",
         "_frames",
-        "_stash",
         "_held",
-        "_holders",
+        "_occasional",
         "_memory",
         "_send_memo",
+        "_prev",
+        "_next",
     )
 
     def __init__(self, broker: Broker, link: Link) -> None:
@@ -122,21 +137,32 @@ class Session:
         #: CONNECT's ``client-id`` (ActiveMQ: names durable subscriptions), or None.
         self.client_id: bytes | None = None
         self.subscriptions: dict[bytes, Subscription] = {}
-        self.transactions: Transactions | None = None
         self.frames_in = 0
         self.opened_at = time.monotonic()
         self.close_reason = ""
         self._handlers: dict[bytes, Handler] = _BEFORE_CONNECT
         self._frames: Iterator[Frame] | None = None
-        #: Bytes read while suspended, handled in order by _resume.
-        self._stash: list[bytes] | None = None
         #: Frame handling is on hold (flow control: a full queue with ``when_full = "pause"``).
         self._held = False
-        #: Who holds it (each destination that paused this producer; released when none is left),
-        #: created at the first hold: most sessions never are, and an empty set is 216 bytes.
-        self._holders: set[object] | None = None
+        self._occasional: _Occasional | None = None
         self._memory = broker.memory
         self._send_memo: dict[bytes, Destination] | None = None
+        #: The broker's list of open sessions is linked through these (sessions.SessionList).
+        self._prev: object = None
+        self._next: object = None
+
+    def _more(self) -> _Occasional:
+        """The state only some sessions need, created at first use."""
+        occasional = self._occasional
+        if occasional is None:
+            occasional = self._occasional = _Occasional()
+        return occasional
+
+    @property
+    def transactions(self) -> Transactions | None:
+        """The open transactions (None before the first BEGIN)."""
+        occasional = self._occasional
+        return occasional.transactions if occasional is not None else None
 
     # -- input ----------------------------------------------------------------------------
 
@@ -148,9 +174,10 @@ class Session:
             self._dispatch()
         elif state == AUTHENTICATING or state == CONNECTED:
             # Reading is paused, but bytes already read may still arrive: keep them in order.
-            if self._stash is None:
-                self._stash = []
-            self._stash.append(data)
+            occasional = self._more()
+            if occasional.stash is None:
+                occasional.stash = []
+            occasional.stash.append(data)
         # CLOSED: the connection is lingering after an ERROR; input is discarded.
 
     def _dispatch(self) -> None:
@@ -222,8 +249,10 @@ class Session:
         self.state = CLOSED
         self.close_reason = reason
         self._frames = None
-        self._stash = None
-        self.transactions = None
+        occasional = self._occasional
+        if occasional is not None:
+            occasional.stash = None
+            occasional.transactions = None
         subscriptions = list(self.subscriptions.values())
         self.subscriptions.clear()
         for subscription in subscriptions:
@@ -240,9 +269,10 @@ class Session:
         stuck subscriber, the memory ceiling); holding twice by the same holder counts once."""
         if self.state != CONNECTED:
             return
-        holders = self._holders
+        occasional = self._more()
+        holders = occasional.holders
         if holders is None:
-            holders = self._holders = set()
+            holders = occasional.holders = set()
         holders.add(holder)
         if not self._held:
             self._held = True
@@ -251,7 +281,8 @@ class Session:
     def release(self, holder: object) -> None:
         """``holder`` no longer holds this producer; the last one to let go resumes it:
         the frames that waited are handled, then reading starts again."""
-        holders = self._holders
+        occasional = self._occasional
+        holders = occasional.holders if occasional is not None else None
         if holders is None:
             return  # never held
         holders.discard(holder)
@@ -270,7 +301,10 @@ class Session:
         self.link.resume_reading()
         if self._frames is not None:
             self._dispatch()
-        stash, self._stash = self._stash, None
+        occasional = self._occasional
+        stash = None
+        if occasional is not None:
+            stash, occasional.stash = occasional.stash, None
         for data in stash or ():
             self.receive(data)
 
@@ -550,23 +584,26 @@ class Session:
         return transaction
 
     def _on_begin(self, frame: Frame) -> None:
-        transactions = self.transactions
+        occasional = self._more()
+        transactions = occasional.transactions
         if transactions is None:
             limits = self.broker.limits
-            transactions = self.transactions = Transactions(limits.max_transactions, limits.max_transaction_frames)
+            transactions = occasional.transactions = Transactions(limits.max_transactions, limits.max_transaction_frames)
         transactions.begin(self._transaction_id(frame))
         self._receipt(frame)
 
     def _take_transaction(self, frame: Frame) -> list[Frame]:
         transaction = self._transaction_id(frame)
-        if self.transactions is None:
+        transactions = self.transactions
+        if transactions is None:
             raise FrameRejected(f"no open transaction {_show(transaction)!r}")
-        return self.transactions.take(transaction)
+        return transactions.take(transaction)
 
     def _buffer(self, transaction: bytes, frame: Frame) -> None:
-        if self.transactions is None:
+        transactions = self.transactions
+        if transactions is None:
             raise FrameRejected(f"no open transaction {_show(transaction)!r}: send BEGIN first")
-        self.transactions.buffer(transaction, frame)
+        transactions.buffer(transaction, frame)
 
     def _on_commit(self, frame: Frame) -> None:
         frames = self._take_transaction(frame)

@@ -2,11 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..destination import Session
 
-__all__ = ["SessionRegistry"]
+__all__ = ["SessionList", "SessionRegistry"]
+
+
+class _Anchor:
+    """The list's head and tail: a circular list needs no end checks."""
+
+    __slots__ = ("_prev", "_next")
+
+    def __init__(self) -> None:
+        self._prev: Any = self
+        self._next: Any = self
+
+
+class SessionList:
+    """The open sessions, linked through their own ``_prev`` / ``_next`` slots.
+
+    16 bytes a session, whatever the count: a set of sessions cost 27 to 107 bytes per
+    entry depending on where its table was between resizes (105 at 5,000 connections), a
+    dict keyed by session 29 to 59. Adding and removing are O(1). Iterate over a copy
+    (``list(sessions)``) to close or end sessions while walking them.
+    """
+
+    __slots__ = ("_anchor", "_count")
+
+    def __init__(self) -> None:
+        self._anchor = _Anchor()
+        self._count = 0
+
+    def add(self, session: Session) -> None:
+        node: Any = session
+        if node._next is not None:
+            return  # already in
+        anchor = self._anchor
+        last = anchor._prev
+        node._prev = last
+        node._next = anchor
+        last._next = node
+        anchor._prev = node
+        self._count += 1
+
+    def discard(self, session: Session) -> None:
+        node: Any = session
+        after = node._next
+        if after is None:
+            return  # not in
+        before = node._prev
+        before._next = after
+        after._prev = before
+        node._prev = node._next = None
+        self._count -= 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, session: object) -> bool:
+        return getattr(session, "_next", None) is not None
+
+    def __iter__(self) -> Iterator[Session]:
+        anchor = self._anchor
+        node = anchor._next
+        while node is not anchor:
+            after = node._next  # read first: the caller may end this session meanwhile
+            yield node
+            node = after
 
 
 class SessionRegistry:
@@ -15,7 +79,7 @@ class SessionRegistry:
     __slots__ = ("sessions", "total", "transport_counts", "connected", "_frames_in_closed", "_frames_out_closed")
 
     def __init__(self) -> None:
-        self.sessions: set[Session] = set()
+        self.sessions = SessionList()
         #: Connections accepted since start (xtomp's ``Σ``).
         self.total = 0
         #: Open connections per transport name.
