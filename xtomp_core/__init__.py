@@ -11,7 +11,15 @@ from .config.directives import DESTINATION, SERVER, Directive, DirectiveSet, plu
 from .config.listen import parse_listen
 from .config.loader import default_config_path, read_config
 from .config.model import Config, Section
-from .destination import Destination, DestinationContext, MemoryAccount, Session, Subscription, prefetch_window
+from .destination import (
+    DeferredReceipt,
+    Destination,
+    DestinationContext,
+    MemoryAccount,
+    Session,
+    Subscription,
+    prefetch_window,
+)
 from .errors import (
     AuthRejected,
     Blocked,
@@ -61,6 +69,7 @@ __all__ = [
     "BrokerView",
     "Config",
     "ConfigError",
+    "DeferredReceipt",
     "Destination",
     "DestinationContext",
     "DestinationFactory",

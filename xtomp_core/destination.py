@@ -32,12 +32,23 @@ if TYPE_CHECKING:
 
     from .config.model import Section
 
-__all__ = ["Destination", "DestinationContext", "MemoryAccount", "Session", "Subscription", "prefetch_window"]
+__all__ = [
+    "DeferredReceipt", "Destination", "DestinationContext", "MemoryAccount", "Session", "Subscription", "prefetch_window",
+]
 
 #: SUBSCRIBE headers that set a client-ack subscription's window: RabbitMQ's, then ActiveMQ's.
 PREFETCH_HEADERS = (b"prefetch-count", b"activemq.prefetchSize")
 
 log = logging.getLogger("xtomp.destination")
+
+
+class DeferredReceipt(Protocol):
+    """What :meth:`Session.defer_receipt` returns: call it once what the frame asked for is
+    done (the RECEIPT is written when every deferral of the frame was called), or with an
+    error when it failed (one ERROR echoing the receipt, then the session closes). Calling
+    it again, or after the session ended, does nothing."""
+
+    def __call__(self, error: XtompError | None = None) -> None: ...
 
 
 class Session(Protocol):
@@ -107,6 +118,15 @@ class Session(Protocol):
     def release(self, holder: object) -> None:
         """``holder`` lets go; when no holder is left, the frames that waited are handled and
         reading starts again."""
+
+    def defer_receipt(self) -> DeferredReceipt | None:
+        """Make the RECEIPT of the frame being handled wait until the returned callable is
+        called: for a destination whose ``publish`` (or ``subscribe``) only *starts* what the
+        receipt promises (a write to another system). Until then this client's later frames
+        wait too (as with :meth:`hold`), so its receipts stay in order. Each call returns
+        one more deferral; a COMMIT's RECEIPT waits for those of all its SENDs. None when
+        the frame asked for no receipt, or outside frame handling: nothing to wait for, and
+        no cost."""
 
     def subscribe(
         self, subscription_id: bytes, destination: Destination, headers: Mapping[bytes, bytes]

@@ -50,6 +50,7 @@ from ..protocol.parser import FrameParser
 from .acks import find_delivery
 from .acks import show as _show
 from .filtering import subscription_filter
+from .receipts import Confirmation, PendingReceipt
 from .transactions import Transactions, check_room
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ CLOSED = 3
 _STATE_NAMES = ("awaiting CONNECT", "authenticating", "connected", "closed")
 
 Handler = Callable[["Session", Frame], None]
+#: A handler whose frame's RECEIPT :func:`_receipted` writes; it returns what must follow
+#: the RECEIPT (SUBSCRIBE: the destination's ``started``), or None.
+Body = Callable[["Session", Frame], "Callable[[], None] | None"]
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -112,6 +116,7 @@ class Session:
         "_occasional",
         "_memory",
         "_send_memo",
+        "_receipt_now",
         "_prev",
         "_next",
     )
@@ -147,6 +152,9 @@ class Session:
         self._occasional: _Occasional | None = None
         self._memory = broker.memory
         self._send_memo: dict[bytes, Destination] | None = None
+        #: While a frame with a ``receipt`` header is handled: its receipt, or once
+        #: defer_receipt was called, the PendingReceipt; None otherwise.
+        self._receipt_now: bytes | PendingReceipt | None = None
         #: The broker's list of open sessions is linked through these (sessions.SessionList).
         self._prev: object = None
         self._next: object = None
@@ -227,6 +235,71 @@ class Session:
             log.info("session %s: %s", self.describe(), text)
         else:
             log.info("session %s: %s frame refused: %s", self.describe(), frame.command.decode(), text)
+        self.link.write(error_frame(text, self.version, receipt))
+        self.close(text, linger=True)
+
+    # -- deferred receipts (receipts.py) ------------------------------------------------
+
+    def defer_receipt(self) -> Confirmation | None:
+        """Make the RECEIPT of the frame being handled wait until the returned confirmation is
+        called (with an ``XtompError`` instead: one ERROR echoing the receipt, then close);
+        until then this client's later frames wait too, as with :meth:`hold`. None when the
+        frame asked for no receipt (or no frame is being handled): nothing to wait for."""
+        current = self._receipt_now
+        if current is None:
+            return None
+        if type(current) is bytes:
+            current = self._receipt_now = PendingReceipt(self, current)
+        assert isinstance(current, PendingReceipt)
+        return current.confirmation()
+
+    def _with_receipt(self, body: Body, frame: Frame, receipt: bytes) -> None:
+        """Handle a frame that asked for a receipt: write it after ``body``, or once every
+        confirmation ``body`` deferred it for has come."""
+        self._receipt_now = receipt
+        try:
+            after = body(self, frame)
+        except BaseException:
+            pending = self._take_receipt_state()
+            if isinstance(pending, PendingReceipt):
+                pending.abandon()
+            raise
+        pending = self._take_receipt_state()
+        if isinstance(pending, PendingReceipt):
+            pending.handler_returned(after)
+            return
+        self.link.write(receipt_frame(receipt, self.version))
+        if after is not None:
+            after()
+
+    def _take_receipt_state(self) -> bytes | PendingReceipt | None:
+        """What became of the handled frame's receipt (a PendingReceipt once deferred)."""
+        state, self._receipt_now = self._receipt_now, None
+        return state
+
+    def receipt_confirmed(self, receipt: bytes, after: Callable[[], None] | None) -> None:
+        """A deferred RECEIPT's last confirmation came (receipts.py): write it, then what follows it."""
+        if self.state != CONNECTED:
+            return  # closed meanwhile: nothing is written
+        self.link.write(receipt_frame(receipt, self.version))
+        if after is not None:
+            try:
+                after()
+            except XtompError as error:
+                self._fail_receipt(error, None)
+            except Exception:
+                log.exception("session %s: internal error after a deferred receipt", self.describe())
+                self._fail_receipt(XtompError("general - internal error"), None)
+
+    def receipt_failed(self, receipt: bytes, error: XtompError) -> None:
+        """A confirmation came with an error: ERROR echoing the receipt, then close."""
+        self._fail_receipt(error, receipt)
+
+    def _fail_receipt(self, error: XtompError, receipt: bytes | None) -> None:
+        if self.state == CLOSED:
+            return
+        text = str(error)
+        log.info("session %s: %s", self.describe(), text)
         self.link.write(error_frame(text, self.version, receipt))
         self.close(text, linger=True)
 
@@ -409,6 +482,13 @@ class Session:
 
     def _on_send(self, frame: Frame) -> None:
         headers = frame.headers
+        receipt = headers.get(c.H_RECEIPT)
+        if receipt is not None and self._receipt_now is None:
+            # Handled again inside _with_receipt, which sets _receipt_now: then this branch is
+            # skipped and the RECEIPT is written there (or deferred). A SEND without a receipt
+            # costs no extra call.
+            self._with_receipt(Session._on_send, frame, receipt)
+            return
         transaction = headers.get(c.H_TRANSACTION)
         if transaction is not None:
             # Refused now rather than at COMMIT, where the frames before it would already be
@@ -419,9 +499,6 @@ class Session:
             self._publish(frame)
             if self._memory.over:
                 self._memory.pause(self)  # max_memory: this one was accepted, the next frames wait
-        receipt = headers.get(c.H_RECEIPT)
-        if receipt is not None:
-            self.link.write(receipt_frame(receipt, self.version))
 
     def _publish(self, frame: Frame) -> None:
         destination = self._checked_destination(frame)
@@ -476,7 +553,7 @@ class Session:
 
     # -- SUBSCRIBE / UNSUBSCRIBE ----------------------------------------------------------
 
-    def _on_subscribe(self, frame: Frame) -> None:
+    def _subscribe(self, frame: Frame) -> Callable[[], None]:
         headers = frame.headers
         name = headers.get(c.H_DESTINATION)
         if name is None:
@@ -503,8 +580,8 @@ class Session:
             broker.access.check_subscribe(destination, self.principal)
         chosen = subscription_filter(broker.filter_engines, broker.unfiltered_checks, destination, headers)
         subscription = self.add_subscription(subscription_id, destination, headers, ack, chosen, start=False)
-        self._receipt(frame)
-        destination.started(subscription)
+        # After the RECEIPT, so that it comes before any message already waiting.
+        return lambda: destination.started(subscription)
 
     def subscribe(
         self, subscription_id: bytes, destination: Destination, headers: Mapping[bytes, bytes]
@@ -535,7 +612,7 @@ class Session:
             destination.started(subscription)
         return subscription
 
-    def _on_unsubscribe(self, frame: Frame) -> None:
+    def _unsubscribe(self, frame: Frame) -> None:
         headers = frame.headers
         subscription_id = headers.get(c.H_ID)
         if subscription_id is None:
@@ -550,15 +627,8 @@ class Session:
             raise FrameRejected(f"no subscription with id {_show(subscription_id)!r} on this connection")
         subscription.unsubscribe_headers = headers  # the destination may read them (durable:true...)
         subscription.destination.unsubscribe(subscription)
-        self._receipt(frame)
 
     # -- ACK / NACK -----------------------------------------------------------------------
-
-    def _on_ack(self, frame: Frame) -> None:
-        self._acknowledge_or_buffer(frame)
-
-    def _on_nack(self, frame: Frame) -> None:
-        self._acknowledge_or_buffer(frame)
 
     def _acknowledge_or_buffer(self, frame: Frame) -> None:
         transaction = frame.headers.get(c.H_TRANSACTION)
@@ -566,7 +636,6 @@ class Session:
             self._buffer(transaction, frame)
         else:
             self._acknowledge(frame)
-        self._receipt(frame)
 
     def _acknowledge(self, frame: Frame) -> None:
         subscription, message_id = find_delivery(self.subscriptions, frame, self.version)
@@ -605,7 +674,7 @@ class Session:
             raise FrameRejected(f"no open transaction {_show(transaction)!r}: send BEGIN first")
         transactions.buffer(transaction, frame)
 
-    def _on_commit(self, frame: Frame) -> None:
+    def _commit(self, frame: Frame) -> None:
         frames = self._take_transaction(frame)
         check_room(frames, self._checked_destination, self)
         for buffered in frames:
@@ -615,7 +684,6 @@ class Session:
                 self._acknowledge(buffered)
         if self._memory.over:
             self._memory.pause(self)
-        self._receipt(frame)
 
     def _on_abort(self, frame: Frame) -> None:
         self._take_transaction(frame)
@@ -629,6 +697,22 @@ class Session:
 
     def _on_disconnect_early(self, frame: Frame) -> None:
         self.close("DISCONNECT before CONNECT")
+
+
+def _receipted(body: Body) -> Handler:
+    """A handler for a frame whose RECEIPT may be deferred (``Session.defer_receipt``)."""
+
+    def handle(session: Session, frame: Frame) -> None:
+        receipt = frame.headers.get(c.H_RECEIPT)
+        if receipt is not None:
+            session._with_receipt(body, frame, receipt)
+            return
+        after = body(session, frame)
+        if after is not None:
+            after()
+
+    handle.__name__ = handle.__qualname__ = f"receipted({body.__name__})"
+    return handle
 
 
 def _table(entries: dict[bytes, Handler]) -> dict[bytes, Handler]:
@@ -651,12 +735,12 @@ _CONNECTED = _table(
         c.CONNECT: Session._on_connect_again,
         c.STOMP: Session._on_connect_again,
         c.SEND: Session._on_send,
-        c.SUBSCRIBE: Session._on_subscribe,
-        c.UNSUBSCRIBE: Session._on_unsubscribe,
-        c.ACK: Session._on_ack,
-        c.NACK: Session._on_nack,
+        c.SUBSCRIBE: _receipted(Session._subscribe),
+        c.UNSUBSCRIBE: _receipted(Session._unsubscribe),
+        c.ACK: _receipted(Session._acknowledge_or_buffer),
+        c.NACK: _receipted(Session._acknowledge_or_buffer),
         c.BEGIN: Session._on_begin,
-        c.COMMIT: Session._on_commit,
+        c.COMMIT: _receipted(Session._commit),
         c.ABORT: Session._on_abort,
         c.DISCONNECT: Session._on_disconnect,
     }
