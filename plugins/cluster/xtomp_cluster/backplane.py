@@ -59,6 +59,14 @@ class Backplane(Protocol):
     def punsubscribe(self, pattern: bytes) -> None:
         """Stop receiving a pattern."""
 
+    def subscribed(self, channel: bytes, done: Callable[[], None]) -> None:
+        """Call ``done`` (on a later loop pass) once the engine confirmed the subscription to
+        ``channel``: at once when it already had, or while the backplane is not up (the node
+        is local-only then), or when it goes down before confirming."""
+
+    def psubscribed(self, pattern: bytes, done: Callable[[], None]) -> None:
+        """``subscribed`` for a pattern."""
+
     def command(self, *args: Arg) -> asyncio.Future[Any]:
         """Queue one command for the next pipeline (in order with ``publish``). Its future
         gets the reply; an error reply sets its exception (``redis.ResponseError``), and so

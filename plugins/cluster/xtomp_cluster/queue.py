@@ -22,11 +22,18 @@ idle; a node with consumers sweeps (``claim``) every ``claim_after / 2`` while t
 has pending entries it does not hold, taking over those idle for ``claim_after`` (a dead
 node's), redelivered with ``redelivered:true``. Neither timer runs at idle.
 
+A SEND with a ``receipt`` gets it once Redis answered its XADD (``Session.defer_receipt``):
+an error reply is an ERROR instead, and so is a connection lost before the reply unless
+``when_unavailable = "hold"`` keeps the message (its RECEIPT then waits for the resend).
+
 ``max_messages`` bounds the log (waiting and unacknowledged messages): a SEND to a full
-queue gets ERROR ``q flup``, as on one node. The log's length is learnt from one XLEN per
-loop pass with SENDs, so a burst may overshoot by one pass. With the backplane unreachable
-a SEND gets an ERROR (``when_unavailable = "error"``) or is kept and its producer held until
-the backplane is back (``"hold"``).
+queue gets ERROR ``q flup``, as on one node, or with ``when_full = "pause"`` is accepted
+and holds its producer until the log is below max_messages again, which the node learns
+from its own ACKs and, while anyone is held, from an XLEN every ``FULL_POLL`` (no timer
+otherwise). The log's length is learnt from one XLEN per loop pass with SENDs, counting
+this node's appends queued after it, so only bursts from several nodes at once may
+overshoot. With the backplane unreachable a SEND gets an ERROR (``when_unavailable =
+"error"``) or is kept and its producer held until the backplane is back (``"hold"``).
 
 Expiry (``expiry``, ``expires``, ``expiration``) is a deadline stored with the entry; an
 entry read after it is dead-lettered (reason ``expired``) instead of delivered: found when
@@ -43,7 +50,15 @@ from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import Destination, DestinationFull, FrameRejected, Message, XtompError, prefetch_window
+from xtomp_core import (
+    DeferredReceipt,
+    Destination,
+    DestinationFull,
+    FrameRejected,
+    Message,
+    XtompError,
+    prefetch_window,
+)
 
 from .streams import Entry, QueueStreams, decode_entry, encode_entry
 
@@ -52,7 +67,8 @@ if TYPE_CHECKING:
 
     from xtomp_core import DestinationContext, Section, Session, Subscription
 
-__all__ = ["ClusterQueue", "ClusterUnavailable", "QueueOptions", "AUTO_WINDOW", "MAX_READ"]
+__all__ = ["ClusterQueue", "ClusterRefused", "ClusterUnavailable", "QueueOptions", "AUTO_WINDOW", "MAX_READ",
+           "FULL_POLL"]
 
 log = logging.getLogger("xtomp.cluster")
 
@@ -60,6 +76,9 @@ log = logging.getLogger("xtomp.cluster")
 AUTO_WINDOW = 32
 #: Most entries one read asks for (a consumer without a window counts as this many).
 MAX_READ = 1000
+#: While a producer is held by a full queue (``when_full = "pause"``), how often the node
+#: reads the stream's length again (other nodes' consumers drain it without telling us).
+FULL_POLL = 0.2
 
 ORIGINAL_DESTINATION = b"x-original-destination"
 #: ActiveMQ's absolute expiry (ms since the epoch) and RabbitMQ's time to live (ms from the SEND).
@@ -97,6 +116,12 @@ class ClusterUnavailable(XtompError):
     """The backplane (Redis) cannot be reached, so a clustered queue cannot accept a SEND."""
 
     code = "cluster down"
+
+
+class ClusterRefused(XtompError):
+    """Redis answered a queue SEND's XADD with an error (``maxmemory`` reached, ...)."""
+
+    code = "cluster refused"
 
 
 class QueueOptions:
@@ -177,8 +202,7 @@ class ClusterQueue(Destination):
         "options", "streams", "key", "owner", "remote", "ready", "consumers", "cursor", "reading", "waiting",
         "length", "measuring", "max_redeliveries", "dead_letter", "acked", "nacked", "redelivered",
         "dead_lettered", "claimed", "read_count", "unsent", "held_producers", "lag", "ttl", "expired", "_settling",
-        "_sweep",
-        "_touch",
+        "_sweep", "_touch", "pause_when_full", "paused", "_poll", "unmeasured",
     )
 
     type_name = "queue"
@@ -202,6 +226,8 @@ class ClusterQueue(Destination):
         self.waiting = False  # in the node's blocking read
         self.length = 0  # the log's length at the last XLEN
         self.measuring = False
+        #: This node's appends queued after the XLEN in flight (its answer does not count them).
+        self.unmeasured = 0
         self.max_redeliveries: int = settings["max_redeliveries"] if "max_redeliveries" in settings else 6
         dead_letter = settings["dead_letter"] if "dead_letter" in settings else None
         self.dead_letter: bytes | None = dead_letter.encode() if dead_letter else None
@@ -214,14 +240,20 @@ class ClusterQueue(Destination):
         self.dead_lettered = 0
         self.claimed = 0
         self.read_count = 0
-        #: SENDs accepted while the backplane was away (``hold``), or whose append failed.
-        self.unsent: list[tuple[bytes, float]] = []
+        #: SENDs accepted while the backplane was away (``hold``), or whose append failed,
+        #: with the RECEIPT each one's producer waits for (None: it asked for none).
+        self.unsent: list[tuple[bytes, float, DeferredReceipt | None]] = []
         self.held_producers: dict[Session, None] = {}
         #: Entries no node has read yet, at the last stats collection (XINFO GROUPS).
         self.lag = 0
         self._settling: list[bytes] = []
         self._sweep: asyncio.TimerHandle | None = None
         self._touch: asyncio.TimerHandle | None = None
+        #: ``when_full = "pause"``: producers held while the stream holds max_messages, and the
+        #: timer that reads its length again while any is held (none otherwise).
+        self.pause_when_full = "when_full" in settings and settings["when_full"] == "pause"
+        self.paused: dict[Session, None] = {}
+        self._poll: asyncio.TimerHandle | None = None
         if not remote:
             options.queues[name] = self
             if self.streams.available:
@@ -234,7 +266,8 @@ class ClusterQueue(Destination):
         if not streams.available:
             self._unavailable(message, sender)
             return
-        if self.length >= self.max_messages and not self.remote:
+        full = self.length >= self.max_messages and not self.remote
+        if full and not self._may_pause(sender):
             self._measure()  # it may have room again by the next SEND
             raise DestinationFull(
                 f"{self.name.decode('utf-8', 'replace')} already holds max_messages ({self.max_messages}) messages"
@@ -245,30 +278,100 @@ class ClusterQueue(Destination):
             expires = deadline(headers, self.ttl, time.time())  # ERROR for a bad value, before anything changed
         payload = encode_entry(headers, message.body)
         self.enqueued += 1
-        streams.append(self.key, payload, partial(self._appended, payload, expires), create=not self.remote,
+        # A SEND with a receipt gets it once Redis has the entry (None, and no cost, without).
+        done = sender.defer_receipt() if sender is not None else None
+        streams.append(self.key, payload, partial(self._appended, payload, expires, done), create=not self.remote,
                        expires=expires)
         if not self.remote:
             self.length += 1
-            self._measure()
+            if self.measuring:
+                self.unmeasured += 1
+            else:
+                self._measure()
+            if full:
+                assert sender is not None
+                self._pause(sender)
 
-    def _appended(self, payload: bytes, expires: float, result: object) -> None:
+    def _appended(self, payload: bytes, expires: float, done: DeferredReceipt | None, result: object) -> None:
         if result is None:
-            self.dropped += 1  # another node's temporary queue that is gone (NOMKSTREAM)
+            self.dropped += 1  # another node's temporary queue that is gone (NOMKSTREAM): no ERROR for a reply
         elif isinstance(result, ConnectionError):
-            self.unsent.append((payload, expires))  # sent again when the backplane is back (at least once)
+            if done is not None and not self.options.hold:
+                # when_unavailable = "error": the producer waiting for its RECEIPT learns now.
+                # Not kept: it was told the message may not have been accepted.
+                done(ClusterUnavailable(
+                    f"{self.name.decode('utf-8', 'replace')}: the connection to the cluster's Redis broke before "
+                    "it confirmed the message, which may not have been accepted"
+                ))
+                return
+            self.unsent.append((payload, expires, done))  # sent again when the backplane is back (at least once)
+            return
         elif isinstance(result, Exception):
             self.dropped += 1
             log.warning("cluster: %s: a SEND was refused by Redis: %s", self.name.decode("utf-8", "replace"), result)
+            if done is not None:
+                done(ClusterRefused(
+                    f"{self.name.decode('utf-8', 'replace')}: Redis refused the message: {str(result)[:200]}"
+                ))
+            return
+        if done is not None:
+            done()
+
+    # -- when_full = "pause" ----------------------------------------------------------------
+
+    def _may_pause(self, sender: Session | None) -> bool:
+        """A full queue holds this producer rather than refusing its SEND (as on one node, a
+        producer holding unacknowledged messages is refused: its ACKs would wait too)."""
+        return (
+            self.pause_when_full and sender is not None and sender.connected and not _holds_unacked(sender)
+        )
+
+    def _pause(self, sender: Session) -> None:
+        """This SEND was accepted (one over, as on one node); the producer's next frames wait
+        until the stream is below max_messages: learnt from this node's ACKs, and from XLEN
+        every FULL_POLL while anyone is held (others' consumers drain it without telling us)."""
+        self.paused[sender] = None
+        sender.hold((self, FULL))
+        self._arm_poll()
+
+    def _arm_poll(self) -> None:
+        loop = self.context.loop
+        if self._poll is None and loop is not None and self.paused:
+            self._poll = loop.call_later(FULL_POLL, self._poll_length)
+
+    def _poll_length(self) -> None:
+        self._poll = None
+        for session in [session for session in self.paused if not session.connected]:
+            del self.paused[session]  # gone while held
+        if self.paused and not self.closed:
+            if self.streams.available:
+                self._measure()
+            self._arm_poll()
+
+    def _room_again(self) -> None:
+        """Release the held producers once the stream is below max_messages."""
+        if self.paused and self.length < self.max_messages:
+            self._release_paused()
+
+    def _release_paused(self) -> None:
+        paused, self.paused = self.paused, {}
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
+        for session in paused:
+            self.context.call_soon(partial(session.release, (self, FULL)))
 
     def _measure(self) -> None:
         if not self.measuring:
             self.measuring = True
+            self.unmeasured = 0
             self.streams.length(self.key, self._measured)
 
     def _measured(self, result: object) -> None:
         self.measuring = False
         if isinstance(result, int):
-            self.length = result
+            self.length = result + self.unmeasured  # Redis answered before it saw those
+            self._room_again()
 
     def _unavailable(self, message: Message, sender: Session | None) -> None:
         if self.options.hold and sender is not None and sender.connected:
@@ -276,7 +379,7 @@ class ClusterQueue(Destination):
             expires = 0.0
             if self.ttl or EXPIRES in headers or EXPIRATION in headers:
                 expires = deadline(headers, self.ttl, time.time())
-            self.unsent.append((encode_entry(headers, message.body), expires))
+            self.unsent.append((encode_entry(headers, message.body), expires, sender.defer_receipt()))
             self.enqueued += 1
             self.held_producers[sender] = None
             sender.hold(self)
@@ -288,6 +391,8 @@ class ClusterQueue(Destination):
     def room(self, sender: Session) -> int | None:
         if not self.streams.available and self.options.hold:
             return None
+        if self._may_pause(sender):
+            return None  # a COMMIT is accepted, its producer held if the stream is full
         return max(self.max_messages - self.length, 0) if not self.remote else None
 
     # -- reading ----------------------------------------------------------------------------
@@ -437,6 +542,7 @@ class ClusterQueue(Destination):
         if settling:
             self.streams.settle(self.key, settling)
             self.length = max(self.length - len(settling), 0)
+            self._room_again()
 
     # -- subscriptions ----------------------------------------------------------------------
 
@@ -620,9 +726,9 @@ class ClusterQueue(Destination):
             return
         streams.open(self.key)
         unsent, self.unsent = self.unsent, []
-        for payload, expires in unsent:
-            streams.append(self.key, payload, partial(self._appended, payload, expires), create=not self.remote,
-                           expires=expires)
+        for payload, expires, done in unsent:
+            streams.append(self.key, payload, partial(self._appended, payload, expires, done),
+                           create=not self.remote, expires=expires)
         held, self.held_producers = self.held_producers, {}
         for session in held:
             self.context.call_soon(partial(session.release, self))
@@ -662,6 +768,7 @@ class ClusterQueue(Destination):
             if handle is not None:
                 handle.cancel()
         self._sweep = self._touch = None
+        self._release_paused()
         if self.waiting:
             self.waiting = False
             self.streams.unwait(self.key)
@@ -693,3 +800,15 @@ class ClusterQueue(Destination):
             consumers=len(self.consumers),
         )
         return figures
+
+
+#: With the queue, the holder of producers held by a full queue (``self`` holds for an outage).
+FULL = "full"
+
+
+def _holds_unacked(session: Session) -> bool:
+    for subscription in session.subscriptions.values():
+        unacked = getattr(subscription.state, "unacked", None)
+        if unacked:
+            return True
+    return False

@@ -31,6 +31,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from .backplane import Callback, StateListener
@@ -86,6 +87,10 @@ class RedisBackplane:
         self.patterns: dict[bytes, Callback] = {}
         self._told_channels: set[bytes] = set()
         self._told_patterns: set[bytes] = set()
+        #: Channels and patterns Redis was (or is about to be) told and has not confirmed yet,
+        #: with who waits for the confirmation (a SUBSCRIBE's RECEIPT).
+        self._unconfirmed_channels: dict[bytes, list[Callable[[], None]]] = {}
+        self._unconfirmed_patterns: dict[bytes, list[Callable[[], None]]] = {}
         self._listeners: list[StateListener] = []
         self._commands: RespConnection | None = None
         self._pubsub: RespConnection | None = None
@@ -163,6 +168,37 @@ class RedisBackplane:
     def punsubscribe(self, pattern: bytes) -> None:
         if self.patterns.pop(pattern, None) is not None:
             self._schedule_sync()
+
+    def subscribed(self, channel: bytes, done: Callable[[], None]) -> None:
+        self._when_confirmed(channel, done, self.channels, self._told_channels, self._unconfirmed_channels)
+
+    def psubscribed(self, pattern: bytes, done: Callable[[], None]) -> None:
+        self._when_confirmed(pattern, done, self.patterns, self._told_patterns, self._unconfirmed_patterns)
+
+    def _when_confirmed(
+        self, name: bytes, done: Callable[[], None], wanted: dict[bytes, Callback], told: set[bytes],
+        unconfirmed: dict[bytes, list[Callable[[], None]]],
+    ) -> None:
+        loop = self.loop
+        if loop is None or self.state != UP or name not in wanted or (name in told and name not in unconfirmed):
+            if loop is not None:
+                loop.call_soon(done)
+            else:
+                done()
+            return
+        unconfirmed.setdefault(name, []).append(done)  # told by the next _sync, or already
+
+    def _confirmed(self, name: bytes, unconfirmed: dict[bytes, list[Callable[[], None]]]) -> None:
+        waiting = unconfirmed.pop(name, None)
+        if waiting and self.loop is not None:
+            for done in waiting:
+                self.loop.call_soon(done)  # not from inside the reply parser
+
+    def _confirm_all(self) -> None:
+        """The pub/sub connection is gone: nobody waits for a confirmation any more (local-only)."""
+        for unconfirmed in (self._unconfirmed_channels, self._unconfirmed_patterns):
+            for name in list(unconfirmed):
+                self._confirmed(name, unconfirmed)
 
     def add_state_listener(self, listener: StateListener) -> None:
         self._listeners.append(listener)
@@ -324,15 +360,17 @@ class RedisBackplane:
         """Send Redis the difference between what is wanted and what it was told (one write).
         The confirmations arrive on the pub/sub connection and are skipped by ``_on_push``."""
         commands: list[bytes] = []
-        for subscribe, unsubscribe, wanted, told in (
-            ("SUBSCRIBE", "UNSUBSCRIBE", self.channels, self._told_channels),
-            ("PSUBSCRIBE", "PUNSUBSCRIBE", self.patterns, self._told_patterns),
+        for subscribe, unsubscribe, wanted, told, unconfirmed in (
+            ("SUBSCRIBE", "UNSUBSCRIBE", self.channels, self._told_channels, self._unconfirmed_channels),
+            ("PSUBSCRIBE", "PUNSUBSCRIBE", self.patterns, self._told_patterns, self._unconfirmed_patterns),
         ):
             new = [name for name in wanted if name not in told]
             gone = [name for name in told if name not in wanted]
             if new:
                 commands.append(pack((subscribe, *new)))
                 told.update(new)
+                for name in new:
+                    unconfirmed.setdefault(name, [])
             if gone:
                 commands.append(pack((unsubscribe, *gone)))
                 told.difference_update(gone)
@@ -351,6 +389,10 @@ class RedisBackplane:
             callback = self.patterns.get(reply[1])
             channel, payload = reply[2], reply[3]
         else:
+            if kind == b"subscribe":
+                self._confirmed(reply[1], self._unconfirmed_channels)
+            elif kind == b"psubscribe":
+                self._confirmed(reply[1], self._unconfirmed_patterns)
             return  # (p)(un)subscribe confirmations
         if callback is None:
             return  # unsubscribed meanwhile
@@ -453,6 +495,7 @@ class RedisBackplane:
             self._timer.cancel()
             self._timer = None
         self._in_flight.clear()
+        self._confirm_all()
         for connection in (self._pubsub, self._commands):
             if connection is not None:
                 connection.close()

@@ -12,7 +12,9 @@ what a publish costs on top is one encode and one append to the next pipeline).
   subscribed to it only while the topic has an interest on this node: a local subscriber,
   a durable subscription (attached or away) or retention (``retain`` other than ``none``,
   so that what it retains stays current). The first interest subscribes, the last leaving
-  unsubscribes.
+  unsubscribes. A SUBSCRIBE with a ``receipt`` whose channel is new gets its RECEIPT once
+  Redis confirmed the SUBSCRIBE (``Session.defer_receipt``), so that what any node publishes
+  after the RECEIPT reaches it; a channel already subscribed: at once.
 * **Wildcards.** A pattern (``/topic/a.*``, ``a.#``, ``a.>``) with local subscribers makes
   the node PSUBSCRIBE to a glob that covers it: the channel prefix, the rule's prefix and
   the pattern's words up to its first wildcard word, then ``*`` (``xtomp:t:/topic/a*``).
@@ -169,6 +171,16 @@ class ClusterTopics:
             self.interested.discard(name)
             self.backplane.unsubscribe(self.prefix + name)
 
+    def confirm(self, destination: Destination, done: Callable[[], None]) -> None:
+        """A SUBSCRIBE's RECEIPT: once Redis confirmed the node listens on the topic's channel
+        (or the pattern's glob), so that every message published after the RECEIPT, on any
+        node, reaches the subscriber. At once when it already listened (or Redis is down:
+        local-only)."""
+        if isinstance(destination, Pattern):
+            self.backplane.psubscribed(self.glob(destination), done)
+        else:
+            self.backplane.subscribed(self.prefix + destination.name, done)
+
     # -- the hot path ---------------------------------------------------------------------------
 
     def send(self, destination: Topic, message: Message) -> bool:
@@ -261,6 +273,9 @@ def _clustered_class(base: type[Topic], cluster: ClusterTopics) -> type:
     def subscribe(self: Topic, subscription: Subscription, headers: Mapping[bytes, bytes]) -> None:
         subscribe_locally(self, subscription, headers)
         cluster.update(self)
+        done = subscription.session.defer_receipt()
+        if done is not None:
+            cluster.confirm(self, done)
 
     def unsubscribe(self: Topic, subscription: Subscription) -> None:
         unsubscribe_locally(self, subscription)

@@ -1,0 +1,135 @@
+"""A RECEIPT means the cluster has it (queue SEND: Redis stored the entry; topic SUBSCRIBE: Redis
+confirmed the channel), and when_full = "pause" holds a producer: real nodes, real redis-server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from xtomp_testing import RawClient, RedisServer, wait_until
+
+CONFIG = """\
+[plugins.queues]
+
+[plugins.filters]
+
+[destinations."/queue/*"]
+type = "queue"
+max_messages = 100000
+
+[destinations."/queue/full"]
+type = "queue"
+max_messages = 5
+when_full = "pause"
+
+[plugins.cluster]
+claim_after = "60s"
+"""
+
+
+@pytest.fixture
+def nodes(cluster_nodes: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    def start(count: int = 2) -> list[Any]:
+        started = cluster_nodes(count, CONFIG)
+        for node in started:
+            wait_until(lambda: node.cluster()["up"] == 1, what=f"node {node.name} connected to Redis")
+        return started
+
+    return start
+
+
+@pytest.fixture
+def rdb(redis_server: RedisServer) -> Iterator[Any]:
+    client = redis.Redis.from_url(redis_server.url, protocol=2)
+    yield client
+    client.config_set("maxmemory", 0)
+    client.close()
+
+
+def _raw(node: Any) -> RawClient:
+    client = RawClient("127.0.0.1", node.port, timeout=10)
+    client.connect()
+    return client
+
+
+def test_a_queue_send_gets_its_receipt_only_once_the_stream_holds_the_message(nodes: Any, rdb: Any) -> None:
+    (a,) = nodes(1)
+    producer = _raw(a)
+    producer.send_frame("SEND", {"destination": "/queue/confirmed", "receipt": "first"}, "zero")
+    producer.expect_receipt("first")
+    rdb.execute_command("CLIENT", "PAUSE", 1000, "WRITE")  # XADD waits, XLEN answers
+    producer.send(b"SEND\ndestination:/queue/confirmed\nreceipt:r\n\none\x00"
+                  b"SEND\ndestination:/queue/confirmed\nreceipt:after\n\ntwo\x00")
+    producer.expect_nothing(0.3)  # no RECEIPT while Redis has not stored it
+    assert rdb.xlen("xtomp:queue:/queue/confirmed") == 1
+    producer.expect_receipt("r", timeout=10)
+    assert [entry[1][b"m"].endswith(b"one") for entry in rdb.xrange("xtomp:queue:/queue/confirmed")][1]
+    producer.expect_receipt("after", timeout=10)  # the next SEND waited for it: receipts in order
+
+
+def test_a_send_redis_refuses_gets_an_error_not_a_receipt(nodes: Any, rdb: Any) -> None:
+    (a,) = nodes(1)
+    producer = _raw(a)
+    producer.send_frame("SEND", {"destination": "/queue/refused", "receipt": "ok"}, "fits")
+    producer.expect_receipt("ok")
+    rdb.config_set("maxmemory-policy", "noeviction")
+    rdb.config_set("maxmemory", 1)  # every XADD now gets Redis's OOM error
+    producer.send_frame("SEND", {"destination": "/queue/refused", "receipt": "no"}, "refused")
+    error = producer.expect_error("cluster refused - /queue/refused: Redis refused the message: OOM")
+    assert error.headers[b"receipt-id"] == b"no"
+
+
+def test_a_topic_subscribe_receipt_waits_for_redis_so_the_next_publish_on_another_node_arrives(
+    nodes: Any, rdb: Any, redis_server: RedisServer
+) -> None:
+    a, b = nodes(2)
+    publisher = _raw(a)
+    subscriber = _raw(b)
+    for name, send_to in (("/topic/fresh", "/topic/fresh"), ("/topic/words.*", "/topic/words.new")):
+        rdb.execute_command("CLIENT", "PAUSE", 1000, "ALL")  # node b's SUBSCRIBE waits in Redis
+        subscriber.send_frame("SUBSCRIBE", {"destination": name, "id": name, "receipt": name})
+        subscriber.expect_nothing(0.3)
+        subscriber.expect_receipt(name, timeout=10)
+        publisher.send_frame("SEND", {"destination": send_to}, f"right after {name}")
+        assert subscriber.expect("MESSAGE", timeout=10).body == f"right after {name}".encode()
+    # A channel node b already listens to: the RECEIPT comes at once.
+    subscriber.send_frame("SUBSCRIBE", {"destination": "/topic/fresh", "id": "again", "receipt": "again"})
+    subscriber.expect_receipt("again")
+    assert redis_server.subscribers("xtomp:t:/topic/fresh") == 1
+
+
+def test_when_full_pause_holds_a_producer_until_a_consumer_on_another_node_drains(nodes: Any, rdb: Any) -> None:
+    a, b = nodes(2)
+    producer = _raw(a)
+    for number in range(20):
+        producer.send_frame("SEND", {"destination": "/queue/full"}, f"m{number}")
+    producer.send_frame("SEND", {"destination": "/queue/full", "receipt": "last"}, "m20")
+    # Five fit, the sixth is accepted and holds the producer: no ERROR, nothing lost.
+    wait_until(lambda: rdb.xlen("xtomp:queue:/queue/full") == 6, what="a full queue (one over)")
+    producer.expect_nothing(0.3)
+    assert rdb.xlen("xtomp:queue:/queue/full") == 6
+    consumer = _raw(b)
+    consumer.subscribe("/queue/full", id="c", ack="client-individual", prefetch_count="2")
+    bodies = []
+    while len(bodies) < 21:
+        frame = consumer.expect("MESSAGE", timeout=10)
+        bodies.append(frame.body.decode())
+        consumer.send_frame("ACK", {"id": frame.headers[b"ack"].decode()})
+    producer.expect_receipt("last", timeout=10)
+    assert bodies == [f"m{number}" for number in range(21)]  # each once, in order
+    consumer.expect_nothing(0.2)
+    wait_until(lambda: rdb.xlen("xtomp:queue:/queue/full") == 0, what="everything acknowledged")
+    assert "q flup" not in a.log()
+
+
+def test_a_clustered_queue_refuses_selectors_and_browsing_saying_why(nodes: Any) -> None:
+    (a,) = nodes(1)
+    client = _raw(a)
+    client.send_frame("SUBSCRIBE", {"destination": "/queue/plain", "id": "s", "selector": "x = 1"})
+    client.expect_error("clustered queue: selectors and filters are not supported on it")
+    client = _raw(a)
+    client.send_frame("SUBSCRIBE", {"destination": "/queue/plain", "id": "s", "browser": "true"})
+    client.expect_error("clustered queue: browsing (browser:true) is not supported on it")
