@@ -44,8 +44,7 @@ def nodes(cluster_nodes: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
 @pytest.fixture
 def rdb(redis_server: RedisServer) -> Iterator[Any]:
     client = redis.Redis.from_url(redis_server.url, protocol=2)
-    yield client
-    client.config_set("maxmemory", 0)
+    yield client  # each test has a Redis of its own: nothing to reset
     client.close()
 
 
@@ -66,8 +65,37 @@ def test_a_queue_send_gets_its_receipt_only_once_the_stream_holds_the_message(no
     producer.expect_nothing(0.3)  # no RECEIPT while Redis has not stored it
     assert rdb.xlen("xtomp:queue:/queue/confirmed") == 1
     producer.expect_receipt("r", timeout=10)
-    assert [entry[1][b"m"].endswith(b"one") for entry in rdb.xrange("xtomp:queue:/queue/confirmed")][1]
-    producer.expect_receipt("after", timeout=10)  # the next SEND waited for it: receipts in order
+    bodies = [fields[b"m"].rpartition(b"\n")[2] for _, fields in rdb.xrange("xtomp:queue:/queue/confirmed")]
+    assert bodies[:2] == [b"zero", b"one"]
+    producer.expect_receipt("after", timeout=10)
+
+
+def test_a_commit_receipt_waits_until_redis_has_every_send_of_the_transaction(nodes: Any, rdb: Any) -> None:
+    (a,) = nodes(1)
+    producer = _raw(a)
+    producer.send_frame("BEGIN", {"transaction": "t"})
+    for number in range(3):
+        producer.send_frame("SEND", {"destination": "/queue/committed", "transaction": "t"}, f"m{number}")
+    rdb.execute_command("CLIENT", "PAUSE", 1000, "WRITE")
+    producer.send_frame("COMMIT", {"transaction": "t", "receipt": "c"})
+    producer.expect_nothing(0.3)
+    producer.expect_receipt("c", timeout=10)
+    assert rdb.xlen("xtomp:queue:/queue/committed") == 3
+
+
+def test_redis_lost_before_it_confirmed_a_send_is_an_error_not_a_receipt(
+    nodes: Any, rdb: Any, redis_server: RedisServer
+) -> None:
+    (a,) = nodes(1)
+    producer = _raw(a)
+    producer.send_frame("SEND", {"destination": "/queue/lost", "receipt": "ok"}, "fits")
+    producer.expect_receipt("ok")
+    rdb.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
+    producer.send_frame("SEND", {"destination": "/queue/lost", "receipt": "lost"}, "unconfirmed")
+    producer.expect_nothing(0.2)
+    redis_server.stop()
+    error = producer.expect_error("the connection to the cluster's Redis broke before it confirmed the message")
+    assert error.headers[b"receipt-id"] == b"lost"
 
 
 def test_a_send_redis_refuses_gets_an_error_not_a_receipt(nodes: Any, rdb: Any) -> None:

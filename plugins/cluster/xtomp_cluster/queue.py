@@ -808,7 +808,7 @@ FULL = "full"
 
 def _holds_unacked(session: Session) -> bool:
     for subscription in session.subscriptions.values():
-        unacked = getattr(subscription.state, "unacked", None)
-        if unacked:
+        consumer = subscription.state
+        if isinstance(consumer, ClusterConsumer) and consumer.unacked:
             return True
     return False

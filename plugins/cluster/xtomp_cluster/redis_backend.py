@@ -190,7 +190,7 @@ class RedisBackplane:
 
     def _confirmed(self, name: bytes, unconfirmed: dict[bytes, list[Callable[[], None]]]) -> None:
         waiting = unconfirmed.pop(name, None)
-        if waiting and self.loop is not None:
+        if waiting and self.loop is not None and not self.loop.is_closed():
             for done in waiting:
                 self.loop.call_soon(done)  # not from inside the reply parser
 
