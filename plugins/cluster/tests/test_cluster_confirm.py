@@ -3,12 +3,14 @@ confirmed the channel), and when_full = "pause" holds a producer: real nodes, re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
+from xtomp_cluster.queue import FULL_POLL
 from xtomp_testing import RawClient, RedisServer, wait_until
 
 CONFIG = """\
@@ -151,6 +153,17 @@ def test_when_full_pause_holds_a_producer_until_a_consumer_on_another_node_drain
     consumer.expect_nothing(0.2)
     wait_until(lambda: rdb.xlen("xtomp:queue:/queue/full") == 0, what="everything acknowledged")
     assert "q flup" not in a.log()
+    # Nobody is held any more: the length is no longer polled (no timer at idle).
+    wait_until(lambda: _no_xlen_for(rdb, 3 * FULL_POLL), what="no XLEN once the producer was released")
+
+
+def _no_xlen_for(rdb: Any, interval: float) -> bool:
+    def calls() -> int:
+        return int(rdb.info("commandstats").get("cmdstat_xlen", {}).get("calls", 0))
+
+    before = calls()
+    time.sleep(interval)  # an interval to count in, not a synchronisation
+    return calls() == before
 
 
 def test_a_clustered_queue_refuses_selectors_and_browsing_saying_why(nodes: Any) -> None:
