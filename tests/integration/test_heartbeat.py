@@ -141,3 +141,33 @@ def test_xtomp_floors_remain_available(xtomp_factory, raw_client):
     broker = xtomp_factory('[server]\nheart_beat_read = "120s"\nheart_beat_write_min = "60s"\n')
     client = raw_client(broker)
     assert client.connect(heart_beat="1000,1000").headers[b"heart-beat"] == b"60000,120000"
+
+
+HELD = FAST + """
+[plugins.queues]
+
+[destinations."/queue/*"]
+type = "queue"
+max_messages = 1
+when_full = "pause"
+"""
+
+
+def test_a_producer_held_by_flow_control_is_not_closed_for_the_beats_it_cannot_be_read(xtomp_factory, raw_client):
+    """While a producer is held (a full queue, a pending receipt) its connection is not read,
+    so the beats it sends wait in the socket: a held session is alive, not silent."""
+    broker = xtomp_factory(HELD)
+    producer = raw_client(broker)
+    producer.connect(heart_beat="200,0")
+    producer.send_frame("SEND", {"destination": "/queue/held"}, "fits")
+    producer.send_frame("SEND", {"destination": "/queue/held"}, "over: holds the producer")
+    producer.send_frame("SEND", {"destination": "/queue/held", "receipt": "third"}, "waits")
+    for _ in range(16):  # 0.8 s or more held (the grace is 0.3 s), beating every 50 ms
+        producer.send(b"\n")
+        producer.expect_nothing(0.05)
+    assert not producer.eof
+    consumer = raw_client(broker)
+    consumer.connect()
+    consumer.subscribe("/queue/held", id="c")
+    assert [frame.body for frame in consumer.messages(3)] == [b"fits", b"over: holds the producer", b"waits"]
+    producer.expect_receipt("third")

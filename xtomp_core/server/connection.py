@@ -497,7 +497,9 @@ class StompConnection(asyncio.Protocol):
         """Close a client silent for ``heart_beat_grace`` read intervals."""
         beats = self._beats
         assert beats is not None
-        if self._rx:
+        if self._rx or self.session.held:
+            # Held (flow control, a pending receipt): the connection is not read, so its
+            # beats wait in the socket; silence is ours, not the client's.
             self._rx = False
             beats.silent = 0
         else:
