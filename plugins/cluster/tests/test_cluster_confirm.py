@@ -174,3 +174,17 @@ def test_a_clustered_queue_refuses_selectors_and_browsing_saying_why(nodes: Any)
     client = _raw(a)
     client.send_frame("SUBSCRIBE", {"destination": "/queue/plain", "id": "s", "browser": "true"})
     client.expect_error("clustered queue: browsing (browser:true) is not supported on it")
+
+
+def test_with_redis_down_a_topic_subscribe_gets_its_receipt_at_once_local_only(
+    nodes: Any, redis_server: RedisServer
+) -> None:
+    (a,) = nodes(1)
+    redis_server.stop()
+    wait_until(lambda: a.cluster()["up"] == 0, what="node a sees Redis down")
+    subscriber = _raw(a)
+    subscriber.send_frame("SUBSCRIBE", {"destination": "/topic/offline", "id": "s", "receipt": "s"})
+    subscriber.expect_receipt("s")
+    publisher = _raw(a)
+    publisher.send_frame("SEND", {"destination": "/topic/offline"}, "local")
+    assert subscriber.expect("MESSAGE").body == b"local"
