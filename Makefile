@@ -24,7 +24,12 @@ $(STAMP): pyproject.toml setup.py xtomp_core/protocol/_scanner.c testing/pyproje
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=24"
 	$(PIP) install -r requirements/test.txt
-	$(PIP) install -e . -e testing $(foreach p,$(PLUGINS),-e plugins/$(p))
+	# editable_mode=compat: each distribution is a plain path in a .pth file. The default
+	# installs an import hook per distribution that every Python started from .venv loads
+	# with pathlib, urllib.parse, ipaddress... (10.9 instead of 9.8 MB for python -c pass).
+	# setuptools calls compat transitional: where it is gone, the default mode is used.
+	$(PIP) install --config-settings editable_mode=compat -e . -e testing $(foreach p,$(PLUGINS),-e plugins/$(p)) || \
+	  $(PIP) install -e . -e testing $(foreach p,$(PLUGINS),-e plugins/$(p))
 	# Wheels the slim-install test installs offline (tests never reach the network).
 	$(PIP) download --only-binary=:all: -d $(WHEELHOUSE) -r requirements/slim.txt
 	touch $@

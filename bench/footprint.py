@@ -8,11 +8,16 @@ one before it. The last line starts the broker with the configuration, waits unt
 listens, lets it settle and reads its resident set (``VmRSS``) and its peak (``VmHWM``). A
 configuration may listen on port 0: the broker's ``listening on`` log line says which port the
 OS gave it, and the last line reports it (``port``).
+
+xtomp's own modules are byte-compiled first (``__pycache__``), as pip does when it installs a
+wheel and as a broker's first run does unless ``PYTHONDONTWRITEBYTECODE`` is set: compiling
+from source at every start leaves about 1 MB more RSS behind (the compiler's peak).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import re
 import socket
@@ -140,10 +145,18 @@ def broker_kb(config: Path) -> tuple[int, int, int]:
         process.wait(20)
 
 
+def compile_sources() -> None:
+    """Byte-compile the core and every plugin in this checkout (an
+    editable install runs them from here), as an installed wheel is."""
+    for directory in [ROOT / "xtomp_core", *ROOT.glob("plugins/*/xtomp_*")]:
+        compileall.compile_dir(str(directory), quiet=1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "conf.d")
     options = parser.parse_args()
+    compile_sources()
     previous = 0
     rows = []
     for label, code in STEPS:
