@@ -8,7 +8,7 @@ names and signatures below, so a change to them is always deliberate.
 
 from ._version import __version__
 from .config.directives import DESTINATION, SERVER, Directive, DirectiveSet, plugin_scope
-from .config.listen import parse_listen
+from .config.listen import listen_host, parse_listen
 from .config.loader import default_config_path, read_config
 from .config.model import Config, Section
 from .destination import (
@@ -107,6 +107,7 @@ __all__ = [
     "__version__",
     "default_config_path",
     "hookimpl",
+    "listen_host",
     "parse_listen",
     "plugin_scope",
     "prefetch_window",

@@ -27,6 +27,7 @@ HEAVY = (
     "argparse", "shutil",  # the command line's parser (its help formatter imports shutil, bz2, lzma)
     "importlib.resources", "tempfile",  # importlib.abc's imports
     "difflib",  # "did you mean", on the error path only
+    "encodings.idna", "stringprep", "unicodedata",  # uvloop's encoding of a text listen host
 )
 
 SLIM = """
@@ -77,6 +78,23 @@ def test_slim_broker_imports_nothing_heavy(tmp_path, loop):
     assert "xtomp_topics" in modules
     assert ("uvloop" in modules) == (loop == "uvloop")
     assert sorted(modules & set(HEAVY)) == []
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_plugin_listeners_bind_without_the_idna_codec(tmp_path, loop):
+    """The WebSocket and admin listeners pass their host through listen_host too."""
+    pytest.importorskip("xtomp_websocket")
+    pytest.importorskip("xtomp_admin")
+    config = SLIM + """
+[plugins.websocket]
+listen = ["ws://127.0.0.1:0/ws"]
+
+[plugins.admin]
+listen = "127.0.0.1:0"
+"""
+    modules = cli_modules(tmp_path, config, LOOPS[loop], lambda broker: pub_sub(broker.port))
+    assert "xtomp_admin" in modules and "xtomp_websocket" in modules
+    assert sorted(modules & {"encodings.idna", "stringprep", "unicodedata"}) == []
 
 
 @pytest.mark.parametrize("loop", sorted(LOOPS))

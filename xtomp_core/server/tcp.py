@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from ..config.listen import listen_host
+
 if TYPE_CHECKING:
     from ..interfaces import TransportContext
     from ..primitives import ListenAddress
@@ -24,7 +26,7 @@ class TcpTransport:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: context.connection(transport_name="tcp"),
-            address.host or None,
+            listen_host(address.host),
             address.port,
             reuse_address=True,
             reuse_port=context.reuse_port,

@@ -16,6 +16,7 @@ import asyncio
 import ssl
 from typing import TYPE_CHECKING
 
+from ..config.listen import listen_host
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class TlsTransport:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: context.connection(transport_name="tls"),
-            address.host or None,
+            listen_host(address.host),
             address.port,
             ssl=ssl_context,
             ssl_handshake_timeout=context.limits.timeout,

@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import StartupError, __version__, parse_listen
+from xtomp_core import StartupError, __version__, listen_host, parse_listen
 
 from .http import HttpConnection, HttpLimits, Request, Response
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -143,7 +143,7 @@ class Admin:
         try:
             self.server = await loop.create_server(
                 lambda: HttpConnection(self.handle, self.limits, self.connections),
-                self.host or None,
+                listen_host(self.host),
                 self.port,
                 reuse_address=True,
                 # With several workers each binds the admin port too: a request reaches one of them.

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import ConfigError
+from xtomp_core import ConfigError, listen_host
 
 from .settings import WebSocketSettings
 
@@ -81,7 +81,7 @@ class WebSocketTransport:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             factory,
-            address.host or None,
+            listen_host(address.host),
             address.port,
             reuse_address=True,
             reuse_port=context.reuse_port,
