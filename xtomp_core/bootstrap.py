@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .broker.broker import Broker
 from .config import Config, build_config, enabled_plugins, read_config
 from .plugins import PluginHost
 from .server.connections import prepare_listeners
+
+if TYPE_CHECKING:
+    from pathlib import Path  # annotations only: pathlib is not imported at start-up (config/loader.py)
 
 __all__ = ["load_config", "build_broker"]
 

@@ -36,7 +36,6 @@ can fail is built first; the swap itself raises nothing:
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Config, build_config, enabled_plugins, read_config
@@ -51,6 +50,8 @@ from .memory import default_max_memory
 from .session import Session
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..config.model import Section
     from ..destination import Destination
     from .broker import Broker

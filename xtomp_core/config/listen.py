@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..primitives import ListenAddress
 
@@ -16,15 +15,16 @@ def parse_listen(text: str) -> ListenAddress:
     entry = text.strip()
     scheme = "tcp"
     if "://" in entry:
-        parts = urlsplit(entry)
-        scheme = parts.scheme.lower()
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not scheme or port is None:
+        # Read as urllib.parse.urlsplit reads it (scheme and host lower-cased, a query or
+        # fragment dropped), which an idle broker does not import for this one use.
+        scheme, _, rest = entry.partition("://")
+        scheme = scheme.lower()
+        end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+        authority, path = rest[:end].rpartition("@")[2], rest[end:].partition("#")[0].partition("?")[0]
+        host, port = _host_port(authority)
+        if not _is_scheme(scheme) or port is None:
             raise ValueError(f"{text!r}: expected SCHEME://HOST:PORT[/PATH], e.g. ws://127.0.0.1:15674/ws")
-        return ListenAddress(scheme, parts.hostname or "", port, parts.path, text)
+        return ListenAddress(scheme, host.lower(), port, path, text)
     if entry.isdigit():
         host, port_text = "", entry
     elif entry.startswith("["):
@@ -37,6 +37,23 @@ def parse_listen(text: str) -> ListenAddress:
     if not port_text.isdigit() or int(port_text) > 65535:
         raise ValueError(f"{text!r}: expected HOST:PORT (port 0-65535), e.g. 127.0.0.1:61613")
     return ListenAddress(scheme, host, int(port_text), "", text)
+
+
+def _is_scheme(scheme: str) -> bool:
+    return scheme[:1].isalpha() and scheme.isascii() and all(ch.isalnum() or ch in "+-." for ch in scheme)
+
+
+def _host_port(authority: str) -> tuple[str, int | None]:
+    """``HOST:PORT`` or ``[IPV6]:PORT`` of a URL: the host without brackets and the port, None
+    when it is missing or not a number from 0 to 65535."""
+    if authority.startswith("["):
+        host, _, rest = authority[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = authority.partition(":")
+    if not port_text.isascii() or not port_text.isdigit() or int(port_text) > 65535:
+        return host, None
+    return host, int(port_text)
 
 
 def listen_host(host: str) -> Any:  # str, [bytes] or None: asyncio's stubs say str only

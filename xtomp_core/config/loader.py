@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .directives import toml_string
 from .raw import MAX_INCLUDE_DEPTH, RawConfig
 from .raw import KeyPath as KeyPath  # validate.py imports it from here
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,7 +77,7 @@ def read_config(path: str | Path, global_directives: str | None = None) -> RawCo
     configuration: :mod:`.nginx` translates it into the same RawConfig, origins ``FILE:LINE``.
     ``global_directives`` (``xtomp -g``) are nginx-syntax main-context directives merged in
     as if the main file held them: a key set there and in a file is an error naming both."""
-    raw = _read_path(Path(path))
+    raw = _read_path(_clean(os.fspath(path)))
     if global_directives is not None:
         from .nginx import GLOBAL_DIRECTIVES, log, translate_global_directives
 
@@ -87,38 +89,49 @@ def read_config(path: str | Path, global_directives: str | None = None) -> RawCo
     return raw
 
 
-def _read_path(root: Path) -> RawConfig:
+# Paths are strings and os.path here, not pathlib: with the urllib.parse and ipaddress it
+# imports, pathlib would be 0.6 MB of an idle broker for reading its files once.
+def _clean(path: str) -> str:
+    """``str(pathlib.Path(path))``: ``.`` parts and repeated or trailing slashes dropped
+    (``..`` kept), so that file names in messages and origins read as before."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return ("/" if path.startswith("/") else "") + "/".join(parts) or "."
+
+
+def _read_path(root: str) -> RawConfig:
     raw = RawConfig()
-    if root.is_dir():
-        files = sorted(root.glob("*.toml"))
+    if os.path.isdir(root):
+        files = sorted(name for name in os.listdir(root) if name.endswith(".toml"))
         if not files:
             raise ConfigError(f"{root}: no *.toml file in this directory")
-        for file in files:
-            _read_file(file, raw, depth=0, seen=set())
-    elif root.is_file():
+        for name in files:
+            _read_file(os.path.join(root, name), raw, depth=0, seen=set())
+    elif os.path.isfile(root):
+        from pathlib import Path
+
         from .nginx import is_nginx_config, read_nginx_config  # xtomp's original syntax
 
-        if is_nginx_config(root):
-            return read_nginx_config(root)
+        if is_nginx_config(Path(root)):
+            return read_nginx_config(Path(root))
         _read_file(root, raw, depth=0, seen=set())
     else:
         raise ConfigError(f"{root}: no such config file or directory")
     return raw
 
 
-def _read_file(file: Path, raw: RawConfig, depth: int, seen: set[Path]) -> None:
-    resolved = file.resolve()
+def _read_file(file: str, raw: RawConfig, depth: int, seen: set[str]) -> None:
+    resolved = os.path.realpath(file)
     if resolved in seen:
         raise ConfigError(f"{file}: included twice (include cycle)")
     for earlier in raw.files:
-        if Path(earlier).resolve() == resolved:
+        if os.path.realpath(earlier) == resolved:
             # Two includes reaching one file would otherwise report every key in it as
             # "already set in" itself.
             raise ConfigError(f"{file}: included twice (already read as {earlier})")
     if depth > MAX_INCLUDE_DEPTH:
         raise ConfigError(f"{file}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
     seen = seen | {resolved}
-    name = str(file)
+    name = file
     try:
         with open(file, "rb") as handle:
             table = tomllib.load(handle)
@@ -133,8 +146,10 @@ def _read_file(file: Path, raw: RawConfig, depth: int, seen: set[Path]) -> None:
     if not isinstance(includes, list) or not all(isinstance(item, str) for item in includes):
         raise ConfigError(f"{name}: include: expected a list of file globs")
     _merge(raw.data, table, raw.origins, name, ())
+    if includes:
+        from pathlib import Path  # includes are rare: conf.d has none
     for pattern in includes:
-        base = file.parent
+        base = Path(file).parent
         matches = sorted(base.glob(pattern)) if not Path(pattern).is_absolute() else sorted(
             Path(pattern).parent.glob(Path(pattern).name)
         )
@@ -144,7 +159,7 @@ def _read_file(file: Path, raw: RawConfig, depth: int, seen: set[Path]) -> None:
             raise ConfigError(f"{name}: include: {pattern!r}: no such file")
         for included in matches:
             if included.is_file():
-                _read_file(included, raw, depth + 1, seen)
+                _read_file(str(included), raw, depth + 1, seen)
 
 
 def _is_glob(pattern: str) -> bool:

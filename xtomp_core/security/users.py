@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +20,8 @@ from ..interfaces import AuthContext
 from .passwords import DUMMY_HASH, PasswordHash, parse_hash
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..config.model import Section
     from ..destination import Session
 
@@ -38,6 +39,10 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
+            # Imported at the first password check (concurrent.futures.thread and queue are
+            # not otherwise part of an idle broker).
+            from concurrent.futures import ThreadPoolExecutor
+
             _pool = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="xtomp-hash")
         return _pool
 

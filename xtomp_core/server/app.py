@@ -14,9 +14,8 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..broker import reload as reloader
 from ..broker.broker import Broker
 from ..errors import ConfigError, StartupError
 from .connection import Flusher
@@ -24,6 +23,9 @@ from .connections import prepare_listeners
 from .logs import reopen, set_level
 from .loop import loop_name, new_event_loop
 from .notify import notify, reloading
+
+if TYPE_CHECKING:
+    from pathlib import Path  # annotations only: pathlib is not imported at start-up (config/loader.py)
 
 __all__ = ["serve", "run", "reload", "StartupError", "STOP_SIGNALS"]
 
@@ -45,6 +47,8 @@ def reload(broker: Broker, config_path: str | Path | None) -> bool:
             log.warning("reload: this broker was not started from a config path: nothing to reload")
             return False
         log.info("reloading the configuration from %s", config_path)
+        from ..broker import reload as reloader  # at the first SIGHUP: nothing of it is needed idle
+
         try:
             config = reloader.check(broker, config_path)
             reloader.apply(broker, config)
@@ -103,7 +107,8 @@ async def serve(
             loop.add_signal_handler(signal.SIGHUP, reload, broker, config_path)
             loop.add_signal_handler(signal.SIGUSR1, reopen)
         if pid_file:
-            Path(pid_file).write_text(f"{os.getpid()}\n")
+            with open(pid_file, "w") as handle:
+                handle.write(f"{os.getpid()}\n")
         # Start-up objects (modules, config, registries) live as long as the process: keep
         # them out of every later garbage-collection pass.
         gc.freeze()
@@ -131,7 +136,10 @@ async def serve(
             for signum in (*STOP_SIGNALS, signal.SIGHUP, signal.SIGUSR1):
                 loop.remove_signal_handler(signum)
         if pid_file:
-            Path(pid_file).unlink(missing_ok=True)
+            try:
+                os.unlink(pid_file)
+            except FileNotFoundError:
+                pass
 
 
 def run(broker: Broker, config_path: str | Path | None = None) -> None:

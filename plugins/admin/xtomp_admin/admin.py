@@ -7,7 +7,6 @@ import logging
 import os
 import time
 from collections import deque
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xtomp_core import StartupError, __version__, listen_host, parse_listen
@@ -24,7 +23,7 @@ __all__ = ["Admin", "Rates", "DEFAULT_LISTEN", "admin_address"]
 log = logging.getLogger("xtomp.admin")
 
 DEFAULT_LISTEN = "127.0.0.1:15680"
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = os.path.join(os.path.dirname(os.path.realpath(__file__)), "static")  # not pathlib: 0.6 MB idle
 _STATIC_FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -221,7 +220,8 @@ class Admin:
     def static(self, name: str, content_type: str) -> Response:
         body = self._static.get(name)
         if body is None:
-            body = self._static[name] = (STATIC / name).read_bytes()
+            with open(os.path.join(STATIC, name), "rb") as file:
+                body = self._static[name] = file.read()
         headers = [("Content-Security-Policy", _CSP), ("Referrer-Policy", "no-referrer")]
         return Response(200, body, content_type, headers)
 
