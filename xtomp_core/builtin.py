@@ -13,8 +13,9 @@ from .security.directives import declare_security_directives
 if TYPE_CHECKING:
     import asyncio
 
-    from .interfaces import TransportContext
+    from .interfaces import AuthContext, Authenticator, TransportContext
     from .primitives import ListenAddress
+    from .security.users import UsersContext
 
 
 @hookimpl
@@ -48,14 +49,31 @@ def xtomp_register_transports(registry: Registrar[Any]) -> None:
     registry.register("tls", LazyTlsTransport())
 
 
+def users_authenticator(context: UsersContext) -> Authenticator:
+    from .security.users import UsersAuthenticator
+
+    return UsersAuthenticator(context)
+
+
+def token_authenticator(context: AuthContext) -> Authenticator:
+    from .security.token import TokenAuthenticator
+
+    return TokenAuthenticator(context)
+
+
+def tls_client_authenticator(context: AuthContext) -> Authenticator:
+    from .security.tls_client import TlsClientAuthenticator
+
+    return TlsClientAuthenticator(context)
+
+
 @hookimpl
 def xtomp_register_authenticators(registry: Registrar[Any]) -> None:
     from .broker.auth import StaticAuthenticator
-    from .security.tls_client import TlsClientAuthenticator
-    from .security.token import TokenAuthenticator
-    from .security.users import UsersAuthenticator
 
+    # Factories that import their authenticator when the chain names it: a broker
+    # without [users] passwords, a secret or tls_client_auth imports none of them.
     registry.register("static", StaticAuthenticator)
-    registry.register("users", UsersAuthenticator)
-    registry.register("token", TokenAuthenticator)
-    registry.register("tls_client_auth", TlsClientAuthenticator)
+    registry.register("users", users_authenticator)
+    registry.register("token", token_authenticator)
+    registry.register("tls_client_auth", tls_client_authenticator)

@@ -29,6 +29,8 @@ HEAVY = (
     "difflib",  # "did you mean", on the error path only
     "encodings.idna", "stringprep", "unicodedata",  # uvloop's encoding of a text listen host
     "pathlib", "urllib.parse", "ipaddress",  # config paths, listen URLs, protected mode's loopback test
+    # authenticators nobody configured (no login, [users] password, secret or tls_client_auth)
+    "xtomp_core.security.passwords", "xtomp_core.security.token", "xtomp_core.security.tls_client",
 )
 
 SLIM = """

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AuthRejected, ConfigError, XtompError
 from ..plugin_errors import plugin_failure
 from ..primitives import Principal
-from ..security.passwords import looks_like_hash, parse_hash
 from ..security.ratelimit import FailureTable, client_address
 from ..security.users import UserDirectory
 
@@ -52,6 +51,8 @@ class StaticAuthenticator:
         self.login: str | None = server["login"]
         self.passcode: str = server["passcode"] or ""
         self.hashed = None
+        from ..security.passwords import looks_like_hash, parse_hash  # here: only a configured login needs it
+
         if looks_like_hash(self.passcode):
             try:
                 self.hashed = parse_hash(self.passcode)

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Protocol
 from ..errors import ConfigError
 from ..primitives import Principal
 from ..interfaces import AuthContext
-from .passwords import DUMMY_HASH, PasswordHash, parse_hash
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
     from ..config.model import Section
     from ..destination import Session
+    from .passwords import PasswordHash
 
 __all__ = ["User", "UserDirectory", "UsersAuthenticator", "check_password"]
 
@@ -68,6 +68,9 @@ class UserDirectory:
         for name, section in sections.items():
             password = None
             if section["password"] is not None:
+                # here: a broker without passwords does not import the passwords module
+                from .passwords import parse_hash
+
                 try:
                     password = parse_hash(section["password"])
                 except ValueError as problem:
@@ -122,6 +125,8 @@ class UsersAuthenticator:
             hashed = user.password
         else:
             if not _dummy:
+                from .passwords import DUMMY_HASH, parse_hash
+
                 _dummy.append(parse_hash(DUMMY_HASH))
             hashed = _dummy[0]
         matches = await check_password(hashed, passcode)
