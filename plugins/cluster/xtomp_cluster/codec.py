@@ -11,28 +11,35 @@ stay bytes, and encoding is one ``b"".join``.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Mapping
 
-__all__ = ["VERSION", "decode", "encode"]
+from xtomp_core import NOT_FORWARDED
+
+__all__ = ["ORIGIN_AT", "VERSION", "decode", "encode", "signature"]
 
 VERSION = 1
 _HEAD = struct.Struct(">BBQQdH")
 _PAIR = struct.Struct(">HI")
+#: Where the origin starts; bytes 1 to 9 are the origin's length and the run (``signature``).
+ORIGIN_AT = _HEAD.size
 
 
-def encode(
-    origin: bytes, run: int, seq: int, when: float, headers: Iterable[tuple[bytes, bytes]], body: bytes
-) -> bytes:
-    """One message as bytes (``headers`` are the forwarded headers: name, value)."""
+def encode(origin: bytes, run: int, seq: int, when: float, headers: Mapping[bytes, bytes], body: bytes) -> bytes:
+    """One message as bytes: ``headers`` is the SEND's dict (what STOMP does not forward is left out)."""
     pack = _PAIR.pack
     parts = [b"", origin]
-    count = 0
-    for name, value in headers:
-        parts += (pack(len(name), len(value)), name, value)
-        count += 1
-    parts[0] = _HEAD.pack(VERSION, len(origin), run, seq, when, count)
+    for name, value in headers.items():
+        if name not in NOT_FORWARDED:
+            parts += (pack(len(name), len(value)), name, value)
+    parts[0] = _HEAD.pack(VERSION, len(origin), run, seq, when, (len(parts) - 2) // 3)
     parts.append(body)
     return b"".join(parts)
+
+
+def signature(origin: bytes, run: int) -> bytes:
+    """Bytes 1 to 9 of every message of (origin, run): a node tells its own echo by them (and
+    the origin at ``ORIGIN_AT``) without decoding it."""
+    return bytes((len(origin),)) + run.to_bytes(8, "big")
 
 
 def decode(payload: bytes) -> tuple[bytes, int, int, float, dict[bytes, bytes], bytes]:

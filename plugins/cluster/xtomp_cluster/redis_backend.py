@@ -54,8 +54,6 @@ _INFO_KEYS = {
     b"pubsub_patterns": "pubsub_patterns",
 }
 
-Pending = list[tuple[tuple[Arg, ...], "asyncio.Future[Any] | None"]]
-
 
 class RedisBackplane:
     """:class:`~xtomp_cluster.backplane.Backplane` on one Redis server (a URL ``redis://...``)."""
@@ -78,8 +76,10 @@ class RedisBackplane:
         self.max_pending = max_pending
         self.state = CONNECTING
         self.loop: asyncio.AbstractEventLoop | None = None
-        #: Commands queued for the next pipeline, each with its future (None: nobody waits).
-        self.pending: Pending = []
+        #: Commands queued for the next pipeline, packed (RESP), and the futures waiting for
+        #: some of their replies, by position (a PUBLISH has none: nobody waits for its reply).
+        self.pending: list[bytes] = []
+        self._futures: list[tuple[int, asyncio.Future[Any]]] = []
         self._flush_scheduled = False
         self._sync_scheduled = False
         #: What is wanted (by callback) and what Redis was told.
@@ -138,7 +138,9 @@ class RedisBackplane:
             self.publish_dropped += 1
             return
         self.published += 1
-        pending.append((("PUBLISH", channel, payload), None))
+        # Packed here with one format (not pack()'s loop over arguments): one per SEND.
+        pending.append(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            len(channel), channel, len(payload), payload))
         if not self._flush_scheduled:
             self._schedule_flush()
 
@@ -148,7 +150,8 @@ class RedisBackplane:
         if self.state != UP:
             future.set_exception(ConnectionError(f"the Redis backplane is {self.state}"))
             return future
-        self.pending.append((args, future))
+        self._futures.append((len(self.pending), future))
+        self.pending.append(pack(args))
         if not self._flush_scheduled:
             self._schedule_flush()
         return future
@@ -292,8 +295,18 @@ class RedisBackplane:
         if not self.pending or self.state != UP or connection is None or connection.congested:
             return  # congested: resume_writing's next pass (or the next publish) sends them together
         batch, self.pending = self.pending, []
+        futures, self._futures = self._futures, []
         count = len(batch)
-        connection.write(b"".join([pack(args) for args, _ in batch]), [future for _, future in batch])
+        waiters: list[asyncio.Future[Any] | int] = []
+        at = 0  # runs of replies nobody waits for are one number (a pipeline of PUBLISHes: one)
+        for index, future in futures:
+            if index > at:
+                waiters.append(index - at)
+            waiters.append(future)
+            at = index + 1
+        if count > at:
+            waiters.append(count - at)
+        connection.write(b"".join(batch), waiters)
         now = time.monotonic()
         self._in_flight.append([count, now])
         self.pipelines += 1
@@ -337,9 +350,10 @@ class RedisBackplane:
 
     def _fail_pending(self, error: BaseException) -> None:
         batch, self.pending = self.pending, []
-        self.publish_dropped += sum(1 for _, future in batch if future is None)
-        for _, future in batch:
-            if future is not None and not future.done():
+        futures, self._futures = self._futures, []
+        self.publish_dropped += len(batch) - len(futures)
+        for _, future in futures:
+            if not future.done():
                 future.set_exception(error)
 
     # -- subscriptions --------------------------------------------------------------------------

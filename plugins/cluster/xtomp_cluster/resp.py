@@ -8,7 +8,7 @@ which is what this module does. redis-py still parses the URL (``parse_url``) an
 error types, so a ``redis://`` URL means here what it means to every redis-py user.
 
 A :class:`RespConnection` is either a *command* connection (each reply resolves the oldest
-waiting entry: a future, or None when nobody waits, as for PUBLISH) or a *pub/sub* one
+waiting entry: a future, or a number of replies nobody waits for, as for PUBLISHes) or a *pub/sub* one
 (every reply is handed to ``on_push``). Writes are synchronous (``transport.write``): the
 caller writes one pipeline per loop pass.
 """
@@ -25,9 +25,11 @@ import hiredis
 from redis.asyncio.connection import parse_url
 from redis.exceptions import ResponseError
 
-__all__ = ["Arg", "RespConnection", "connect", "pack"]
+__all__ = ["Arg", "RespConnection", "Waiter", "connect", "pack"]
 
 Arg = bytes | str | int | float
+#: What a command's reply resolves: its future, or (an int) that many replies nobody waits for.
+Waiter = asyncio.Future[Any] | int
 
 
 def pack(args: tuple[Arg, ...]) -> bytes:
@@ -50,8 +52,10 @@ class RespConnection(asyncio.Protocol):
     def __init__(self, on_push: Callable[[Any], None] | None = None) -> None:
         self.on_push = on_push
         self.reader = hiredis.Reader(replyError=ResponseError)
-        #: Command connection: what each reply to come resolves, in order.
-        self.waiting: deque[asyncio.Future[Any] | None] = deque()
+        #: Command connection: what the replies to come resolve, in order.
+        self.waiting: deque[Waiter] = deque()
+        #: Replies still to skip of the run of unawaited ones at the head of ``waiting``.
+        self._skip = 0
         self.transport: asyncio.Transport | None = None
         loop = asyncio.get_running_loop()
         #: Resolved with the error (or None) when the connection is lost.
@@ -78,18 +82,27 @@ class RespConnection(asyncio.Protocol):
             return
         waiting = self.waiting
         count = 0
+        skip = self._skip
         while (reply := reader.gets()) is not False:
             count += 1
+            if skip:
+                skip -= 1  # a PUBLISH's (nobody waits)
+                continue
             if not waiting:
                 self._fail(ConnectionError("a reply nobody asked for"))
                 return
             future = waiting.popleft()
-            if future is None or future.done():
+            if type(future) is int:
+                skip = future - 1
+                continue
+            assert not isinstance(future, int)
+            if future.done():
                 continue
             if isinstance(reply, ResponseError):
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+        self._skip = skip
         if count and self.on_replies is not None:
             self.on_replies(count)
 
@@ -97,7 +110,7 @@ class RespConnection(asyncio.Protocol):
         error: BaseException = exc if exc is not None else ConnectionError("Redis closed the connection")
         waiting, self.waiting = self.waiting, deque()
         for future in waiting:
-            if future is not None and not future.done():
+            if not isinstance(future, int) and not future.done():
                 future.set_exception(ConnectionError(f"connection lost: {error}"))
         if not self.lost.done():
             self.lost.set_result(exc if exc is not None else error)
@@ -112,8 +125,9 @@ class RespConnection(asyncio.Protocol):
 
     # -- use ------------------------------------------------------------------------------------
 
-    def write(self, data: bytes, waiters: list[asyncio.Future[Any] | None]) -> None:
-        """Send packed commands; ``waiters`` lists what each of their replies resolves."""
+    def write(self, data: bytes, waiters: list[Waiter]) -> None:
+        """Send packed commands; ``waiters`` lists what their replies resolve, in order (a
+        future: one reply; a number: that many replies nobody waits for)."""
         assert self.transport is not None
         self.waiting.extend(waiters)
         self.transport.write(data)

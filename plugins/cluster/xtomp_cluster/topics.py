@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from xtomp_core import Destination, Message, StashKey, XtompError
 from xtomp_topics import Pattern, Topic
 
-from .codec import decode, encode
+from .codec import ORIGIN_AT, VERSION, decode, encode, signature
 
 if TYPE_CHECKING:
     from xtomp_core import DestinationContext, Section, Session, Subscription
@@ -86,7 +86,9 @@ class ClusterTopics:
         self.interested: set[bytes] = set()
         #: Glob -> the patterns with local subscribers it stands for.
         self.globs: dict[bytes, set[bytes]] = {}
-        #: (origin, run) -> the last sequence number delivered from it.
+        #: Channel -> the local topic its messages go to (the topics closing leave it).
+        self._targets: dict[bytes, Topic] = {}
+        #: (origin, run) -> the last sequence number delivered from it (kept while a glob is subscribed).
         self.last_seen: dict[tuple[bytes, int], int] = {}
         # Figures.
         self.sent = 0
@@ -99,6 +101,7 @@ class ClusterTopics:
         self.lag = 0.0
         self.lag_max = 0.0
         self._on_message: Callable[[bytes, bytes], None] = self.received_message
+        self._signature = signature(self.origin, self.run)
 
     def started(self) -> None:
         """The broker starts: take the backplane's node id (a worker's own) and a run of this
@@ -108,6 +111,7 @@ class ClusterTopics:
         self.origin = self.backplane.node.encode("utf-8")
         self.run = int.from_bytes(os.urandom(8), "big")
         self.seq = 0
+        self._signature = signature(self.origin, self.run)
 
     # -- adoption -------------------------------------------------------------------------------
 
@@ -193,34 +197,53 @@ class ClusterTopics:
         self.sent += 1
         backplane.publish(
             self.prefix + destination.name,
-            encode(self.origin, self.run, self.seq, time.time(), message.forwarded_headers(), message.body),
+            encode(self.origin, self.run, self.seq, time.time(), message.headers, message.body),
         )
         return self.local_first
 
     def received_message(self, channel: bytes, payload: bytes) -> None:
         """A message from the backplane (any node's, the own echo included)."""
+        # The own echo is told by its first bytes, before (and instead of) decoding it.
+        own = payload.startswith(self._signature, 1) and payload.startswith(self.origin, ORIGIN_AT) \
+            and payload[0] == VERSION
+        if own and self.local_first:
+            self.echoes += 1
+            return
         try:
             origin, run, seq, when, headers, body = decode(payload)
         except (ValueError, IndexError) as error:
             self.bad += 1
             log.warning("cluster: an undecodable message on %r (%s) was dropped", channel[:80], error)
             return
-        if origin == self.origin and run == self.run and self.local_first:
-            self.echoes += 1
-            return
-        key = (origin, run)
-        if seq <= self.last_seen.get(key, 0):
-            self.duplicates += 1  # the same PUBLISH through a channel and a glob
-            return
-        self.last_seen[key] = seq
+        if self.globs:
+            # Only a glob can bring a second copy (Redis sends the channel's copy first, then
+            # each glob's; a glob given up is no longer delivered: see _on_push), so without
+            # one the per-origin bookkeeping is skipped.
+            key = (origin, run)
+            if seq <= self.last_seen.get(key, 0):
+                self.duplicates += 1  # the same PUBLISH through a channel and a glob
+                return
+            self.last_seen[key] = seq
         self.received += 1
         lag = time.time() - when
         self.lag = lag
         if lag > self.lag_max:
             self.lag_max = lag
+        destination = self._targets.get(channel)
+        if destination is None or destination.closed:
+            destination = self._target(channel)
+            if destination is None:
+                return
+        context = destination.context
+        Topic.publish(destination, Message(context.next_message_id(), destination.name, headers, body), None)
+        if own:
+            destination.enqueued -= 1  # the own echo (backplane delivery): counted when it was sent
+
+    def _target(self, channel: bytes) -> Topic | None:
+        """The local topic a channel's messages go to (remembered for the next ones)."""
         context = self.context
         if context is None:
-            return
+            return None
         name = channel[len(self.prefix):]
         destination = context.get(name)
         if destination is None:
@@ -228,13 +251,16 @@ class ClusterTopics:
                 destination = context.destination(name)  # a pattern's topic not used here yet
             except XtompError:
                 self.undeliverable += 1
-                return
+                return None
         if not isinstance(destination, Topic) or isinstance(destination, Pattern):
             self.undeliverable += 1
-            return
-        Topic.publish(destination, Message(context.next_message_id(), name, headers, body), None)
-        if origin == self.origin and run == self.run:
-            destination.enqueued -= 1  # the own echo (backplane delivery): counted when it was sent
+            return None
+        self._targets[channel] = destination
+        return destination
+
+    def forget(self, destination: Topic) -> None:
+        """A topic is closed: its channel no longer goes to it."""
+        self._targets.pop(self.prefix + destination.name, None)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -283,6 +309,7 @@ def _clustered_class(base: type[Topic], cluster: ClusterTopics) -> type:
 
     def close(self: Topic) -> None:
         cluster.update(self, gone=True)
+        cluster.forget(self)
         close_locally(self)
 
     namespace: dict[str, Any] = {
