@@ -12,17 +12,23 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass
+from ._record import record
 
 __all__ = ["PluginEntryPoint", "entry_points"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PluginEntryPoint:
+    __slots__ = ("name", "value", "distribution")
     name: str
     value: str  # "package.module" or "package.module:attribute"
     #: The distribution that declares it, as its metadata directory names it (``xtomp-queues``).
-    distribution: str = "?"
+    distribution: str
+
+    def __init__(self, name: str, value: str, distribution: str = "?") -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "distribution", distribution)
 
     def load(self) -> object:
         module_name, _, attribute = self.value.partition(":")

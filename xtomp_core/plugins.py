@@ -15,12 +15,12 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
+from ._record import record
 from .config.directives import DirectiveSet, toml_string
 from .config.model import Section
 from .entrypoints import PluginEntryPoint, entry_points
@@ -49,12 +49,19 @@ _HOOK_PREFIX = "xtomp_"
 log = logging.getLogger("xtomp.plugins")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstalledPlugin:
+    __slots__ = ("name", "value", "distribution", "version")
     name: str
     value: str
     distribution: str
     version: str
+
+    def __init__(self, name: str, value: str, distribution: str, version: str) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "distribution", distribution)
+        object.__setattr__(self, "version", version)
 
 
 def installed_plugins() -> dict[str, InstalledPlugin]:
@@ -73,9 +80,14 @@ def installed_plugins() -> dict[str, InstalledPlugin]:
     return found
 
 
-@dataclass(frozen=True)
+@record(
+    frozen=True,
+    fields=("destination_types", "filter_engines", "transports", "authenticators", "session_destinations", "send_headers"),
+)
 class Registries:
-    """The frozen registries the broker reads; filled by the ``xtomp_register_*`` hooks."""
+    """The frozen registries the broker reads; filled by the ``xtomp_register_*`` hooks.
+
+    No ``__slots__``: ``vars(registries)`` lists them."""
 
     destination_types: Registry[Any]
     filter_engines: Registry[Any]
@@ -83,6 +95,22 @@ class Registries:
     authenticators: Registry[Any]
     session_destinations: Registry[Any]
     send_headers: Registry[Any]
+
+    def __init__(
+        self,
+        destination_types: Registry[Any],
+        filter_engines: Registry[Any],
+        transports: Registry[Any],
+        authenticators: Registry[Any],
+        session_destinations: Registry[Any],
+        send_headers: Registry[Any],
+    ) -> None:
+        object.__setattr__(self, "destination_types", destination_types)
+        object.__setattr__(self, "filter_engines", filter_engines)
+        object.__setattr__(self, "transports", transports)
+        object.__setattr__(self, "authenticators", authenticators)
+        object.__setattr__(self, "session_destinations", session_destinations)
+        object.__setattr__(self, "send_headers", send_headers)
 
 
 #: Registration hook -> registry kind, in the order registries are built.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+
+from ._record import record
 
 __all__ = ["Link", "Filter", "Principal", "ListenAddress", "Server", "Stash", "StashKey"]
 
@@ -73,23 +74,36 @@ class Filter(Protocol):
     def __call__(self, headers: Mapping[bytes, bytes]) -> bool: ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Principal:
     """Who a session authenticated as."""
 
+    __slots__ = ("login", "groups")
     login: str
-    groups: tuple[str, ...] = ()
+    groups: tuple[str, ...]
+
+    def __init__(self, login: str, groups: tuple[str, ...] = ()) -> None:
+        object.__setattr__(self, "login", login)
+        object.__setattr__(self, "groups", groups)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ListenAddress:
     """One ``listen`` entry, parsed: ``ws://0.0.0.0:15674/ws`` → ("ws", "0.0.0.0", 15674, "/ws")."""
 
+    __slots__ = ("scheme", "host", "port", "path", "text")
     scheme: str
     host: str
     port: int
-    path: str = ""
-    text: str = ""
+    path: str
+    text: str
+
+    def __init__(self, scheme: str, host: str, port: int, path: str = "", text: str = "") -> None:
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "text", text)
 
 
 class Server(Protocol):

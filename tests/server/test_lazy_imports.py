@@ -31,6 +31,7 @@ HEAVY = (
     "pathlib", "urllib.parse", "ipaddress",  # config paths, listen URLs, protected mode's loopback test
     # authenticators nobody configured (no login, [users] password, secret or tls_client_auth)
     "xtomp_core.security.passwords", "xtomp_core.security.token", "xtomp_core.security.tls_client",
+    "dataclasses",  # the module and the code it compiles per class: xtomp_core._record instead
 )
 
 SLIM = """

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from .._record import record
 from ..errors import ConfigError
 from .units import format_duration, format_size, parse_duration, parse_size
 
@@ -41,7 +41,7 @@ def toml_string(text: str) -> str:
     return '"' + _TOML_ESCAPE.sub(lambda m: _TOML_ESCAPES.get(m[0], f"\\u{ord(m[0]):04x}"), text) + '"'
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Directive:
     """One configuration key.
 
@@ -51,17 +51,38 @@ class Directive:
     default of ``None`` makes the directive optional (unset).
     """
 
+    __slots__ = ("name", "kind", "default", "scope", "help", "plugin", "choices", "minimum", "maximum")
     name: str
     kind: str
     default: Any
     scope: str
     help: str
-    plugin: str = "core"
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
+    plugin: str
+    choices: tuple[str, ...]
+    minimum: float | None
+    maximum: float | None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        default: Any,
+        scope: str,
+        help: str,
+        plugin: str = "core",
+        choices: tuple[str, ...] = (),
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "scope", scope)
+        object.__setattr__(self, "help", help)
+        object.__setattr__(self, "plugin", plugin)
+        object.__setattr__(self, "choices", choices)
+        object.__setattr__(self, "minimum", minimum)
+        object.__setattr__(self, "maximum", maximum)
         if self.kind not in KINDS:
             raise ValueError(f"directive {self.name}: unknown kind {self.kind!r}")
         if self.kind == "choice" and not self.choices:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from .._record import record
 from .directives import DirectiveSet
 
 __all__ = ["Section", "Config", "DEFAULT_ORIGIN"]
@@ -50,10 +50,30 @@ class Section(Mapping[str, Any]):
         return f"Section({self.path!r}, {self._values!r})"
 
 
-@dataclass(frozen=True)
+class _Factory(dict):  # type: ignore[type-arg]
+    """The default of ``Config.users``: a new dict per Config (shown as dataclasses showed it)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_NO_USERS: Mapping[str, Section] = _Factory()
+
+
+@record(frozen=True, hidden=("directives",))
 class Config:
     """Everything the broker needs from the config files, validated and converted."""
 
+    __slots__ = (
+        "server",
+        "destination_defaults",
+        "destinations",
+        "prefixes",
+        "plugins",
+        "files",
+        "directives",
+        "users",
+    )
     server: Section
     destination_defaults: Section
     #: Destinations declared by exact name (xtomp style), already merged with the defaults.
@@ -63,9 +83,29 @@ class Config:
     #: Enabled plugins (in file order) and their own settings.
     plugins: Mapping[str, Section]
     files: tuple[str, ...]
-    directives: DirectiveSet = field(repr=False)
+    directives: DirectiveSet
     #: ``[users."NAME"]`` tables: the users the authenticators know (password hash, groups).
-    users: Mapping[str, Section] = field(default_factory=dict)
+    users: Mapping[str, Section]
+
+    def __init__(
+        self,
+        server: Section,
+        destination_defaults: Section,
+        destinations: Mapping[str, Section],
+        prefixes: tuple[tuple[str, Section], ...],
+        plugins: Mapping[str, Section],
+        files: tuple[str, ...],
+        directives: DirectiveSet,
+        users: Mapping[str, Section] = _NO_USERS,
+    ) -> None:
+        object.__setattr__(self, "server", server)
+        object.__setattr__(self, "destination_defaults", destination_defaults)
+        object.__setattr__(self, "destinations", destinations)
+        object.__setattr__(self, "prefixes", prefixes)
+        object.__setattr__(self, "plugins", plugins)
+        object.__setattr__(self, "files", files)
+        object.__setattr__(self, "directives", directives)
+        object.__setattr__(self, "users", {} if users is _NO_USERS else users)
 
     def destination_section(self, name: str) -> Section | None:
         """The settings for a destination name: exact match first, then the longest prefix."""

@@ -6,8 +6,9 @@ nginx-style files (:mod:`.nginx`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from .._record import record
 
 __all__ = ["RawConfig", "KeyPath", "MAX_INCLUDE_DEPTH"]
 
@@ -15,13 +16,24 @@ MAX_INCLUDE_DEPTH = 8
 KeyPath = tuple[str, ...]
 
 
-@dataclass
+@record()
 class RawConfig:
     """The merged TOML tables, before validation, and which file set each key."""
 
-    data: dict[str, Any] = field(default_factory=dict)
-    origins: dict[KeyPath, str] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
+    __slots__ = ("data", "origins", "files")
+    data: dict[str, Any]
+    origins: dict[KeyPath, str]
+    files: list[str]
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        origins: dict[KeyPath, str] | None = None,
+        files: list[str] | None = None,
+    ) -> None:
+        self.data = {} if data is None else data
+        self.origins = {} if origins is None else origins
+        self.files = [] if files is None else files
 
     def origin(self, path: KeyPath) -> str:
         return self.origins.get(path, "?")

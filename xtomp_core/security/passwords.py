@@ -19,7 +19,8 @@ import binascii
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from .._record import record
 
 __all__ = ["PasswordHash", "hash_password", "verify_password", "parse_hash", "looks_like_hash", "passwd_main"]
 
@@ -56,17 +57,36 @@ def _b64decode(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PasswordHash:
     """A parsed hash: algorithm, parameters, salt and digest."""
 
+    __slots__ = ("algorithm", "salt", "digest", "log2_n", "r", "p", "iterations")
     algorithm: str
     salt: bytes
     digest: bytes
-    log2_n: int = 0
-    r: int = 0
-    p: int = 0
-    iterations: int = 0
+    log2_n: int
+    r: int
+    p: int
+    iterations: int
+
+    def __init__(
+        self,
+        algorithm: str,
+        salt: bytes,
+        digest: bytes,
+        log2_n: int = 0,
+        r: int = 0,
+        p: int = 0,
+        iterations: int = 0,
+    ) -> None:
+        object.__setattr__(self, "algorithm", algorithm)
+        object.__setattr__(self, "salt", salt)
+        object.__setattr__(self, "digest", digest)
+        object.__setattr__(self, "log2_n", log2_n)
+        object.__setattr__(self, "r", r)
+        object.__setattr__(self, "p", p)
+        object.__setattr__(self, "iterations", iterations)
 
     def compute(self, password: str) -> bytes:
         """The digest of ``password`` under this hash's algorithm, parameters and salt."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from .._record import record
 from ..errors import ConfigError
 from ..primitives import Principal
 from ..interfaces import AuthContext
@@ -52,12 +52,17 @@ async def check_password(hashed: PasswordHash, password: str) -> bool:
     return await asyncio.get_running_loop().run_in_executor(_executor(), hashed.verify, password)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class User:
+    __slots__ = ("name", "password", "groups")
     name: str
     password: PasswordHash | None
     groups: tuple[str, ...]
 
+    def __init__(self, name: str, password: PasswordHash | None, groups: tuple[str, ...]) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "password", password)
+        object.__setattr__(self, "groups", groups)
 
 class UserDirectory:
     """The ``[users."NAME"]`` tables, with their hashes parsed (a bad one is a ConfigError)."""

@@ -24,8 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 __all__ = ["Request", "Response", "HttpConnection", "HttpLimits", "REASONS"]
 
@@ -57,8 +56,10 @@ def http_date(now: float | None = None) -> str:
     return f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
 
 
-@dataclass(frozen=True, slots=True)
 class Request:
+    """One parsed request (frozen; a plain class so that no ``dataclasses`` is imported)."""
+
+    __slots__ = ("method", "path", "query", "version", "headers")
     method: str
     path: str
     query: str
@@ -66,21 +67,87 @@ class Request:
     #: Header names in lower case; a repeated header keeps its first value.
     headers: dict[str, str]
 
+    def __init__(self, method: str, path: str, query: str, version: str, headers: dict[str, str]) -> None:
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "query", query)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "headers", headers)
 
-@dataclass(slots=True)
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self.__slots__])
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if other.__class__ is self.__class__ else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # as the dataclass: its headers dict is unhashable anyway
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+
 class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    """What a handler answers."""
+
+    __slots__ = ("status", "body", "content_type", "headers")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "text/plain; charset=utf-8",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers: list[tuple[str, str]] = [] if headers is None else headers
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.status, self.body, self.content_type, self.headers) == (
+            other.status, other.body, other.content_type, other.headers
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status!r}, body={self.body!r}, content_type={self.content_type!r}, headers={self.headers!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class HttpLimits:
+    """The admin listener's limits (frozen; a plain class so that no ``dataclasses`` is imported)."""
+
+    __slots__ = ("max_request_size", "timeout", "max_connections", "server")
     max_request_size: int
     timeout: float
     max_connections: int
     server: str
+
+    def __init__(self, max_request_size: int, timeout: float, max_connections: int, server: str) -> None:
+        object.__setattr__(self, "max_request_size", max_request_size)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "max_connections", max_connections)
+        object.__setattr__(self, "server", server)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self.__slots__])
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
 
 
 Handler = Callable[[Request], Response]

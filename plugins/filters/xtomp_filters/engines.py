@@ -10,8 +10,7 @@ never loads the parser.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xtomp_core import FrameRejected
 
@@ -38,14 +37,38 @@ class InvalidSelector(FrameRejected):
     code = "invalid selector"
 
 
-@dataclass(frozen=True)
 class FilterSettings:
-    """``[plugins.filters]``, converted once at start-up."""
+    """``[plugins.filters]``, converted once at start-up (frozen: compared, hashed and shown by
+    its fields, as the dataclass it was; a plain class so that no ``dataclasses`` is imported)."""
 
-    header: bool = True
-    selector: bool = True
-    selector_max_length: int = 4096
-    selector_max_depth: int = 32
+    __slots__ = ("header", "selector", "selector_max_length", "selector_max_depth")
+    header: bool
+    selector: bool
+    selector_max_length: int
+    selector_max_depth: int
+
+    def __init__(
+        self, header: bool = True, selector: bool = True, selector_max_length: int = 4096, selector_max_depth: int = 32
+    ) -> None:
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "selector", selector)
+        object.__setattr__(self, "selector_max_length", selector_max_length)
+        object.__setattr__(self, "selector_max_depth", selector_max_depth)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self.__slots__])
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
 
 
 def _show(raw: bytes, limit: int = 60) -> str:

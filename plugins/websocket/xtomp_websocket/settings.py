@@ -20,7 +20,6 @@ that offers only protocols the broker does not speak is refused with 400.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xtomp_core import V1_0, V1_1, V1_2
@@ -82,10 +81,11 @@ def split_target(target: str) -> str:
     return target.partition("?")[0]
 
 
-@dataclass(frozen=True, slots=True)
 class WebSocketSettings:
-    """What one ``ws``/``wss`` listener needs per connection, converted once at start-up."""
+    """What one ``ws``/``wss`` listener needs per connection, converted once at start-up (frozen:
+    compared, hashed and shown by its fields; a plain class so that no ``dataclasses`` is imported)."""
 
+    __slots__ = ("transport_name", "paths", "origins", "max_message_size", "frame_type", "plain_stomp", "server_header", "ssl")
     transport_name: str
     paths: frozenset[str]
     origins: frozenset[str]
@@ -94,7 +94,42 @@ class WebSocketSettings:
     frame_type: str
     plain_stomp: bool
     server_header: str
-    ssl: Any = None  # an ssl.SSLContext for wss; typed loosely so ssl is never imported for ws
+    ssl: Any  # an ssl.SSLContext for wss; typed loosely so ssl is never imported for ws
+
+    def __init__(
+        self,
+        transport_name: str,
+        paths: frozenset[str],
+        origins: frozenset[str],
+        max_message_size: int,
+        frame_type: str,
+        plain_stomp: bool,
+        server_header: str,
+        ssl: Any = None,
+    ) -> None:
+        object.__setattr__(self, "transport_name", transport_name)
+        object.__setattr__(self, "paths", paths)
+        object.__setattr__(self, "origins", origins)
+        object.__setattr__(self, "max_message_size", max_message_size)
+        object.__setattr__(self, "frame_type", frame_type)
+        object.__setattr__(self, "plain_stomp", plain_stomp)
+        object.__setattr__(self, "server_header", server_header)
+        object.__setattr__(self, "ssl", ssl)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self.__slots__])
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
 
     @classmethod
     def build(
