@@ -27,5 +27,5 @@ def test_cost_per_connection_by_site(loop: str) -> None:
     assert record["by_area"]["xtomp core"] > 0
     assert sum(record["by_area"].values()) == pytest.approx(record["bytes_per_connection"], abs=len(record["by_area"]))
     table = "\n".join(lines)
-    assert "self.session = Session(self.broker, self)" in table
+    assert "self.session = Session(self.kind.broker, self)" in table
     assert "| allocation site | code | bytes per connection | blocks per connection |" in table

@@ -58,6 +58,9 @@ LOOPS = {"uvloop": {}, "asyncio": {"XTOMP_NO_UVLOOP": "1"}}
 def cli_modules(tmp_path: Path, config: str, env: dict[str, str], exercise) -> set[str]:
     """Run ``config`` under the xtomp command, ``exercise(broker)``, stop it: its sys.modules."""
     report = tmp_path / "modules.json"
+    # Under `make test` (coverage run, patch = subprocess) every child would start coverage,
+    # which imports hashlib, urllib.parse... itself: this child runs without it.
+    env = {**env, "COVERAGE_PROCESS_START": "", "COVERAGE_PROCESS_CONFIG": ""}
     broker = BrokerProcess(write_config(tmp_path / "conf", config, base=""), env=env)
     broker.command = [sys.executable, "-c", CLI_SCRIPT, str(tmp_path / "conf"), str(report)]
     with broker:
