@@ -6,6 +6,7 @@ broker's own and may change without notice. ``tests/test_public_api.py`` snapsho
 names and signatures below, so a change to them is always deliberate.
 """
 
+from ._record import FrozenInstanceError, record
 from ._version import __version__
 from .config.directives import DESTINATION, SERVER, Directive, DirectiveSet, plugin_scope
 from .config.listen import listen_host, parse_listen
@@ -82,6 +83,7 @@ __all__ = [
     "FrameRejected",
     "FramedStream",
     "Framing",
+    "FrozenInstanceError",
     "LimitExceeded",
     "Limits",
     "Link",
@@ -112,4 +114,5 @@ __all__ = [
     "plugin_scope",
     "prefetch_window",
     "read_config",
+    "record",
 ]

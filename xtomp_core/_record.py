@@ -1,4 +1,4 @@
-"""``@record``: what ``@dataclass`` gave xtomp's value classes (eq, hash, repr, frozen), without importing it."""
+"""``@record``: what ``@dataclass`` gives a value class (eq, hash, repr, frozen), without importing it (public: ``xtomp_core.record``)."""
 
 from __future__ import annotations
 

@@ -168,3 +168,28 @@ def test_health_says_503_unless_accepting():
 
 def test_http_date():
     assert http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+def test_requests_responses_and_limits_are_values():
+    """Compared and shown by their fields; Request and HttpLimits frozen, Response not; only
+    HttpLimits hashable (Request carries a dict, Response is mutable)."""
+    from xtomp_admin.http import HttpLimits, Request, Response
+    from xtomp_core import FrozenInstanceError
+
+    limits = HttpLimits(8192, 5.0, 16, "xtomp")
+    assert limits == HttpLimits(8192, 5.0, 16, "xtomp") != HttpLimits(8192, 5.0, 17, "xtomp")
+    assert len({limits, HttpLimits(8192, 5.0, 16, "xtomp")}) == 1
+    assert repr(limits) == "HttpLimits(max_request_size=8192, timeout=5.0, max_connections=16, server='xtomp')"
+    request = Request("GET", "/status", "", "HTTP/1.1", {"host": "x"})
+    assert request == Request("GET", "/status", "", "HTTP/1.1", {"host": "x"})
+    for frozen in (limits, request):
+        with pytest.raises(FrozenInstanceError):
+            frozen.server = "other"  # type: ignore[union-attr]
+    response = Response(200, b"ok")
+    assert response == Response(200, b"ok", "text/plain; charset=utf-8", [])
+    assert repr(response) == "Response(status=200, body=b'ok', content_type='text/plain; charset=utf-8', headers=[])"
+    response.status = 404
+    assert response != Response(200, b"ok")
+    for unhashable in (request, response):
+        with pytest.raises(TypeError):
+            hash(unhashable)

@@ -24,7 +24,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
+
+from xtomp_core import record
 
 __all__ = ["Request", "Response", "HttpConnection", "HttpLimits", "REASONS"]
 
@@ -56,8 +58,9 @@ def http_date(now: float | None = None) -> str:
     return f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
 
 
+@record(frozen=True)
 class Request:
-    """One parsed request (frozen; a plain class so that no ``dataclasses`` is imported)."""
+    """One parsed request (frozen; its headers dict makes it unhashable, as the dataclass was)."""
 
     __slots__ = ("method", "path", "query", "version", "headers")
     method: str
@@ -74,23 +77,10 @@ class Request:
         object.__setattr__(self, "version", version)
         object.__setattr__(self, "headers", headers)
 
-    def _values(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self.__slots__])
 
-    def __eq__(self, other: object) -> bool:
-        return self._values() == other._values() if other.__class__ is self.__class__ else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]  # as the dataclass: its headers dict is unhashable anyway
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
-
-
+@record()
 class Response:
-    """What a handler answers."""
+    """What a handler answers (compared and shown by its fields; unhashable)."""
 
     __slots__ = ("status", "body", "content_type", "headers")
 
@@ -106,21 +96,10 @@ class Response:
         self.content_type = content_type
         self.headers: list[tuple[str, str]] = [] if headers is None else headers
 
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.status, self.body, self.content_type, self.headers) == (
-            other.status, other.body, other.content_type, other.headers
-        )
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Response(status={self.status!r}, body={self.body!r}, content_type={self.content_type!r}, headers={self.headers!r})"
-
-
+@record(frozen=True)
 class HttpLimits:
-    """The admin listener's limits (frozen; a plain class so that no ``dataclasses`` is imported)."""
+    """The admin listener's limits (frozen)."""
 
     __slots__ = ("max_request_size", "timeout", "max_connections", "server")
     max_request_size: int
@@ -133,21 +112,6 @@ class HttpLimits:
         object.__setattr__(self, "timeout", timeout)
         object.__setattr__(self, "max_connections", max_connections)
         object.__setattr__(self, "server", server)
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self.__slots__])
-
-    def __eq__(self, other: object) -> bool:
-        return self._values() == other._values() if other.__class__ is self.__class__ else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
 
 
 Handler = Callable[[Request], Response]

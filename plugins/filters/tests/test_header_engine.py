@@ -265,3 +265,16 @@ def test_disabled_engines_refuse_rather_than_ignore(filtered, raw_client):
         client.connect()
         client.send_frame("SUBSCRIBE", {"destination": "/topic/x", "id": "1", header: value})
         client.expect_error(text)
+
+
+def test_filter_settings_is_a_frozen_value():
+    """Compared, hashed and shown by its fields, as the dataclass it was; no assignment."""
+    from xtomp_core import FrozenInstanceError
+    from xtomp_filters.engines import FilterSettings
+
+    settings = FilterSettings(selector_max_depth=8)
+    assert settings == FilterSettings(True, True, 4096, 8) and settings != FilterSettings()
+    assert len({settings, FilterSettings(selector_max_depth=8), FilterSettings()}) == 2
+    assert repr(settings) == "FilterSettings(header=True, selector=True, selector_max_length=4096, selector_max_depth=8)"
+    with pytest.raises(FrozenInstanceError):
+        settings.header = False  # type: ignore[misc]

@@ -10,9 +10,9 @@ never loads the parser.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from xtomp_core import FrameRejected
+from xtomp_core import FrameRejected, record
 
 from .names import header_name_problem
 
@@ -37,9 +37,10 @@ class InvalidSelector(FrameRejected):
     code = "invalid selector"
 
 
+@record(frozen=True)
 class FilterSettings:
     """``[plugins.filters]``, converted once at start-up (frozen: compared, hashed and shown by
-    its fields, as the dataclass it was; a plain class so that no ``dataclasses`` is imported)."""
+    its fields, as the dataclass it was)."""
 
     __slots__ = ("header", "selector", "selector_max_length", "selector_max_depth")
     header: bool
@@ -54,21 +55,6 @@ class FilterSettings:
         object.__setattr__(self, "selector", selector)
         object.__setattr__(self, "selector_max_length", selector_max_length)
         object.__setattr__(self, "selector_max_depth", selector_max_depth)
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self.__slots__])
-
-    def __eq__(self, other: object) -> bool:
-        return self._values() == other._values() if other.__class__ is self.__class__ else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
 
 
 def _show(raw: bytes, limit: int = 60) -> str:

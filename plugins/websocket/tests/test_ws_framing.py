@@ -212,6 +212,23 @@ def test_frame_type_forced(ws_broker, ws_client, raw_client, frame_type):
     assert web.expect("MESSAGE").body == b"\xff\x00 bytes" and web.last_opcode == opcode
 
 
+def test_the_settings_are_a_frozen_value():
+    """Built twice from one section: equal, one hash, shown by their fields; no assignment."""
+    from xtomp_core import FrozenInstanceError
+    from xtomp_websocket import WebSocketSettings
+
+    with InMemoryBroker(ws_config()) as memory:
+        section = memory.broker.config.plugins["websocket"]
+    address = ListenAddress("ws", "127.0.0.1", 0, "/ws")
+    settings = WebSocketSettings.build(address, section, 1 << 20, "xtomp/test")
+    assert settings == WebSocketSettings.build(address, section, 1 << 20, "xtomp/test")
+    assert settings != WebSocketSettings.build(address, section, 1 << 19, "xtomp/test")
+    assert len({settings, WebSocketSettings.build(address, section, 1 << 20, "xtomp/test")}) == 1
+    assert repr(settings).startswith("WebSocketSettings(transport_name='ws', paths=frozenset({") and repr(settings).endswith("server_header='xtomp/test', ssl=None)")
+    with pytest.raises(FrozenInstanceError):
+        settings.paths = frozenset()  # type: ignore[misc]
+
+
 def test_the_utf8_check_runs_once_per_message_not_per_subscriber(monkeypatch):
     """A tail shared by N subscribers is looked at once (memoized by identity, the last few
     tails), whatever their connections and prefixes; the verdict covers prefix + tail."""

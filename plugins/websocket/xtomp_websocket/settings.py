@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from xtomp_core import V1_0, V1_1, V1_2
+from xtomp_core import V1_0, V1_1, V1_2, record
 
 if TYPE_CHECKING:
     from xtomp_core import ListenAddress, Section
@@ -81,9 +81,10 @@ def split_target(target: str) -> str:
     return target.partition("?")[0]
 
 
+@record(frozen=True)
 class WebSocketSettings:
     """What one ``ws``/``wss`` listener needs per connection, converted once at start-up (frozen:
-    compared, hashed and shown by its fields; a plain class so that no ``dataclasses`` is imported)."""
+    compared, hashed and shown by its fields)."""
 
     __slots__ = ("transport_name", "paths", "origins", "max_message_size", "frame_type", "plain_stomp", "server_header", "ssl")
     transport_name: str
@@ -115,21 +116,6 @@ class WebSocketSettings:
         object.__setattr__(self, "plain_stomp", plain_stomp)
         object.__setattr__(self, "server_header", server_header)
         object.__setattr__(self, "ssl", ssl)
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self.__slots__])
-
-    def __eq__(self, other: object) -> bool:
-        return self._values() == other._values() if other.__class__ is self.__class__ else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}")
 
     @classmethod
     def build(
