@@ -115,6 +115,8 @@ async def run(args: argparse.Namespace) -> None:
     if args.side == "publisher":
         publisher = Session(broker, FakeLink("micro"))
         publisher.receive(b"CONNECT\naccept-version:1.2\n\n\x00")
+    if args.setup_only:
+        return
     received = 0
     started = time.perf_counter()
     for sends, echoes in batches:
@@ -143,6 +145,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--batch", type=int, default=200, help="SENDs per read (and PUBLISHes per Redis read)")
+    parser.add_argument("--setup-only", action="store_true", help="build everything, send nothing (its cost is"
+                        " subtracted by bench.instructions --cluster)")
     args = parser.parse_args()
     try:
         import uvloop
