@@ -20,7 +20,7 @@ __all__ = ["ORIGIN_AT", "VERSION", "decode", "encode", "signature"]
 VERSION = 1
 _HEAD = struct.Struct(">BBQQdH")
 _PAIR = struct.Struct(">HI")
-#: Where the origin starts; bytes 1 to 9 are the origin's length and the run (``signature``).
+#: Where the origin starts (after ``signature``: version, origin length, run; then seq, time, count).
 ORIGIN_AT = _HEAD.size
 
 
@@ -37,9 +37,9 @@ def encode(origin: bytes, run: int, seq: int, when: float, headers: Mapping[byte
 
 
 def signature(origin: bytes, run: int) -> bytes:
-    """Bytes 1 to 9 of every message of (origin, run): a node tells its own echo by them (and
-    the origin at ``ORIGIN_AT``) without decoding it."""
-    return bytes((len(origin),)) + run.to_bytes(8, "big")
+    """The first 10 bytes of every message of (origin, run): version, origin length, run; a
+    node tells its own echo by them (and the origin at ``ORIGIN_AT``) without decoding it."""
+    return bytes((VERSION, len(origin))) + run.to_bytes(8, "big")
 
 
 def decode(payload: bytes) -> tuple[bytes, int, int, float, dict[bytes, bytes], bytes]:

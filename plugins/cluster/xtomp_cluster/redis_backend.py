@@ -397,8 +397,9 @@ class RedisBackplane:
             return
         kind = reply[0]
         if kind == b"message":
-            callback = self.channels.get(reply[1])
-            channel, payload = reply[1], reply[2]
+            channel = reply[1]
+            callback = self.channels.get(channel)
+            payload = reply[2]
         elif kind == b"pmessage":
             callback = self.patterns.get(reply[1])
             channel, payload = reply[2], reply[3]

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from xtomp_core import Destination, Message, StashKey, XtompError
 from xtomp_topics import Pattern, Topic
 
-from .codec import ORIGIN_AT, VERSION, decode, encode, signature
+from .codec import ORIGIN_AT, decode, encode, signature
 
 if TYPE_CHECKING:
     from xtomp_core import DestinationContext, Section, Session, Subscription
@@ -204,11 +204,13 @@ class ClusterTopics:
     def received_message(self, channel: bytes, payload: bytes) -> None:
         """A message from the backplane (any node's, the own echo included)."""
         # The own echo is told by its first bytes, before (and instead of) decoding it.
-        own = payload.startswith(self._signature, 1) and payload.startswith(self.origin, ORIGIN_AT) \
-            and payload[0] == VERSION
-        if own and self.local_first:
-            self.echoes += 1
-            return
+        if payload.startswith(self._signature) and payload.startswith(self.origin, ORIGIN_AT):
+            if self.local_first:
+                self.echoes += 1
+                return
+            own = True
+        else:
+            own = False
         try:
             origin, run, seq, when, headers, body = decode(payload)
         except (ValueError, IndexError) as error:
