@@ -46,7 +46,6 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -59,11 +58,13 @@ from xtomp_core import (
     XtompError,
     prefetch_window,
 )
+from xtomp_queues import EXPIRATION, EXPIRES, deadline, not_awaiting, take_settled
 
 from .streams import Entry, QueueStreams, decode_entry, encode_entry
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Mapping
 
     from xtomp_core import DestinationContext, Section, Session, Subscription
 
@@ -81,35 +82,7 @@ MAX_READ = 1000
 FULL_POLL = 0.2
 
 ORIGINAL_DESTINATION = b"x-original-destination"
-#: ActiveMQ's absolute expiry (ms since the epoch) and RabbitMQ's time to live (ms from the SEND).
-EXPIRES = b"expires"
-EXPIRATION = b"expiration"
 DEAD_LETTER_REASON = b"x-dead-letter-reason"
-
-
-def _milliseconds(name: bytes, value: bytes) -> int:
-    if not value.isdigit() or len(value) > 15:
-        shown = value[:20].decode("utf-8", "replace")
-        raise FrameRejected(f"{name.decode()} must be a whole number of milliseconds, not {shown!r}")
-    return int(value)
-
-
-def deadline(headers: Mapping[bytes, bytes], ttl: float, now: float) -> float:
-    """When a message sent now expires (seconds since the epoch, 0.0 never): the earliest of
-    ``expires`` (absolute, ActiveMQ), ``expiration`` (relative, RabbitMQ) and ``expiry``
-    (``ttl``), as the queues plugin reads them."""
-    found = now + ttl if ttl else 0.0
-    value = headers.get(EXPIRES)
-    if value is not None:
-        absolute = _milliseconds(EXPIRES, value) / 1000.0
-        if absolute and (not found or absolute < found):
-            found = absolute
-    value = headers.get(EXPIRATION)
-    if value is not None:
-        relative = now + _milliseconds(EXPIRATION, value) / 1000.0
-        if not found or relative < found:
-            found = relative
-    return found
 
 
 class ClusterUnavailable(XtompError):
@@ -182,17 +155,7 @@ class ClusterConsumer:
 
     def take(self, message_id: int) -> list[Entry]:
         """What an ACK or NACK of ``message_id`` settles, in delivery order."""
-        unacked = self.unacked
-        if message_id not in unacked:
-            return []
-        if not self.cumulative:
-            return [unacked.pop(message_id)]
-        settled = []
-        for key in list(unacked):
-            settled.append(unacked.pop(key))
-            if key == message_id:
-                break
-        return settled
+        return take_settled(self.unacked, message_id, self.cumulative)
 
 
 class ClusterQueue(Destination):
@@ -596,10 +559,7 @@ class ClusterQueue(Destination):
             return []
         settled = consumer.take(message_id)
         if not settled:
-            raise FrameRejected(
-                f"{verb} of message {message_id}: subscription {subscription.id.decode('utf-8', 'replace')!r} "
-                "is not awaiting it (already acknowledged, or never delivered to it)"
-            )
+            raise not_awaiting(verb, message_id, subscription)
         return settled
 
     def ack(self, subscription: Subscription, message_id: int) -> None:

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from xtomp_core import FrameRejected, StashKey
+from xtomp_queues import REPLY_PREFIX, TEMP_PREFIX, reply_to_queue, temp_queue_name
 
 from .queue import ClusterQueue, QueueOptions
 
@@ -29,10 +30,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("xtomp.cluster")
-
-TEMP_PREFIX = b"/temp-queue/"
-REPLY_PREFIX = b"/reply-queue/"
-MAX_NAME = 200
 
 #: The node's queue options (backplane streams, claim_after...), made by the plugin at configure time.
 QUEUE_OPTIONS = StashKey[QueueOptions]("cluster queues")
@@ -98,24 +95,13 @@ def wrap_reply_to(inner: Any) -> Any:
     def rewrite(context: DestinationContext, session: Session, value: bytes) -> bytes | None:
         if not value.startswith(TEMP_PREFIX):
             return None
-        queue = temporary_queue(context, session, value)
-        if not any(subscription.destination is queue for subscription in session.subscriptions.values()):
-            if value in session.subscriptions:
-                shown = value[:80].decode("utf-8", "replace")
-                raise FrameRejected(f"reply-to {shown!r}: subscription id {shown!r} is already used for something else")
-            session.subscribe(value, queue, {})
-        return queue.name
+        return reply_to_queue(session, value, temporary_queue(context, session, value))
 
     return rewrite
 
 
 def temporary_queue(context: DestinationContext, session: Session, temp_name: bytes) -> ClusterQueue:
-    name = temp_name[len(TEMP_PREFIX):]
-    if not name or len(name) > MAX_NAME or b"/" in name:
-        shown = temp_name[:80].decode("utf-8", "replace")
-        raise FrameRejected(
-            f"invalid temporary queue {shown!r}: use /temp-queue/NAME, NAME without '/' and at most {MAX_NAME} bytes"
-        )
+    name = temp_queue_name(temp_name)
     by_session = context.stash.setdefault(_TEMPORARIES, dict)
     owned = by_session.setdefault(session, {})
     queue = owned.get(name)

@@ -81,6 +81,26 @@ def test_a_frame_fed_byte_by_byte_and_with_trailing_data_works_the_same(broker, 
     assert queue_stats(broker, "/queue/bytes")["acked"] == 2
 
 
+def test_client_individual_nack_settles_one_message_and_client_nack_all_before_it(broker, raw_client):
+    """NACK (requeue:false) of the second delivery: client-individual leaves the first in flight
+    (an ACK of it then works), client settles both (an ACK of the first is then an ERROR)."""
+    for mode, first_still_awaited in (("client-individual", True), ("client", False)):
+        consumer = connected(broker, raw_client)
+        queue = f"/queue/settle-{mode}"
+        consumer.subscribe(queue, id="s", ack=mode)
+        send_all(connected(broker, raw_client), queue, ["one", "two"])
+        first, second = consumer.messages(2)
+        consumer.send_frame("NACK", {"id": second.headers[b"ack"].decode(), "requeue": "false", "receipt": "second"})
+        consumer.expect_receipt("second")
+        figures = queue_stats(broker, queue)
+        assert (figures["nacked"], figures["in_flight"]) == ((1, 1) if first_still_awaited else (2, 0))
+        consumer.send_frame("ACK", {"id": first.headers[b"ack"].decode(), "receipt": "first"})
+        if first_still_awaited:
+            consumer.expect_receipt("first")
+        else:
+            consumer.expect_error("is not awaiting it")
+
+
 # -- when full -----------------------------------------------------------------------------
 
 

@@ -4,20 +4,48 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from xtomp_core import prefetch_window
+from xtomp_core import FrameRejected, prefetch_window
 
 if TYPE_CHECKING:
     from xtomp_core import Filter, Message, Subscription
 
-__all__ = ["Held", "Consumer", "Browser", "prefetch_of", "READY", "IN_FLIGHT", "GONE"]
+__all__ = [
+    "Held", "Consumer", "Browser", "prefetch_of", "take_settled", "not_awaiting", "READY", "IN_FLIGHT", "GONE",
+]
+
+#: What a consumer keeps per unacknowledged delivery (Held here, the cluster plugin's stream entry).
+D = TypeVar("D")
 
 #: Where a held message is: waiting in the queue, delivered and awaiting an ACK, or done.
 READY = 0
 IN_FLIGHT = 1
 GONE = 2
 
+
+def take_settled(unacked: dict[int, D], message_id: int, cumulative: bool) -> list[D]:
+    """Remove from ``unacked`` (message id to delivery, in delivery order) and return what an
+    ACK or NACK of ``message_id`` settles: that delivery, and with ``cumulative`` (``client``
+    mode) every earlier one too; nothing when it is not awaited."""
+    if message_id not in unacked:
+        return []
+    if not cumulative:
+        return [unacked.pop(message_id)]
+    settled = []
+    for key in list(unacked):
+        settled.append(unacked.pop(key))
+        if key == message_id:
+            break
+    return settled
+
+
+def not_awaiting(verb: str, message_id: int, subscription: Subscription) -> FrameRejected:
+    """The ERROR for an ACK or NACK (``verb``) of a message the subscription is not awaiting."""
+    return FrameRejected(
+        f"{verb} of message {message_id}: subscription {subscription.id.decode('utf-8', 'replace')!r} "
+        "is not awaiting it (already acknowledged, or never delivered to it)"
+    )
 
 
 class Held:
@@ -68,17 +96,7 @@ class Consumer:
 
     def take(self, message_id: int, cumulative: bool) -> list[Held]:
         """Remove and return what an ACK or NACK of ``message_id`` settles (in delivery order)."""
-        unacked = self.unacked
-        if message_id not in unacked:
-            return []
-        if not cumulative:
-            return [unacked.pop(message_id)]
-        settled = []
-        for key in list(unacked):
-            settled.append(unacked.pop(key))
-            if key == message_id:
-                break
-        return settled
+        return take_settled(self.unacked, message_id, cumulative)
 
     def __repr__(self) -> str:
         return f"Consumer({self.subscription!r}, window={self.window}, unacked={len(self.unacked)})"

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from xtomp_core import Destination, DestinationFull, FrameRejected, Message, XtompError
 
-from .consumer import GONE, IN_FLIGHT, READY, Browser, Consumer, Held, prefetch_of
+from .consumer import GONE, IN_FLIGHT, READY, Browser, Consumer, Held, not_awaiting, prefetch_of
 from .expiry import EXPIRATION, EXPIRES, ExpiryTimer, deadline
 from .priority import DEFAULT_PRIORITY, DEFAULT_VALUE, PRIORITY, Levels, priority_of
 
@@ -390,10 +390,7 @@ class Queue(Destination):
             return []  # auto mode: every delivery is already final, so there is nothing to settle
         settled = consumer.take(message_id, subscription.cumulative)
         if not settled:
-            raise FrameRejected(
-                f"{verb} of message {message_id}: subscription {subscription.id.decode('utf-8', 'replace')!r} "
-                "is not awaiting it (already acknowledged, or never delivered to it)"
-            )
+            raise not_awaiting(verb, message_id, subscription)
         self.in_flight -= len(settled)
         return settled
 

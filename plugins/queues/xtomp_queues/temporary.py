@@ -20,13 +20,36 @@ from .queue import Queue
 if TYPE_CHECKING:
     from xtomp_core import DestinationContext, Message, Session, Subscription
 
-__all__ = ["TEMP_PREFIX", "REPLY_PREFIX", "TemporaryQueues", "temporaries", "GoneReplyQueue"]
+__all__ = ["TEMP_PREFIX", "REPLY_PREFIX", "MAX_NAME", "TemporaryQueues", "temporaries", "GoneReplyQueue", "temp_queue_name",
+           "reply_to_queue"]
 
 TEMP_PREFIX = b"/temp-queue/"
 REPLY_PREFIX = b"/reply-queue/"
 
 #: Longest NAME in /temp-queue/NAME.
 MAX_NAME = 200
+
+
+def temp_queue_name(temp_name: bytes) -> bytes:
+    """NAME of ``/temp-queue/NAME``, checked (not empty, no ``/``, at most ``MAX_NAME`` bytes)."""
+    name = temp_name[len(TEMP_PREFIX):]
+    if not name or len(name) > MAX_NAME or b"/" in name:
+        shown = temp_name[:80].decode("utf-8", "replace")
+        raise FrameRejected(
+            f"invalid temporary queue {shown!r}: use /temp-queue/NAME, NAME without '/' and at most {MAX_NAME} bytes"
+        )
+    return name
+
+
+def reply_to_queue(session: Session, value: bytes, queue: Destination) -> bytes:
+    """What ``reply-to:/temp-queue/NAME`` (``value``) becomes: ``queue``'s real name, the
+    sender subscribed to it with the id ``value`` unless already subscribed (RabbitMQ's way)."""
+    if not any(subscription.destination is queue for subscription in session.subscriptions.values()):
+        if value in session.subscriptions:
+            shown = value[:80].decode("utf-8", "replace")
+            raise FrameRejected(f"reply-to {shown!r}: subscription id {shown!r} is already used for something else")
+        session.subscribe(value, queue, {})
+    return queue.name
 
 
 class GoneReplyQueue(Destination):
@@ -58,12 +81,7 @@ class TemporaryQueues:
 
     def queue_for(self, session: Session, temp_name: bytes) -> Queue:
         """The private queue ``/temp-queue/NAME`` of this session, created on first use."""
-        name = temp_name[len(TEMP_PREFIX):]
-        if not name or len(name) > MAX_NAME or b"/" in name:
-            shown = temp_name[:80].decode("utf-8", "replace")
-            raise FrameRejected(
-                f"invalid temporary queue {shown!r}: use /temp-queue/NAME, NAME without '/' and at most {MAX_NAME} bytes"
-            )
+        name = temp_queue_name(temp_name)
         owned = self.by_session.setdefault(session, {})
         queue = owned.get(name)
         if queue is not None and not queue.closed:
@@ -82,13 +100,7 @@ class TemporaryQueues:
         """Rewrite ``reply-to:/temp-queue/NAME`` to the queue's real name, subscribing the sender if needed."""
         if not value.startswith(TEMP_PREFIX):
             return None
-        queue = self.queue_for(session, value)
-        if not any(subscription.destination is queue for subscription in session.subscriptions.values()):
-            if value in session.subscriptions:
-                shown = value[:80].decode("utf-8", "replace")
-                raise FrameRejected(f"reply-to {shown!r}: subscription id {shown!r} is already used for something else")
-            session.subscribe(value, queue, {})
-        return queue.name
+        return reply_to_queue(session, value, self.queue_for(session, value))
 
     def session_closed(self, session: Session) -> None:
         for queue in self.by_session.pop(session, {}).values():
