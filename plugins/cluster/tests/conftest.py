@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from xtomp_testing import BrokerProcess, RedisServer, reserved_port, stomp_py_connection, write_config
+from xtomp_testing import BrokerProcess, RawClient, RedisServer, reserved_port, stomp_py_connection, wait_until, write_config
 
 NODE_CONFIG = """\
 [server]
@@ -63,16 +64,24 @@ class Node:
         self.connections.append(connection)
         return connection, heard
 
+    def raw(self) -> RawClient:
+        """A connected raw STOMP client to this node."""
+        client = RawClient("127.0.0.1", self.port, timeout=10)
+        client.connect()
+        return client
+
     def log(self) -> str:
         return "".join(self.process.log)
 
 
 @pytest.fixture
 def cluster_nodes(tmp_path: Path, redis_server: RedisServer) -> Iterator[Callable[..., list[Node]]]:
-    """``cluster_nodes(n, extra="")`` starts ``n`` nodes ("a", "b", ...) on one Redis."""
+    """``cluster_nodes(n, extra="", connected=False)`` starts ``n`` nodes ("a", "b", ...) on one
+    Redis; ``connected``: returns once each is connected to it (until then a queue SEND gets an
+    ERROR)."""
     started: list[Node] = []
 
-    def start(count: int = 2, extra: str = "") -> list[Node]:
+    def start(count: int = 2, extra: str = "", connected: bool = False) -> list[Node]:
         nodes = []
         for _ in range(count):
             name = "abcdefgh"[len(started)]
@@ -85,6 +94,8 @@ def cluster_nodes(tmp_path: Path, redis_server: RedisServer) -> Iterator[Callabl
             node = Node(name, BrokerProcess(directory).start(), admin_port)
             started.append(node)
             nodes.append(node)
+        for node in nodes if connected else ():
+            wait_until(lambda: node.cluster()["up"] == 1, what=f"node {node.name} connected to Redis")
         return nodes
 
     yield start
@@ -96,3 +107,12 @@ def cluster_nodes(tmp_path: Path, redis_server: RedisServer) -> Iterator[Callabl
             except Exception:
                 pass
         node.process.stop()
+
+
+@pytest.fixture
+def rdb(redis_server: RedisServer) -> Iterator[Any]:
+    """A redis-py client to look at what the cluster keeps in Redis (each test has a Redis of
+    its own: nothing to reset)."""
+    client = redis.Redis.from_url(redis_server.url, protocol=2)
+    yield client
+    client.close()

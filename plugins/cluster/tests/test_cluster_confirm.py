@@ -4,14 +4,13 @@ confirmed the channel), and when_full = "pause" holds a producer: real nodes, re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
 
 from xtomp_cluster.queue import FULL_POLL
-from xtomp_testing import RawClient, RedisServer, wait_until
+from xtomp_testing import RedisServer, wait_until
 
 CONFIG = """\
 [plugins.queues]
@@ -34,31 +33,12 @@ claim_after = "60s"
 
 @pytest.fixture
 def nodes(cluster_nodes: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
-    def start(count: int = 2) -> list[Any]:
-        started = cluster_nodes(count, CONFIG)
-        for node in started:
-            wait_until(lambda: node.cluster()["up"] == 1, what=f"node {node.name} connected to Redis")
-        return started
-
-    return start
-
-
-@pytest.fixture
-def rdb(redis_server: RedisServer) -> Iterator[Any]:
-    client = redis.Redis.from_url(redis_server.url, protocol=2)
-    yield client  # each test has a Redis of its own: nothing to reset
-    client.close()
-
-
-def _raw(node: Any) -> RawClient:
-    client = RawClient("127.0.0.1", node.port, timeout=10)
-    client.connect()
-    return client
+    return lambda count=2: cluster_nodes(count, CONFIG, connected=True)
 
 
 def test_a_queue_send_gets_its_receipt_only_once_the_stream_holds_the_message(nodes: Any, rdb: Any) -> None:
     (a,) = nodes(1)
-    producer = _raw(a)
+    producer = a.raw()
     producer.send_frame("SEND", {"destination": "/queue/confirmed", "receipt": "first"}, "zero")
     producer.expect_receipt("first")
     rdb.execute_command("CLIENT", "PAUSE", 1000, "WRITE")  # XADD waits, XLEN answers
@@ -74,7 +54,7 @@ def test_a_queue_send_gets_its_receipt_only_once_the_stream_holds_the_message(no
 
 def test_a_commit_receipt_waits_until_redis_has_every_send_of_the_transaction(nodes: Any, rdb: Any) -> None:
     (a,) = nodes(1)
-    producer = _raw(a)
+    producer = a.raw()
     producer.send_frame("BEGIN", {"transaction": "t"})
     for number in range(3):
         producer.send_frame("SEND", {"destination": "/queue/committed", "transaction": "t"}, f"m{number}")
@@ -89,7 +69,7 @@ def test_redis_lost_before_it_confirmed_a_send_is_an_error_not_a_receipt(
     nodes: Any, rdb: Any, redis_server: RedisServer
 ) -> None:
     (a,) = nodes(1)
-    producer = _raw(a)
+    producer = a.raw()
     producer.send_frame("SEND", {"destination": "/queue/lost", "receipt": "ok"}, "fits")
     producer.expect_receipt("ok")
     rdb.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
@@ -102,7 +82,7 @@ def test_redis_lost_before_it_confirmed_a_send_is_an_error_not_a_receipt(
 
 def test_a_send_redis_refuses_gets_an_error_not_a_receipt(nodes: Any, rdb: Any) -> None:
     (a,) = nodes(1)
-    producer = _raw(a)
+    producer = a.raw()
     producer.send_frame("SEND", {"destination": "/queue/refused", "receipt": "ok"}, "fits")
     producer.expect_receipt("ok")
     rdb.config_set("maxmemory-policy", "noeviction")
@@ -116,8 +96,8 @@ def test_a_topic_subscribe_receipt_waits_for_redis_so_the_next_publish_on_anothe
     nodes: Any, rdb: Any, redis_server: RedisServer
 ) -> None:
     a, b = nodes(2)
-    publisher = _raw(a)
-    subscriber = _raw(b)
+    publisher = a.raw()
+    subscriber = b.raw()
     for name, send_to in (("/topic/fresh", "/topic/fresh"), ("/topic/words.*", "/topic/words.new")):
         rdb.execute_command("CLIENT", "PAUSE", 1000, "ALL")  # node b's SUBSCRIBE waits in Redis
         subscriber.send_frame("SUBSCRIBE", {"destination": name, "id": name, "receipt": name})
@@ -133,7 +113,7 @@ def test_a_topic_subscribe_receipt_waits_for_redis_so_the_next_publish_on_anothe
 
 def test_when_full_pause_holds_a_producer_until_a_consumer_on_another_node_drains(nodes: Any, rdb: Any) -> None:
     a, b = nodes(2)
-    producer = _raw(a)
+    producer = a.raw()
     for number in range(20):
         producer.send_frame("SEND", {"destination": "/queue/full"}, f"m{number}")
     producer.send_frame("SEND", {"destination": "/queue/full", "receipt": "last"}, "m20")
@@ -141,7 +121,7 @@ def test_when_full_pause_holds_a_producer_until_a_consumer_on_another_node_drain
     wait_until(lambda: rdb.xlen("xtomp:queue:/queue/full") == 6, what="a full queue (one over)")
     producer.expect_nothing(0.3)
     assert rdb.xlen("xtomp:queue:/queue/full") == 6
-    consumer = _raw(b)
+    consumer = b.raw()
     consumer.subscribe("/queue/full", id="c", ack="client-individual", prefetch_count="2")
     bodies = []
     while len(bodies) < 21:
@@ -168,10 +148,10 @@ def _no_xlen_for(rdb: Any, interval: float) -> bool:
 
 def test_a_clustered_queue_refuses_selectors_and_browsing_saying_why(nodes: Any) -> None:
     (a,) = nodes(1)
-    client = _raw(a)
+    client = a.raw()
     client.send_frame("SUBSCRIBE", {"destination": "/queue/plain", "id": "s", "selector": "x = 1"})
     client.expect_error("clustered queue: selectors and filters are not supported on it")
-    client = _raw(a)
+    client = a.raw()
     client.send_frame("SUBSCRIBE", {"destination": "/queue/plain", "id": "s", "browser": "true"})
     client.expect_error("clustered queue: browsing (browser:true) is not supported on it")
 
@@ -182,9 +162,9 @@ def test_with_redis_down_a_topic_subscribe_gets_its_receipt_at_once_local_only(
     (a,) = nodes(1)
     redis_server.stop()
     wait_until(lambda: a.cluster()["up"] == 0, what="node a sees Redis down")
-    subscriber = _raw(a)
+    subscriber = a.raw()
     subscriber.send_frame("SUBSCRIBE", {"destination": "/topic/offline", "id": "s", "receipt": "s"})
     subscriber.expect_receipt("s")
-    publisher = _raw(a)
+    publisher = a.raw()
     publisher.send_frame("SEND", {"destination": "/topic/offline"}, "local")
     assert subscriber.expect("MESSAGE").body == b"local"

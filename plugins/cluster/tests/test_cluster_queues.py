@@ -6,11 +6,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
 
 from xtomp_testing import RawClient, RedisServer, stomp_py_connection, wait_until
 
@@ -36,26 +35,9 @@ def nodes(cluster_nodes: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
     ``[plugins.cluster]``."""
 
     def start(count: int = 2, extra: str = "", claim_after: str = "1s") -> list[Any]:
-        started = cluster_nodes(count, QUEUES + f'claim_after = "{claim_after}"\n' + extra)
-        for node in started:
-            wait_until(lambda: node.cluster()["up"] == 1, what=f"node {node.name} connected to Redis")
-        return started
+        return cluster_nodes(count, QUEUES + f'claim_after = "{claim_after}"\n' + extra, connected=True)
 
     return start
-
-
-@pytest.fixture
-def rdb(redis_server: RedisServer) -> Iterator[Any]:
-    """A redis-py client to look at what the cluster keeps in Redis."""
-    client = redis.Redis.from_url(redis_server.url, protocol=2)
-    yield client
-    client.close()
-
-
-def _raw(node: Any) -> RawClient:
-    client = RawClient("127.0.0.1", node.port, timeout=10)
-    client.connect()
-    return client
 
 
 def _ack(client: RawClient, frame: Any) -> None:
@@ -67,12 +49,12 @@ def test_a_message_sent_on_one_node_is_consumed_on_the_other_and_deleted_from_re
 ) -> None:
     # No claim sweep in this test's time (a sweep would hide a message left undelivered).
     a, b = nodes(2, claim_after="60s")
-    producer = _raw(a)
+    producer = a.raw()
     producer.send_frame("SEND", {"destination": "/queue/work", "receipt": "r", "x-custom": "a:b"}, "hello")
     producer.expect_receipt("r")
     # Nobody consumes yet: it waits in Redis, not on a node (the lag is what no node has read).
     wait_until(lambda: a.cluster()["queues"]["lag"] == 1, what="a lag of one message")
-    consumer = _raw(b)
+    consumer = b.raw()
     consumer.subscribe("/queue/work", id="c", ack="client-individual")
     frame = consumer.expect("MESSAGE")
     assert (frame.body, frame.headers[b"redelivered"], frame.headers[b"x-custom"]) == (b"hello", b"false", b"a:b")
@@ -85,9 +67,9 @@ def test_a_message_sent_on_one_node_is_consumed_on_the_other_and_deleted_from_re
 
 def test_a_cumulative_ack_in_client_mode_settles_every_earlier_delivery(nodes: Any, rdb: Any) -> None:
     a, b = nodes(2)
-    consumer = _raw(b)
+    consumer = b.raw()
     consumer.subscribe("/queue/cumulative", id="c", ack="client", prefetch_count="10")
-    producer = _raw(a)
+    producer = a.raw()
     for number in range(3):
         producer.send_frame("SEND", {"destination": "/queue/cumulative", "receipt": f"r{number}"}, f"{number}")
         producer.expect_receipt(f"r{number}")
@@ -128,7 +110,7 @@ def test_ten_thousand_messages_to_four_consumers_on_two_nodes_each_exactly_once(
                                                                                          "receipt": "sub"})
         ackers.append(acker)
     wait_until(lambda: all(acker.connection.is_connected() for acker in ackers), what="consumers connected")
-    producer = _raw(a)
+    producer = a.raw()
     count = 10_000
     producer.send(b"".join(
         b"SEND\ndestination:/queue/many\n\n%d\x00" % number for number in range(count - 1)
@@ -146,16 +128,16 @@ def test_ten_thousand_messages_to_four_consumers_on_two_nodes_each_exactly_once(
 
 def test_kill_9_of_a_node_holding_unacked_messages_redelivers_them_on_the_other(nodes: Any) -> None:
     a, b = nodes(2)
-    holder = _raw(a)
+    holder = a.raw()
     holder.subscribe("/queue/held", id="h", ack="client-individual", prefetch_count="10")
-    producer = _raw(b)
+    producer = b.raw()
     for number in range(5):
         producer.send_frame("SEND", {"destination": "/queue/held"}, f"m{number}")
     producer.send_frame("SEND", {"destination": "/queue/held", "receipt": "sent"}, "m5")
     producer.expect_receipt("sent")
     held = holder.messages(6)
     assert [frame.body for frame in held] == [b"m%d" % number for number in range(6)]
-    survivor = _raw(b)
+    survivor = b.raw()
     survivor.subscribe("/queue/held", id="s", ack="client-individual")
     # A live node keeps its unacked messages however long its consumer holds them: node a
     # refreshes them every claim_after / 3, so node b's sweeps (every claim_after / 2) never
@@ -178,15 +160,15 @@ def test_kill_9_of_a_node_holding_unacked_messages_redelivers_them_on_the_other(
 def test_a_node_stopped_gracefully_hands_its_unacked_messages_back_at_once(nodes: Any) -> None:
     # claim_after = 60 s: what the other node gets here was handed back, not claimed.
     a, b = nodes(2, claim_after="60s")
-    holder = _raw(a)
+    holder = a.raw()
     holder.subscribe("/queue/handed", id="h", ack="client-individual", prefetch_count="3")
-    producer = _raw(b)
+    producer = b.raw()
     for number in range(5):
         producer.send_frame("SEND", {"destination": "/queue/handed", "receipt": f"r{number}"}, f"m{number}")
         producer.expect_receipt(f"r{number}")
     assert [frame.body for frame in holder.messages(3)] == [b"m0", b"m1", b"m2"]  # m3, m4 wait in Redis
     a.process.stop()  # SIGTERM: a graceful stop
-    survivor = _raw(b)
+    survivor = b.raw()
     survivor.subscribe("/queue/handed", id="s", ack="client-individual")
     frames = survivor.messages(5, timeout=10)
     assert sorted(frame.body for frame in frames) == [b"m%d" % number for number in range(5)]
@@ -195,14 +177,14 @@ def test_a_node_stopped_gracefully_hands_its_unacked_messages_back_at_once(nodes
 
 def test_nack_redelivers_on_another_node_then_dead_letters_after_max_redeliveries(nodes: Any, rdb: Any) -> None:
     a, b = nodes(2)
-    first = _raw(a)
+    first = a.raw()
     first.subscribe("/queue/nacked", id="f", ack="client-individual", prefetch_count="1")
-    producer = _raw(b)
+    producer = b.raw()
     producer.send_frame("SEND", {"destination": "/queue/nacked", "receipt": "r"}, "poison")
     producer.expect_receipt("r")
     frame = first.expect("MESSAGE")
     assert frame.headers[b"redelivered"] == b"false"
-    other = _raw(b)
+    other = b.raw()
     other.subscribe("/queue/nacked", id="o", ack="client-individual", prefetch_count="1")
     # NACK and UNSUBSCRIBE in one write: node a has nobody left to take it back.
     first.send(
@@ -225,12 +207,12 @@ def test_nack_redelivers_on_another_node_then_dead_letters_after_max_redeliverie
 
 def test_an_expired_message_is_dead_lettered_when_read_not_delivered(nodes: Any, rdb: Any) -> None:
     a, b = nodes(2)
-    producer = _raw(a)
+    producer = a.raw()
     producer.send_frame("SEND", {"destination": "/queue/expiring", "expires": "1000"}, "long gone")  # 1970
     producer.send_frame("SEND", {"destination": "/queue/expiring", "expiration": "600000"}, "fresh")
     producer.send_frame("SEND", {"destination": "/queue/expiring", "receipt": "r", "expiration": "soon"}, "bad")
     producer.expect_error("expiration must be a whole number of milliseconds")
-    consumer = _raw(b)
+    consumer = b.raw()
     consumer.subscribe("/queue/expiring", id="c", ack="client-individual")
     frame = consumer.expect("MESSAGE")
     assert frame.body == b"fresh" and frame.headers[b"expiration"] == b"600000"
@@ -248,9 +230,9 @@ def test_an_expired_message_is_dead_lettered_when_read_not_delivered(nodes: Any,
 
 def test_a_reply_sent_on_node_b_reaches_the_temporary_queue_of_a_client_on_node_a(nodes: Any) -> None:
     a, b = nodes(2)
-    service = _raw(b)
+    service = b.raw()
     service.subscribe("/queue/requests", id="svc")
-    requester = _raw(a)
+    requester = a.raw()
     requester.send_frame("SEND", {"destination": "/queue/requests", "reply-to": "/temp-queue/answers"}, "ping")
     request = service.expect("MESSAGE")
     reply_to = request.headers[b"reply-to"].decode()
@@ -264,13 +246,13 @@ def test_a_reply_sent_on_node_b_reaches_the_temporary_queue_of_a_client_on_node_
     service.expect_error("temporary queue of another connection")
     requester.send_frame("DISCONNECT", {"receipt": "bye"})
     requester.expect_receipt("bye")
-    late = _raw(b)
+    late = b.raw()
     late.send_frame("SEND", {"destination": reply_to, "receipt": "late"}, "too late")
     late.expect_receipt("late")
 
 
 def _send_fails(node: Any) -> bool:
-    client = _raw(node)
+    client = node.raw()
     try:
         client.send_frame("SEND", {"destination": "/queue/outage", "receipt": "r"}, "during")
         frame = client.recv()
@@ -283,14 +265,14 @@ def test_redis_stopped_queue_sends_get_an_error_and_consumers_resume_when_it_is_
     nodes: Any, redis_server: RedisServer
 ) -> None:
     a, b = nodes(2)
-    consumer = _raw(b)
+    consumer = b.raw()
     consumer.subscribe("/queue/outage", id="c")
     redis_server.stop()
     wait_until(lambda: _send_fails(a), what="a queue SEND refused while Redis is down")
     redis_server.start()
 
     def sent() -> bool:
-        producer = _raw(a)
+        producer = a.raw()
         producer.send_frame("SEND", {"destination": "/queue/outage", "receipt": "back"}, "after")
         frame = producer.recv()
         producer.close()
@@ -309,9 +291,9 @@ def test_with_when_unavailable_hold_a_send_waits_for_redis_instead_of_failing(
     nodes: Any, redis_server: RedisServer
 ) -> None:
     a, b = nodes(2, 'when_unavailable = "hold"\n')
-    consumer = _raw(b)
+    consumer = b.raw()
     consumer.subscribe("/queue/held-producer", id="c")
-    producer = _raw(a)
+    producer = a.raw()
     redis_server.stop()
     wait_until(lambda: a.cluster()["up"] == 0, what="node a sees Redis down")
     producer.send(b"SEND\ndestination:/queue/held-producer\nreceipt:one\n\nfirst\x00"
@@ -327,9 +309,9 @@ def test_with_when_unavailable_hold_a_send_waits_for_redis_instead_of_failing(
 
 def test_a_queue_whose_stream_vanished_from_redis_is_recreated_and_consumed_again(nodes: Any, rdb: Any) -> None:
     a, b = nodes(2)
-    consumer = _raw(b)
+    consumer = b.raw()
     consumer.subscribe("/queue/flushed", id="c")
-    producer = _raw(a)
+    producer = a.raw()
     producer.send_frame("SEND", {"destination": "/queue/flushed", "receipt": "r1"}, "before")
     producer.expect_receipt("r1")
     assert consumer.expect("MESSAGE").body == b"before"
@@ -351,10 +333,10 @@ def _reads(rdb: Any) -> dict[str, int]:
 
 def test_nothing_is_read_from_redis_while_the_cluster_is_idle(nodes: Any, rdb: Any) -> None:
     a, b = nodes(2)
-    consumers = [_raw(node) for node in (a, b)]
+    consumers = [node.raw() for node in (a, b)]
     for consumer in consumers:
         consumer.subscribe("/queue/idle", id="c", ack="client-individual")
-    producer = _raw(a)
+    producer = a.raw()
     for number in range(20):
         producer.send_frame("SEND", {"destination": "/queue/idle"}, f"{number}")
     producer.send_frame("SEND", {"destination": "/queue/idle", "receipt": "r"}, "last")
