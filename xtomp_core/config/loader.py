@@ -107,12 +107,15 @@ def _read_path(root: str) -> RawConfig:
         for name in files:
             _read_file(os.path.join(root, name), raw, depth=0, seen=set())
     elif os.path.isfile(root):
-        from pathlib import Path
+        # A .toml file is read without importing the nginx reader (and the pathlib and
+        # dataclasses it imports: 0.9 MB of an idle broker started with -c FILE.toml).
+        if not root.endswith(".toml"):
+            from pathlib import Path
 
-        from .nginx import is_nginx_config, read_nginx_config  # xtomp's original syntax
+            from .nginx import is_nginx_config, read_nginx_config  # xtomp's original syntax
 
-        if is_nginx_config(Path(root)):
-            return read_nginx_config(Path(root))
+            if is_nginx_config(Path(root)):
+                return read_nginx_config(Path(root))
         _read_file(root, raw, depth=0, seen=set())
     else:
         raise ConfigError(f"{root}: no such config file or directory")
