@@ -308,7 +308,9 @@ static ssize_t scan_frame(const char *buf, size_t len, struct frame *f, size_t *
         scan_err = "empty command";
         return -1;
     }
-    memset(f->h, 0, sizeof f->h);
+    /* Which of f->h the lines set; the others are cleared once the headers end (a memset of
+     * all of them per frame was a fifth of this function's time). */
+    uint32_t seen = 0;
     f->rl = f->rle = NULL;
     const char *q = nl + 1;
     f->hb = q;
@@ -329,25 +331,24 @@ static ssize_t scan_frame(const char *buf, size_t len, struct frame *f, size_t *
                 break;
             }
         }
+        /* The line's end first, then its colon: two memchr calls, not a byte loop over the name. */
         const char *k = q;
-        while (q < end && *q != ':' && *q != '\n')
-            q++;
-        if (q >= end)
-            return 0;
-        if (*q == '\n') {
-            scan_err = "header line without a colon";
-            return -1;
-        }
-        size_t kl = (size_t)(q - k);
-        const char *v = ++q;
         const char *le = memchr(q, '\n', (size_t)(end - q));
         if (!le)
             return 0;
+        const char *colon = memchr(q, ':', (size_t)(le - q));
+        if (!colon) {
+            scan_err = "header line without a colon";
+            return -1;
+        }
+        size_t kl = (size_t)(colon - k);
+        const char *v = colon + 1;
         size_t vl = (size_t)(le - v);
         if (vl && v[vl - 1] == '\r')
             vl--;
         int hi = header_index(k, kl);
-        if (hi >= 0 && !f->h[hi].p) {
+        if (hi >= 0 && !(seen & (1u << hi))) {
+            seen |= 1u << hi;
             f->h[hi].p = v;
             f->h[hi].n = vl;
             if (hi == H_RECEIPT) {
@@ -356,6 +357,11 @@ static ssize_t scan_frame(const char *buf, size_t len, struct frame *f, size_t *
             }
         }
         q = le + 1;
+    }
+    for (uint32_t missing = ~seen & ((1u << H_NUM) - 1); missing; missing &= missing - 1) {
+        int hi = __builtin_ctz(missing);
+        f->h[hi].p = NULL;
+        f->h[hi].n = 0;
     }
     if (f->h[H_CL].p) {
         uint64_t cl;

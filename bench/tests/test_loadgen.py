@@ -20,6 +20,7 @@ import json
 import re
 import shutil
 import socket
+import threading
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -427,3 +428,39 @@ def test_open_loop_options_are_checked(loadgen: Path) -> None:
                  ["sink", "--port", "0", "--open-loop"]):
         proc = subprocess.run([str(loadgen), *args], capture_output=True, text=True, timeout=10)
         assert proc.returncode == 1, (args, proc.stderr)
+
+
+def answer_once(reply: bytes) -> tuple[socket.socket, threading.Thread]:
+    """A listening socket whose first client gets ``reply`` (one byte per send) after its CONNECT."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def serve() -> None:
+        client, _ = server.accept()
+        with client:
+            client.recv(4096)
+            for byte in reply:
+                client.sendall(bytes([byte]))
+            try:
+                client.recv(4096)  # until the load generator gives up
+            except ConnectionResetError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.mark.parametrize("reply, complaint", [
+    (b"CONNECTED\nversion:1.2\nno colon here\n\n\x00", "header line without a colon"),
+    (b"CONNECTED\nversion:1.2\ncontent-length:x\n\n\x00", "bad content-length"),
+    (b"CONNECTED\nversion:1.2\ncontent-length:2\n\nab!", "no NUL after content-length"),
+])
+def test_malformed_frames_are_named(loadgen: Path, reply: bytes, complaint: str) -> None:
+    """The frame scanner (fed one byte per read here) names what is wrong with a frame."""
+    server, thread = answer_once(reply)
+    with server:
+        proc = run(loadgen, "fanout", server.getsockname()[1], "--subscribers", "1", "--messages", "1",
+                   expect_rc=2, timeout=30)
+    assert complaint in proc.stderr
