@@ -77,10 +77,11 @@ def node(name: str, subscribers: int) -> tuple[Any, RedisBackplane, list[FakeLin
 
 def payload(origin: bytes, run: int, seq: int, header: bytes, value: bytes, body: bytes) -> bytes:
     """What codec.encode makes of a SEND with one header (built here, not with the codec, so
-    that the setup's instructions stay the same whatever the codec does)."""
+    that the setup's instructions stay the same whatever the codec does): the head, the
+    origin and the MESSAGE frame after its message-id line (a colon in a value is ``\\c``)."""
     return b"".join((
-        struct.pack(">BBQQdH", 1, len(origin), run, seq, time.time(), 1), origin,
-        struct.pack(">HI", len(header), len(value)), header, value, body,
+        struct.pack(">BBQQd", 2, len(origin), run, seq, time.time()), origin,
+        header, b":", value.replace(b":", b"\\c"), b"\ncontent-length:%d\n\n" % len(body), body, b"\x00",
     ))
 
 

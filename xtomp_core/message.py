@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from .errors import ProtocolError
 from .protocol.constants import BACKSLASH, COLON, CR, LF, NOT_FORWARDED, V1_0, V1_1, V1_2
 from .protocol.encoder import message_tail
+from .protocol.escape import escape, unescape
 
 __all__ = ["Message"]
 
@@ -92,6 +94,55 @@ class Message:
                 self.destination, b"%d" % self.id, self.forwarded_headers(), self.body, V1_0 if version == V1_0 else V1_1
             )
         return encoded
+
+    def encoded_rest(self) -> bytes:
+        """The STOMP 1.2 MESSAGE frame after its ``message-id`` line: the forwarded headers,
+        ``content-length``, the blank line, the body and the NUL, as every 1.2 subscriber gets
+        them. What a plugin carrying messages to another broker sends, so that the other side
+        need not encode them again (:meth:`from_encoded_rest`)."""
+        tail = self.tail()
+        destination = self.destination
+        if _special(destination):
+            destination = escape(destination, V1_2)
+        # b"destination:" + destination + b"\nmessage-id:" + id + b"\n" come first (12 + 12 + 1).
+        return tail[len(destination) + len(b"%d" % self.id) + 25:]
+
+    @classmethod
+    def from_encoded_rest(cls, message_id: int, destination: bytes, rest: bytes) -> Message:
+        """The message another broker's :meth:`encoded_rest` describes, with this broker's id and
+        destination name: headers and body decoded from ``rest``, whose bytes become the
+        message's own 1.2 encoding (nothing is encoded again). ``ValueError`` when ``rest`` is
+        not such bytes."""
+        end = rest.find(b"\n\n")
+        if end < 0 or rest[-1:] != b"\x00":
+            raise ValueError("not the rest of a MESSAGE frame (no blank line or no NUL)")
+        section = rest[:end]
+        lines = section.split(b"\n")
+        body = rest[end + 2:-1]
+        if lines.pop() != b"content-length:%d" % len(body):
+            raise ValueError("the content-length line is not the last header or does not match the body")
+        escaped = BACKSLASH in section
+        headers: dict[bytes, bytes] = {}
+        for line in lines:
+            name, colon, value = line.partition(b":")
+            if not colon:
+                raise ValueError("a header line without a colon")
+            if escaped:
+                try:
+                    name, value = unescape(name, V1_2), unescape(value, V1_2)
+                except ProtocolError as error:
+                    raise ValueError(str(error)) from None
+            headers[name] = value
+        message = cls(message_id, destination, headers, body)
+        special = _special(destination)
+        # Escapes in the rest are exactly what made the sender's tail not uniform (a colon in
+        # a value, or an EOL, backslash or CR anywhere), or a destination needing them.
+        message.uniform = not escaped and not special
+        message._tail = b"".join(
+            (b"destination:", escape(destination, V1_2) if special else destination,
+             b"\nmessage-id:%d\n" % message_id, rest)
+        )
+        return message
 
     def _has_cr(self) -> bool:
         return CR in self.destination or any(CR in n or CR in v for n, v in self.forwarded_headers())

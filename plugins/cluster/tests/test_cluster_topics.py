@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
-from xtomp_testing import RedisServer, reserved_port, wait_until
+from xtomp_testing import RawClient, RedisServer, reserved_port, wait_until
 
 CHANNEL = "xtomp:t:/topic/"
 #: Waits bound a failing test only; a machine shared by several test runs can be slow.
@@ -59,6 +60,56 @@ def test_a_send_reaches_every_node_once_in_order_and_nodes_listen_only_while_sub
     # The last local subscriber leaves: the node stops listening to the channel.
     on_b.unsubscribe(id="1")
     _listening(redis_server, "prices", 1)
+
+
+def test_headers_needing_escapes_arrive_on_another_node_as_on_the_publisher_s(
+    cluster_nodes: Any, redis_server: RedisServer
+):
+    """The MESSAGE encoding crosses Redis as it is (codec version 2) and the other node keeps it:
+    its 1.0, 1.1 and 1.2 subscribers get exactly what the publisher's node gives its own."""
+    a, b = cluster_nodes(2)
+    subscribers: dict[tuple[str, str], Any] = {}
+    for node_name, node in (("a", a), ("b", b)):
+        for version in ("1.0", "1.1", "1.2"):
+            client = RawClient("127.0.0.1", node.port, timeout=10)
+            client.connect(version)
+            client.subscribe("/topic/escapes", id="s")
+            subscribers[node_name, version] = client
+    _listening(redis_server, "escapes", 2)
+    with a.raw() as publisher:
+        headers = {"destination": "/topic/escapes", "at": "12:30", "path": "c:\\dir", "plain": "v", "receipt": "r"}
+        publisher.send_frame("SEND", headers, b"body\x00with a NUL")
+        publisher.expect_receipt("r")
+    for version in ("1.0", "1.1", "1.2"):
+        here, there = (subscribers[node_name, version].expect("MESSAGE") for node_name in ("a", "b"))
+        assert here.body == there.body == b"body\x00with a NUL"
+        for frame in (here, there):
+            del frame.headers[b"message-id"]  # each node numbers its own
+        assert here.headers == there.headers
+        assert there.headers[b"at"] == b"12:30" and there.headers[b"path"] == b"c:\\dir"
+    for client in subscribers.values():
+        client.close()
+    assert b.cluster()["topics"]["undecodable_total"] == 0
+
+
+def test_what_is_not_a_message_is_counted_and_dropped_and_delivery_goes_on(
+    cluster_nodes: Any, redis_server: RedisServer, rdb: Any
+):
+    """Someone else's PUBLISH on a topic's channel, or a version 2 head with a broken MESSAGE
+    after it: each is dropped with a warning and counted; the next real message arrives."""
+    (a,) = cluster_nodes(1)
+    with a.raw() as subscriber:
+        subscriber.subscribe("/topic/noise", id="s")
+        _listening(redis_server, "noise", 1)
+        broken = struct.pack(">BBQQd", 2, 1, 7, 1, 0.0) + b"x" + b"k:v\ncontent-length:9\n\nshort\x00"
+        for payload in (b"not an xtomp message", broken):
+            rdb.publish(CHANNEL + "noise", payload)
+        wait_until(lambda: a.cluster()["topics"]["undecodable_total"] == 2, SLOW, what="two undecodable")
+        with a.raw() as publisher:
+            publisher.send_frame("SEND", {"destination": "/topic/noise", "receipt": "r"}, b"real")
+            publisher.expect_receipt("r")
+        assert subscriber.expect("MESSAGE").body == b"real"
+    assert "undecodable message" in a.log()
 
 
 def test_filters_and_wildcards_are_applied_on_the_receiving_node(cluster_nodes: Any, redis_server: RedisServer):

@@ -1,39 +1,42 @@
-"""The bytes a clustered message crosses Redis as: a fixed head, the origin, length-prefixed headers, the body.
+"""The bytes a clustered message crosses Redis as: a fixed head, the origin, then the MESSAGE frame as subscribers get it.
 
-Layout (big-endian): version (1 byte, 1), origin length (1), run (8: a random number per
-broker process, so that a restarted node's sequence numbers are not taken for old ones),
+Layout (big-endian), version 2: version (1 byte), origin length (1), run (8: a random number
+per broker process, so that a restarted node's sequence numbers are not taken for old ones),
 sequence (8: per node, in publish order), time (8: float seconds since the epoch, for the lag
-figure), header count (2); the origin (the node id); per header, name length (2), value
-length (4), name, value; then the body, to the end. No JSON, no base64: bodies are bytes and
-stay bytes, and encoding is one ``b"".join``.
+figure); the origin (the node id); then the message's ``Message.encoded_rest()``: its STOMP 1.2
+MESSAGE frame after the ``message-id`` line (headers, ``content-length``, blank line, body,
+NUL). The publishing node encoded those bytes once for its own subscribers already, and the
+receiving nodes use them as their subscribers' frames too (``Message.from_encoded_rest``): a
+message is encoded once in the whole cluster, not once per node, and no header is packed or
+unpacked on the way.
+
+Version 1 (a head with a header count, then length-prefixed headers and the body) is still
+read, from nodes not yet upgraded; version 1 nodes drop version 2 messages as undecodable.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
 
-from xtomp_core import NOT_FORWARDED
+from xtomp_core import Message
 
-__all__ = ["ORIGIN_AT", "VERSION", "decode", "encode", "signature"]
+__all__ = ["ORIGIN_AT", "VERSION", "Decoded", "decode", "encode", "signature"]
 
-VERSION = 1
-_HEAD = struct.Struct(">BBQQdH")
+VERSION = 2
+_HEAD = struct.Struct(">BBQQd")
+_HEAD_V1 = struct.Struct(">BBQQdH")
 _PAIR = struct.Struct(">HI")
-#: Where the origin starts (after ``signature``: version, origin length, run; then seq, time, count).
+#: Where the origin starts (after ``signature``: version, origin length, run; then seq, time).
 ORIGIN_AT = _HEAD.size
 
+#: (origin, run, seq, when, encoded rest) of a version 2 message; a version 1 message has
+#: (headers, body) in place of the rest.
+Decoded = tuple[bytes, int, int, float, "bytes | tuple[dict[bytes, bytes], bytes]"]
 
-def encode(origin: bytes, run: int, seq: int, when: float, headers: Mapping[bytes, bytes], body: bytes) -> bytes:
-    """One message as bytes: ``headers`` is the SEND's dict (what STOMP does not forward is left out)."""
-    pack = _PAIR.pack
-    parts = [b"", origin]
-    for name, value in headers.items():
-        if name not in NOT_FORWARDED:
-            parts += (pack(len(name), len(value)), name, value)
-    parts[0] = _HEAD.pack(VERSION, len(origin), run, seq, when, (len(parts) - 2) // 3)
-    parts.append(body)
-    return b"".join(parts)
+
+def encode(origin: bytes, run: int, seq: int, when: float, message: Message) -> bytes:
+    """One message as bytes (version 2)."""
+    return b"".join((_HEAD.pack(VERSION, len(origin), run, seq, when), origin, message.encoded_rest()))
 
 
 def signature(origin: bytes, run: int) -> bytes:
@@ -42,12 +45,22 @@ def signature(origin: bytes, run: int) -> bytes:
     return bytes((VERSION, len(origin))) + run.to_bytes(8, "big")
 
 
-def decode(payload: bytes) -> tuple[bytes, int, int, float, dict[bytes, bytes], bytes]:
-    """``(origin, run, seq, when, headers, body)``; ``ValueError`` when it is not a message of ours."""
-    if len(payload) < _HEAD.size or payload[0] != VERSION:
-        raise ValueError("not an xtomp cluster message (or another version)")
-    _, origin_length, run, seq, when, count = _HEAD.unpack_from(payload)
-    at = _HEAD.size
+def decode(payload: bytes) -> Decoded:
+    """``(origin, run, seq, when, rest)``; ``ValueError`` when it is not a message of ours."""
+    if len(payload) >= _HEAD.size and payload[0] == VERSION:
+        _, origin_length, run, seq, when = _HEAD.unpack_from(payload)
+        at = _HEAD.size + origin_length
+        if len(payload) <= at:
+            raise ValueError("truncated xtomp cluster message")
+        return payload[_HEAD.size:at], run, seq, when, payload[at:]
+    if len(payload) >= _HEAD_V1.size and payload[0] == 1:
+        return _decode_v1(payload)
+    raise ValueError("not an xtomp cluster message (or an unknown version)")
+
+
+def _decode_v1(payload: bytes) -> Decoded:
+    _, origin_length, run, seq, when, count = _HEAD_V1.unpack_from(payload)
+    at = _HEAD_V1.size
     origin = payload[at:at + origin_length]
     at += origin_length
     headers: dict[bytes, bytes] = {}
@@ -61,4 +74,4 @@ def decode(payload: bytes) -> tuple[bytes, int, int, float, dict[bytes, bytes], 
         at += value_length
     if at > len(payload):
         raise ValueError("truncated xtomp cluster message")
-    return origin, run, seq, when, headers, payload[at:]
+    return origin, run, seq, when, (headers, payload[at:])

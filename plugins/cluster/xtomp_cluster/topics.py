@@ -22,15 +22,18 @@ what a publish costs on top is one encode and one append to the next pipeline).
   delivered to the concrete topic on this node, whose wildcard trie gives each message only
   to the patterns that really match, exactly as for a local SEND. Patterns sharing a glob
   share one PSUBSCRIBE.
-* **Publishing.** ``publish`` encodes the message once (codec.py) with this node's id, its run
-  number and a sequence number, and queues one PUBLISH for the next pipeline. With
+* **Publishing.** ``publish`` sends the message's MESSAGE encoding (``Message.encoded_rest``,
+  made once for local subscribers anyway) behind this node's id, its run number and a sequence
+  number (codec.py), and queues one PUBLISH for the next pipeline. With
   ``topic_delivery = "local-first"`` (the default) the local subscribers get the message at
   once, as without a cluster, and the node skips its own echo; with ``"backplane"`` they get
   it from the echo, like every other node's subscribers (one order everywhere), unless
   Redis is down (then at once: local-only).
-* **Receiving.** A message from another node (or the own echo in ``backplane`` mode) is
-  delivered through the topics plugin's own ``publish`` of the local topic of that name
-  (made by the prefix rules if it does not exist yet: a pattern may be its only interest).
+* **Receiving.** A message from another node (or the own echo in ``backplane`` mode) becomes
+  a local Message with this node's message id (``Message.from_encoded_rest``: its headers
+  decoded, the carried bytes kept as its subscribers' frames) and is delivered through the
+  topics plugin's own ``publish`` of the local topic of that name (made by the prefix rules
+  if it does not exist yet: a pattern may be its only interest).
   A node subscribed to a channel and to a glob matching it gets a PUBLISH twice, one copy
   right after the other: the (origin, run, sequence) of the last message seen per origin
   drops the second.
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -197,7 +201,7 @@ class ClusterTopics:
         self.sent += 1
         backplane.publish(
             self.prefix + destination.name,
-            encode(self.origin, self.run, self.seq, time.time(), message.headers, message.body),
+            encode(self.origin, self.run, self.seq, time.time(), message),
         )
         return self.local_first
 
@@ -212,10 +216,9 @@ class ClusterTopics:
         else:
             own = False
         try:
-            origin, run, seq, when, headers, body = decode(payload)
-        except (ValueError, IndexError) as error:
-            self.bad += 1
-            log.warning("cluster: an undecodable message on %r (%s) was dropped", channel[:80], error)
+            origin, run, seq, when, rest = decode(payload)
+        except (ValueError, IndexError, struct.error) as error:
+            self._undecodable(channel, error)
             return
         if self.globs:
             # Only a glob can bring a second copy (Redis sends the channel's copy first, then
@@ -236,10 +239,23 @@ class ClusterTopics:
             destination = self._target(channel)
             if destination is None:
                 return
-        context = destination.context
-        Topic.publish(destination, Message(context.next_message_id(), destination.name, headers, body), None)
+        message_id = destination.context.next_message_id()
+        if isinstance(rest, bytes):
+            try:
+                message = Message.from_encoded_rest(message_id, destination.name, rest)
+            except ValueError as error:
+                self._undecodable(channel, error)
+                return
+        else:
+            headers, body = rest  # a version 1 message (a node not upgraded yet)
+            message = Message(message_id, destination.name, headers, body)
+        Topic.publish(destination, message, None)
         if own:
             destination.enqueued -= 1  # the own echo (backplane delivery): counted when it was sent
+
+    def _undecodable(self, channel: bytes, error: Exception) -> None:
+        self.bad += 1
+        log.warning("cluster: an undecodable message on %r (%s) was dropped", channel[:80], error)
 
     def _target(self, channel: bytes) -> Topic | None:
         """The local topic a channel's messages go to (remembered for the next ones)."""
