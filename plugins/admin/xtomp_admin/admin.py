@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from xtomp_core import StartupError, __version__, listen_host, parse_listen
 
-from .http import HttpConnection, HttpLimits, Request, Response
-from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .metrics import render
-
+# The HTTP server (.http) and the Prometheus writer (.metrics) are imported by the first
+# admin connection: an idle broker nobody asks for figures does without them.
 if TYPE_CHECKING:
     from xtomp_core import BrokerView, Section
+
+    from .http import HttpConnection, HttpLimits, Request, Response
 
 __all__ = ["Admin", "Rates", "DEFAULT_LISTEN", "admin_address"]
 
@@ -115,12 +115,7 @@ class Admin:
         self.settings = settings
         self.host, self.port = admin_address(settings["listen"])
         self.console = bool(settings["console"])
-        self.limits = HttpLimits(
-            max_request_size=settings["max_request_size"],
-            timeout=settings["request_timeout"],
-            max_connections=settings["max_connections"],
-            server=f"xtomp/{__version__}",
-        )
+        self._limits: HttpLimits | None = None
         self.check_host = _is_loopback(self.host)
         self.connections: set[HttpConnection] = set()
         self.requests = 0
@@ -141,7 +136,7 @@ class Admin:
         loop = asyncio.get_running_loop()
         try:
             self.server = await loop.create_server(
-                lambda: HttpConnection(self.handle, self.limits, self.connections),
+                self._connection,
                 listen_host(self.host),
                 self.port,
                 reuse_address=True,
@@ -160,6 +155,26 @@ class Admin:
                 "admin: listening on %s, beyond loopback: /stats and /metrics have no authentication",
                 self.settings["listen"],
             )
+
+    @property
+    def limits(self) -> HttpLimits:
+        """The HTTP limits from the settings (built with the first connection)."""
+        if self._limits is None:
+            from .http import HttpLimits
+
+            settings = self.settings
+            self._limits = HttpLimits(
+                max_request_size=settings["max_request_size"],
+                timeout=settings["request_timeout"],
+                max_connections=settings["max_connections"],
+                server=f"xtomp/{__version__}",
+            )
+        return self._limits
+
+    def _connection(self) -> HttpConnection:
+        from .http import HttpConnection
+
+        return HttpConnection(self.handle, self.limits, self.connections)
 
     async def close(self) -> None:
         if self.server is not None:
@@ -184,6 +199,8 @@ class Admin:
     # -- requests ---------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        from .http import Response  # imported by the connection that brought the request
+
         self.requests += 1
         if self.check_host:
             host = request.headers.get("host")
@@ -201,6 +218,8 @@ class Admin:
         return Response(404, f"no such page: {request.path[:200]}\n".encode("utf-8", "replace"))
 
     def health(self, request: Request) -> Response:
+        from .http import Response
+
         broker = self.broker
         if broker.accepting:
             body = {"status": "ok", "uptime": round(time.time() - broker.started_at, 3)}
@@ -208,16 +227,23 @@ class Admin:
         return Response(503, _json({"status": "starting" if not broker.listening else "stopping"}), _JSON)
 
     def stats(self, request: Request) -> Response:
+        from .http import Response
+
         stats = self.broker.stats()
         self.rates.apply(stats, time.monotonic())
         pretty = "pretty" in request.query.split("&")
         return Response(200, _json(stats, pretty), _JSON)
 
     def metrics(self, request: Request) -> Response:
+        from .http import Response
+        from .metrics import CONTENT_TYPE, render
+
         transports = sorted({address.scheme for address in self.broker.listen_addresses})
-        return Response(200, render(self.broker.stats(), transports).encode(), METRICS_CONTENT_TYPE)
+        return Response(200, render(self.broker.stats(), transports).encode(), CONTENT_TYPE)
 
     def static(self, name: str, content_type: str) -> Response:
+        from .http import Response
+
         body = self._static.get(name)
         if body is None:
             with open(os.path.join(STATIC, name), "rb") as file:
