@@ -296,3 +296,37 @@ def test_duplicate_key_in_one_file_is_a_syntax_error(tmp_path: Path) -> None:
 )
 def test_key_path(path: tuple[str, ...], text: str) -> None:
     assert key_path(path) == text
+
+
+#: In a fresh interpreter: read a config (dates included) twice, with and without tomllib imported before.
+READ_TWICE = r"""
+import json, sys
+from xtomp_core.config import read_config
+first = read_config(sys.argv[1]).data
+after_first = sorted(name for name in sys.modules if name.split(".")[0] in ("tomllib", "datetime"))
+again = read_config(sys.argv[1]).data
+import tomllib
+read_config(sys.argv[1])
+print(json.dumps({"same": first == again, "left": after_first, "kept": "tomllib" in sys.modules,
+                  "when": repr(again["server"]["when"])}))
+"""
+
+
+def test_the_toml_reader_leaves_with_the_memory_it_held(tmp_path: Path) -> None:
+    """tomllib (and the datetime module it imports) are dropped after each read when the read
+    imported them (an idle broker reuses their memory), and imported again by the next read
+    (a reload); a program that imported tomllib itself keeps it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    write(tmp_path / "xtomp.toml", '[server]\nwhen = 1979-05-27T07:32:00Z\n[destinations."a"]\ntype = "topic"\n')
+    # Under `make test` a child would start coverage, which reads its settings with tomllib.
+    env = {**os.environ, "COVERAGE_PROCESS_START": "", "COVERAGE_PROCESS_CONFIG": ""}
+    output = subprocess.run([sys.executable, "-c", READ_TWICE, str(tmp_path)], capture_output=True, text=True,
+                            check=True, env=env).stdout
+    assert json.loads(output) == {
+        "same": True, "left": [], "kept": True,
+        "when": "datetime.datetime(1979, 5, 27, 7, 32, tzinfo=datetime.timezone.utc)",
+    }

@@ -32,6 +32,7 @@ HEAVY = (
     # authenticators nobody configured (no login, [users] password, secret or tls_client_auth)
     "xtomp_core.security.passwords", "xtomp_core.security.token", "xtomp_core.security.tls_client",
     "dataclasses",  # the module and the code it compiles per class: xtomp_core._record instead
+    "tomllib", "datetime",  # the config's reader: dropped once the files are read (config/loader.py)
     # what only a first request or connection needs (checked with the plugins enabled below)
     "xtomp_admin.http", "xtomp_admin.metrics",  # the admin listener's HTTP server and Prometheus writer
 )

@@ -9,6 +9,7 @@ files merge; a value set in two files is an error naming both, never a silent ov
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -20,11 +21,6 @@ from .raw import KeyPath as KeyPath  # validate.py imports it from here
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
 
 __all__ = ["RawConfig", "read_config", "key_path", "default_config_path", "DEFAULT_SEARCH", "MAX_INCLUDE_DEPTH"]
 
@@ -77,7 +73,11 @@ def read_config(path: str | Path, global_directives: str | None = None) -> RawCo
     configuration: :mod:`.nginx` translates it into the same RawConfig, origins ``FILE:LINE``.
     ``global_directives`` (``xtomp -g``) are nginx-syntax main-context directives merged in
     as if the main file held them: a key set there and in a file is an error naming both."""
-    raw = _read_path(_clean(os.fspath(path)))
+    before = set(sys.modules)
+    try:
+        raw = _read_path(_clean(os.fspath(path)))
+    finally:
+        _forget_toml_reader(before)
     if global_directives is not None:
         from .nginx import GLOBAL_DIRECTIVES, log, translate_global_directives
 
@@ -87,6 +87,22 @@ def read_config(path: str | Path, global_directives: str | None = None) -> RawCo
         _merge(raw.data, translation.raw.data, raw.origins, GLOBAL_DIRECTIVES, ())
         raw.files.append(GLOBAL_DIRECTIVES)
     return raw
+
+
+#: The TOML reader's modules, and datetime, which it imports (for TOML's date and time values,
+#: whose types live in the C module _datetime and stay valid without it).
+_TOML_READER = ("tomllib", "tomli", "datetime")
+
+
+def _forget_toml_reader(before: set[str]) -> None:
+    """Drop the TOML reader from ``sys.modules`` when this read imported it (the next read
+    imports it again) and collect it at once: its 0.3 MB then serve the imports that follow
+    (the plugins, the event loop), where kept it would stay in an idle broker for good."""
+    fresh = [name for name in sys.modules.keys() - before if name.partition(".")[0] in _TOML_READER]
+    if fresh:
+        for name in fresh:
+            del sys.modules[name]
+        gc.collect()  # the modules' functions and their globals form cycles
 
 
 # Paths are strings and os.path here, not pathlib: with the urllib.parse and ipaddress it
@@ -135,6 +151,10 @@ def _read_file(file: str, raw: RawConfig, depth: int, seen: set[str]) -> None:
         raise ConfigError(f"{file}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
     seen = seen | {resolved}
     name = file
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised only on Python 3.10
+        import tomli as tomllib
     try:
         with open(file, "rb") as handle:
             table = tomllib.load(handle)
