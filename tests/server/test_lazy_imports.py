@@ -37,6 +37,13 @@ HEAVY = (
     "xtomp_admin.http", "xtomp_admin.metrics",  # the admin listener's HTTP server and Prometheus writer
 )
 
+#: What only the first connection imports (server/connections.py): an idle broker does without.
+FIRST_CONNECTION = (
+    "xtomp_core.server.connection", "xtomp_core.server.framed",
+    "xtomp_core.broker.session", "xtomp_core.broker.acks", "xtomp_core.broker.receipts",
+    "xtomp_core.broker.transactions", "xtomp_core.broker.filtering",
+)
+
 SLIM = """
 [server]
 listen = ["127.0.0.1:0"]
@@ -101,6 +108,16 @@ def test_a_toml_file_is_read_without_the_nginx_reader(tmp_path):
     modules = cli_modules(tmp_path, SLIM, LOOPS["uvloop"], lambda broker: pub_sub(broker.port), as_file=True)
     assert "xtomp_topics" in modules
     assert sorted(modules & {*HEAVY, "xtomp_core.config.nginx"}) == []
+
+
+def test_the_connection_code_waits_for_the_first_connection(tmp_path):
+    """Idle (nothing connected), the broker has not imported its connections' and sessions'
+    modules; the first connection imports them and works."""
+    idle = cli_modules(tmp_path / "idle", SLIM, LOOPS["uvloop"], lambda broker: None)
+    assert "xtomp_topics" in idle
+    assert sorted(idle & set(FIRST_CONNECTION)) == []
+    used = cli_modules(tmp_path / "used", SLIM, LOOPS["uvloop"], lambda broker: pub_sub(broker.port))
+    assert set(FIRST_CONNECTION) <= used
 
 
 @pytest.mark.parametrize("loop", sorted(LOOPS))

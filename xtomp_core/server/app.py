@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..broker.broker import Broker
 from ..errors import ConfigError, StartupError
-from .connection import Flusher
+from .flusher import Flusher
 from .connections import prepare_listeners
 from .logs import reopen, set_level
 from .loop import loop_name, new_event_loop

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 * **Writes** never go straight to the transport. ``push``/``write`` append to the
   connection's ``out`` list and, on the first append, register the connection with the
-  loop's :class:`Flusher`, which writes every pending connection once per event-loop
+  loop's :class:`~.flusher.Flusher`, which writes every pending connection once per event-loop
   pass (``call_soon``). A publisher's burst of SENDs fanned out to a subscriber becomes one
   ``write`` of many frames: one system call instead of one per message.
 * **Flow control**: ``paused`` is True while the connection holds more than
@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..broker.session import Session
 from ..errors import XtompError
+from .flusher import Flusher
 
 if TYPE_CHECKING:
     from ..broker.broker import Broker
@@ -63,33 +64,6 @@ def format_peer(address: Any) -> str:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return str(address) if address else "?"
-
-
-class Flusher:
-    """Writes each connection's queued frames once per event-loop pass."""
-
-    __slots__ = ("loop", "pending", "scheduled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.pending: list[Any] = []
-        self.scheduled = False
-
-    def add(self, connection: Any) -> None:
-        self.pending.append(connection)
-        if not self.scheduled:
-            self.scheduled = True
-            self.loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        pending = self.pending
-        self.pending = []
-        self.scheduled = False
-        for connection in pending:
-            try:
-                connection.flush()
-            except Exception:  # one connection's fault must not strand the others of this pass
-                connection.fault("flushing its output")
 
 
 class Kind:

@@ -293,7 +293,11 @@ class _Master:
         previous = {signum: signal.signal(signum, self.on_signal) for signum in _HANDLED}
         old_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         self.selector.register(wake_read, selectors.EVENT_READ, None)
-        # Start-up objects are shared with every worker: keep the collector off their pages.
+        # What a broker imports at its first connection (server/connections.py) is imported
+        # here, to be shared with every worker like the start-up objects; keep the collector
+        # off their pages.
+        from . import connection, framed  # noqa: F401
+
         gc.freeze()
         try:
             self.workers = [_Worker(index) for index in range(self.count)]
