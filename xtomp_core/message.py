@@ -110,42 +110,73 @@ class Message:
     @classmethod
     def from_encoded_rest(cls, message_id: int, destination: bytes, rest: bytes) -> Message:
         """The message another broker's :meth:`encoded_rest` describes, with this broker's id and
-        destination name: headers and body decoded from ``rest``, whose bytes become the
-        message's own 1.2 encoding (nothing is encoded again). ``ValueError`` when ``rest`` is
-        not such bytes."""
-        end = rest.find(b"\n\n")
-        if end < 0 or rest[-1:] != b"\x00":
-            raise ValueError("not the rest of a MESSAGE frame (no blank line or no NUL)")
-        section = rest[:end]
-        lines = section.split(b"\n")
-        body = rest[end + 2:-1]
-        if lines.pop() != b"content-length:%d" % len(body):
-            raise ValueError("the content-length line is not the last header or does not match the body")
-        escaped = BACKSLASH in section
-        headers: dict[bytes, bytes] = {}
-        for line in lines:
-            name, colon, value = line.partition(b":")
-            if not colon:
-                raise ValueError("a header line without a colon")
-            if escaped:
-                try:
-                    name, value = unescape(name, V1_2), unescape(value, V1_2)
-                except ProtocolError as error:
-                    raise ValueError(str(error)) from None
-            headers[name] = value
-        message = cls(message_id, destination, headers, body)
-        special = _special(destination)
-        # Escapes in the rest are exactly what made the sender's tail not uniform (a colon in
-        # a value, or an EOL, backslash or CR anywhere), or a destination needing them.
-        message.uniform = not escaped and not special
-        message._tail = b"".join(
-            (b"destination:", escape(destination, V1_2) if special else destination,
-             b"\nmessage-id:%d\n" % message_id, rest)
-        )
-        return message
+        destination name; ``rest`` becomes the message's own 1.2 encoding (nothing is encoded
+        again). ``rest`` is checked at once (``ValueError`` when it is not such bytes); the
+        headers are decoded from it when first read (a topic without filters never does)."""
+        return _CarriedMessage(message_id, destination, rest)
 
     def _has_cr(self) -> bool:
         return CR in self.destination or any(CR in n or CR in v for n, v in self.forwarded_headers())
 
     def __repr__(self) -> str:
         return f"Message({self.id}, {self.destination!r}, {len(self.body)} bytes)"
+
+
+class _CarriedMessage(Message):
+    """A message another broker encoded (:meth:`Message.from_encoded_rest`): checked when it
+    arrives, its ``headers`` decoded from the carried bytes at their first use (kept in a slot
+    of its own: the inherited one stays unused)."""
+
+    __slots__ = ("_section", "_headers")
+
+    def __init__(self, message_id: int, destination: bytes, rest: bytes) -> None:
+        end = rest.find(b"\n\n")
+        if end < 0 or rest[-1] != 0:
+            raise ValueError("not the rest of a MESSAGE frame (no blank line or no NUL)")
+        section = rest[:end]
+        body = rest[end + 2:-1]
+        lines = section.split(b"\n")
+        # What would reach subscribers malformed: a line without a colon or with two (1.2
+        # escapes the others), a CR or NUL, no matching content-length last.
+        if lines.pop() != b"content-length:%d" % len(body):
+            raise ValueError("the content-length line is not the last header or does not match the body")
+        for line in lines:
+            if line.count(b":") != 1:
+                raise ValueError("a header line without a colon, or with two")
+        if CR in section or 0 in section:  # ints: see protocol/constants.py
+            raise ValueError("a CR or NUL in a header line")
+        self.id = message_id
+        self.destination = destination
+        self.body = body
+        self._section = section
+        self._headers: dict[bytes, bytes] | None = None
+        escaped = BACKSLASH in section
+        if escaped and section.count(b"\\") != section.count(b"\\c"):
+            self.headers  # escapes other than \c (rare): decoded, and so checked, now
+        special = _special(destination)
+        # Escapes in the rest are exactly what made the sender's tail not uniform (a colon in
+        # a value, or an EOL, backslash or CR anywhere), or a destination needing them.
+        self.uniform = not escaped and not special
+        self._other_tails = None
+        self._tail = b"destination:%s\nmessage-id:%d\n%s" % (
+            escape(destination, V1_2) if special else destination, message_id, rest)
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = {}
+            try:
+                for line in self._section.split(b"\n")[:-1]:  # the last is content-length
+                    name, _, value = line.partition(b":")
+                    if BACKSLASH in line:
+                        name, value = unescape(name, V1_2), unescape(value, V1_2)
+                    headers[name] = value
+            except ProtocolError as error:  # an invalid escape (found in __init__: never later)
+                self._headers = None
+                raise ValueError(str(error)) from None
+        return headers
+
+    @headers.setter
+    def headers(self, headers: dict[bytes, bytes]) -> None:
+        self._headers = headers

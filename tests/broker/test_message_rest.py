@@ -60,3 +60,14 @@ def test_the_rest_becomes_the_copy_s_tail_as_it_is():
 def test_what_is_not_a_rest_is_a_value_error(rest, complaint):
     with pytest.raises(ValueError, match=complaint):
         Message.from_encoded_rest(1, b"/topic/t", rest)
+
+
+@pytest.mark.parametrize("section", [
+    b"a:b:c\nnocolon\ncontent-length:1",  # as many colons as lines, but two on one line
+    b"k:v\r\ncontent-length:1",  # a raw CR
+    b"k:v\x00\ncontent-length:1",  # a NUL
+    b"k:a\\nb:c\ncontent-length:1",  # other escapes take the line-by-line path: two colons still refused
+])
+def test_lines_that_would_reach_subscribers_malformed_are_refused(section):
+    with pytest.raises(ValueError):
+        Message.from_encoded_rest(1, b"/topic/t", section + b"\n\nx\x00")

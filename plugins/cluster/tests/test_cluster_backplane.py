@@ -131,3 +131,51 @@ def test_a_node_connects_at_startup_and_reports_its_state(cluster_nodes: Any, re
     wait_until(lambda: node.cluster()["up"] == 1, 30, what="node a up again")
     assert node.cluster()["reconnects_total"] >= 1
     assert node.log().count("lost Redis") == 1
+
+
+@pytest.mark.parametrize("allowed", [True, False], ids=["client-reply-allowed", "client-reply-refused"])
+def test_runs_of_publishes_are_answered_once_and_commands_between_them_get_their_replies(
+    redis_server: RedisServer, allowed: bool
+):
+    """A run of PUBLISHes goes between CLIENT REPLY OFF and ON (one +OK instead of a reply per
+    PUBLISH), commands between runs still get their own replies, in order; a server refusing
+    CLIENT REPLY (an ACL here, a proxy elsewhere) gets plain pipelines."""
+    url = redis_server.url
+    if not allowed:
+        assert redis_server.command("ACL", "SETUSER", "node", "on", ">pw", "~*", "&*", "+@all", "-client|reply") == b"OK"
+        url = url.replace("redis://", "redis://node:pw@")
+
+    async def scenario() -> None:
+        one = RedisBackplane(url, "one")
+        two = RedisBackplane(redis_server.url, "two")
+        heard: list[bytes] = []
+        two.subscribe(b"t:q", lambda channel, payload: heard.append(payload))
+        await one.start()
+        await two.start()
+        await _until(lambda: one.up and two.up and redis_server.subscribers("t:q") == 1, "up and subscribed")
+        replies = []
+        for round_ in range(3):  # one loop pass: runs of 5, 1 and 4 PUBLISHes around commands
+            for number in range(5):
+                one.publish(b"t:q", b"%d.a%d" % (round_, number))
+            replies.append(one.command("INCR", "xtomp:n"))
+            one.publish(b"t:q", b"%d.b" % round_)
+            replies.append(one.command("INCR", "xtomp:n"))
+            for number in range(4):
+                one.publish(b"t:q", b"%d.c%d" % (round_, number))
+        assert [await reply for reply in replies] == [1, 2, 3, 4, 5, 6]
+        expected = [b"%d.%s" % (r, x) for r in range(3) for x in (b"a0", b"a1", b"a2", b"a3", b"a4", b"b",
+                                                                     b"c0", b"c1", b"c2", b"c3")]
+        await _until(lambda: len(heard) == len(expected), "every message")
+        assert heard == expected
+        assert one.stats()["round_trips_total"] == 1 and one.stats()["commands_total"] == 36
+        stats = redis_server.command("INFO", "commandstats").decode()
+        calls = int(stats.split("cmdstat_client|reply:calls=")[1].split(",")[0])
+        # Each connection asks once at connect (two's succeeds either way); with it allowed, the
+        # four runs of 3 or more (5, 4+5 merged across rounds twice, 4) are silenced: 8 calls.
+        assert calls == (2 + 8 if allowed else 1)
+        one.publish(b"t:q", b"after")  # the connection is in its normal reply mode again
+        assert await one.command("PING") == b"PONG"
+        await one.close()
+        await two.close()
+
+    _run(scenario())

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from xtomp_cluster.codec import ORIGIN_AT, decode, encode, signature
+from xtomp_cluster.codec import decode, encode, own_prefix
 from xtomp_core import Message
 
 
@@ -16,8 +16,10 @@ def message() -> Message:
 
 
 def test_version_2_carries_the_message_encoding_behind_the_head():
-    payload = encode(b"node-a", 99, 3, 1234.5, message())
-    assert payload.startswith(signature(b"node-a", 99)) and payload.startswith(b"node-a", ORIGIN_AT)
+    prefix = own_prefix(b"node-a", 99)
+    payload = encode(prefix, 3, 1234.5, message())
+    assert payload.startswith(prefix) and not payload.startswith(own_prefix(b"node-b", 99))
+    assert not payload.startswith(own_prefix(b"node-a", 98))  # the same node restarted: another run
     origin, run, seq, when, rest = decode(payload)
     assert (origin, run, seq, when) == (b"node-a", 99, 3, 1234.5)
     assert rest == message().encoded_rest()
@@ -36,7 +38,7 @@ def test_version_1_from_a_node_not_upgraded_is_still_read():
 @pytest.mark.parametrize("payload", [
     b"",
     b"hello, not ours",
-    bytes([2, 6]) + bytes(24),  # a version 2 head, nothing after it
+    bytes([2, 6]) + bytes(8) + b"node-a" + bytes(16),  # a version 2 head, nothing after it
     bytes([2, 200]) + bytes(30),  # an origin longer than the payload
     bytes([9]) + bytes(40),  # an unknown version
     struct.pack(">BBQQdH", 1, 1, 1, 1, 0.0, 3) + b"o",  # version 1 announcing headers it lacks

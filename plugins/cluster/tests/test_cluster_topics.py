@@ -101,7 +101,7 @@ def test_what_is_not_a_message_is_counted_and_dropped_and_delivery_goes_on(
     with a.raw() as subscriber:
         subscriber.subscribe("/topic/noise", id="s")
         _listening(redis_server, "noise", 1)
-        broken = struct.pack(">BBQQd", 2, 1, 7, 1, 0.0) + b"x" + b"k:v\ncontent-length:9\n\nshort\x00"
+        broken = struct.pack(">BBQ", 2, 1, 7) + b"x" + struct.pack(">Qd", 1, 0.0) + b"k:v\ncontent-length:9\n\nshort\x00"
         for payload in (b"not an xtomp message", broken):
             rdb.publish(CHANNEL + "noise", payload)
         wait_until(lambda: a.cluster()["topics"]["undecodable_total"] == 2, SLOW, what="two undecodable")

@@ -43,8 +43,18 @@ class Backplane(Protocol):
     def up(self) -> bool:
         """Connected, with every subscription in place."""
 
-    def publish(self, channel: bytes, payload: bytes) -> None:
-        """Publish to a pub/sub channel with the next pipeline; dropped (counted) while down."""
+    def publish(self, channel: bytes, payload: bytes, more: bytes = b"") -> None:
+        """Publish ``payload + more`` (two pieces, so that a caller need not join them) to a
+        pub/sub channel with the next pipeline; dropped (counted) while down."""
+
+    def skip_own(self, prefix: bytes | None) -> None:
+        """Payloads starting with ``prefix`` are this node's own messages coming back from the
+        engine: dropped as they arrive, before any callback, and counted in ``echoes``
+        (None: every payload goes to its callback)."""
+
+    @property
+    def echoes(self) -> int:
+        """How many of this node's own messages ``skip_own`` dropped."""
 
     def subscribe(self, channel: bytes, callback: Callback) -> None:
         """Receive the channel's messages from now on (and again after every reconnect)."""

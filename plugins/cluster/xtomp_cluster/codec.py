@@ -2,8 +2,8 @@
 
 Layout (big-endian), version 2: version (1 byte), origin length (1), run (8: a random number
 per broker process, so that a restarted node's sequence numbers are not taken for old ones),
-sequence (8: per node, in publish order), time (8: float seconds since the epoch, for the lag
-figure); the origin (the node id); then the message's ``Message.encoded_rest()``: its STOMP 1.2
+the origin (the node id), sequence (8: per node, in publish order), time (8: float seconds
+since the epoch, for the lag figure); then the message's ``Message.encoded_rest()``: its STOMP 1.2
 MESSAGE frame after the ``message-id`` line (headers, ``content-length``, blank line, body,
 NUL). The publishing node encoded those bytes once for its own subscribers already, and the
 receiving nodes use them as their subscribers' frames too (``Message.from_encoded_rest``): a
@@ -20,42 +20,55 @@ import struct
 
 from xtomp_core import Message
 
-__all__ = ["ORIGIN_AT", "VERSION", "Decoded", "decode", "encode", "signature"]
+__all__ = ["VERSION", "Decoded", "decode", "encode", "head", "own_prefix"]
 
 VERSION = 2
-_HEAD = struct.Struct(">BBQQd")
+_START = struct.Struct(">BBQ")  # version, origin length, run
+_SEQ_WHEN = struct.Struct(">Qd")  # after the origin
 _HEAD_V1 = struct.Struct(">BBQQdH")
 _PAIR = struct.Struct(">HI")
-#: Where the origin starts (after ``signature``: version, origin length, run; then seq, time).
-ORIGIN_AT = _HEAD.size
 
 #: (origin, run, seq, when, encoded rest) of a version 2 message; a version 1 message has
 #: (headers, body) in place of the rest.
 Decoded = tuple[bytes, int, int, float, "bytes | tuple[dict[bytes, bytes], bytes]"]
 
 
-def encode(origin: bytes, run: int, seq: int, when: float, message: Message) -> bytes:
-    """One message as bytes (version 2)."""
-    return b"".join((_HEAD.pack(VERSION, len(origin), run, seq, when), origin, message.encoded_rest()))
+def encode(prefix: bytes, seq: int, when: float, message: Message) -> bytes:
+    """One message as bytes (version 2); ``prefix`` is the sender's :func:`own_prefix`."""
+    return head(prefix, seq, when) + message.encoded_rest()
 
 
-def signature(origin: bytes, run: int) -> bytes:
-    """The first 10 bytes of every message of (origin, run): version, origin length, run; a
-    node tells its own echo by them (and the origin at ``ORIGIN_AT``) without decoding it."""
-    return bytes((VERSION, len(origin))) + run.to_bytes(8, "big")
+def head(prefix: bytes, seq: int, when: float) -> bytes:
+    """What comes before ``Message.encoded_rest()`` (the backplane sends the two pieces as one)."""
+    return prefix + _SEQ_WHEN.pack(seq, when)
+
+
+def own_prefix(origin: bytes, run: int) -> bytes:
+    """How every message of (origin, run) starts: version, origin length, run, origin. A node
+    tells its own echo by it (one ``startswith``) without decoding anything."""
+    return _START.pack(VERSION, len(origin), run) + origin
 
 
 def decode(payload: bytes) -> Decoded:
     """``(origin, run, seq, when, rest)``; ``ValueError`` when it is not a message of ours."""
-    if len(payload) >= _HEAD.size and payload[0] == VERSION:
-        _, origin_length, run, seq, when = _HEAD.unpack_from(payload)
-        at = _HEAD.size + origin_length
-        if len(payload) <= at:
+    if len(payload) > 1 and payload[0] == VERSION:
+        head = _HEADS.get(payload[1]) or _head(payload[1])
+        if len(payload) <= head.size:
             raise ValueError("truncated xtomp cluster message")
-        return payload[_HEAD.size:at], run, seq, when, payload[at:]
+        _, _, run, origin, seq, when = head.unpack_from(payload)
+        return origin, run, seq, when, payload[head.size:]
     if len(payload) >= _HEAD_V1.size and payload[0] == 1:
         return _decode_v1(payload)
     raise ValueError("not an xtomp cluster message (or an unknown version)")
+
+
+#: The whole version 2 head, one struct per origin length (one unpack per message).
+_HEADS: dict[int, struct.Struct] = {}
+
+
+def _head(origin_length: int) -> struct.Struct:
+    head = _HEADS[origin_length] = struct.Struct(f">BBQ{origin_length}sQd")
+    return head
 
 
 def _decode_v1(payload: bytes) -> Decoded:

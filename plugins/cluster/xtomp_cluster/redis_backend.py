@@ -55,6 +55,14 @@ _INFO_KEYS = {
 }
 
 
+#: A run of at least this many PUBLISHes is sent between CLIENT REPLY OFF and ON (when the
+#: server understands them): Redis then answers the run with one +OK, not a reply per PUBLISH
+#: for the node to read and skip (a third of a publishing node's work for the backplane).
+_QUIET_RUN = 3
+_REPLY_OFF = pack(("CLIENT", "REPLY", "OFF"))
+_REPLY_ON = pack(("CLIENT", "REPLY", "ON"))
+
+
 class RedisBackplane:
     """:class:`~xtomp_cluster.backplane.Backplane` on one Redis server (a URL ``redis://...``)."""
 
@@ -107,6 +115,9 @@ class RedisBackplane:
         self.published = 0
         self.publish_dropped = 0
         self.received = 0
+        #: Payloads starting with this are this node's own echoes (``skip_own``), and how many were dropped.
+        self._own: bytes | None = None
+        self.echoes = 0
         self.down_count = 0
         self.reconnects = 0
         self.errors = 0
@@ -132,15 +143,15 @@ class RedisBackplane:
     def up(self) -> bool:
         return self.state == UP
 
-    def publish(self, channel: bytes, payload: bytes) -> None:
+    def publish(self, channel: bytes, payload: bytes, more: bytes = b"") -> None:
         pending = self.pending
         if self.state != UP or len(pending) >= self.max_pending:
             self.publish_dropped += 1
             return
         self.published += 1
         # Packed here with one format (not pack()'s loop over arguments): one per SEND.
-        pending.append(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
-            len(channel), channel, len(payload), payload))
+        pending.append(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s%s\r\n" % (
+            len(channel), channel, len(payload) + len(more), payload, more))
         if not self._flush_scheduled:
             self._schedule_flush()
 
@@ -297,18 +308,30 @@ class RedisBackplane:
         batch, self.pending = self.pending, []
         futures, self._futures = self._futures, []
         count = len(batch)
+        quiet = connection.can_silence
         waiters: list[asyncio.Future[Any] | int] = []
-        at = 0  # runs of replies nobody waits for are one number (a pipeline of PUBLISHes: one)
-        for index, future in futures:
-            if index > at:
-                waiters.append(index - at)
-            waiters.append(future)
-            at = index + 1
-        if count > at:
-            waiters.append(count - at)
-        connection.write(b"".join(batch), waiters)
+        if not futures and (count < _QUIET_RUN or not quiet):
+            waiters.append(count)  # only PUBLISHes: their replies are one number to skip
+            data = b"".join(batch)
+        else:
+            parts: list[bytes] = []
+            at = 0
+            for index, future in [*futures, (count, None)]:
+                if index > at:  # a run of PUBLISHes, whose replies nobody waits for
+                    if quiet and index - at >= _QUIET_RUN:
+                        parts += (_REPLY_OFF, *batch[at:index], _REPLY_ON)
+                        waiters.append(1)  # Redis answers only the CLIENT REPLY ON
+                    else:
+                        parts += batch[at:index]
+                        waiters.append(index - at)
+                if future is not None:
+                    parts.append(batch[index])
+                    waiters.append(future)
+                at = index + 1
+            data = b"".join(parts)
+        connection.write(data, waiters)
         now = time.monotonic()
-        self._in_flight.append([count, now])
+        self._in_flight.append([sum(w if type(w) is int else 1 for w in waiters), now])
         self.pipelines += 1
         self.commands_sent += count
         if count > self.largest_pipeline:
@@ -391,33 +414,47 @@ class RedisBackplane:
         if commands:
             connection.write(b"".join(commands), [])
 
-    def _on_push(self, reply: Any) -> None:
-        """A reply on the pub/sub connection: a message, or a (un)subscribe confirmation."""
-        if type(reply) is not list:
-            return
-        kind = reply[0]
-        if kind == b"message":
-            channel = reply[1]
-            callback = self.channels.get(channel)
-            payload = reply[2]
-        elif kind == b"pmessage":
-            callback = self.patterns.get(reply[1])
-            channel, payload = reply[2], reply[3]
-        else:
-            if kind == b"subscribe":
-                self._confirmed(reply[1], self._unconfirmed_channels)
-            elif kind == b"psubscribe":
-                self._confirmed(reply[1], self._unconfirmed_patterns)
-            return  # (p)(un)subscribe confirmations
-        if callback is None:
-            return  # unsubscribed meanwhile
-        self.received += 1
-        try:
-            callback(channel, payload)
-        except Exception:
-            # One bad message (or handler) must not take the connection down.
-            self.errors += 1
-            log.exception("cluster: handling a message of channel %r failed", channel[:80])
+    def skip_own(self, prefix: bytes | None) -> None:
+        self._own = prefix
+
+    def _on_push(self, reader: Any) -> None:
+        """What one read of the pub/sub connection brought: messages, and (un)subscribe
+        confirmations. One call per read: the loop over the messages is here, with this
+        node's own echoes dropped by their first bytes before anything else looks at them."""
+        channels = self.channels
+        own = self._own
+        while (reply := reader.gets()) is not False:
+            if type(reply) is not list:
+                continue
+            kind = reply[0]
+            if kind == b"message":
+                payload = reply[2]
+                if own is not None and payload.startswith(own):
+                    self.echoes += 1
+                    continue
+                channel = reply[1]
+                callback = channels.get(channel)
+            elif kind == b"pmessage":
+                channel, payload = reply[2], reply[3]
+                if own is not None and payload.startswith(own):
+                    self.echoes += 1
+                    continue
+                callback = self.patterns.get(reply[1])
+            else:
+                if kind == b"subscribe":
+                    self._confirmed(reply[1], self._unconfirmed_channels)
+                elif kind == b"psubscribe":
+                    self._confirmed(reply[1], self._unconfirmed_patterns)
+                continue  # (p)(un)subscribe confirmations
+            if callback is None:
+                continue  # unsubscribed meanwhile
+            self.received += 1
+            try:
+                callback(channel, payload)
+            except Exception:
+                # One bad message (or handler) must not take the connection down.
+                self.errors += 1
+                log.exception("cluster: handling a message of channel %r failed", channel[:80])
 
     # -- supervision ----------------------------------------------------------------------------
 

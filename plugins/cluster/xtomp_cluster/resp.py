@@ -9,7 +9,8 @@ error types, so a ``redis://`` URL means here what it means to every redis-py us
 
 A :class:`RespConnection` is either a *command* connection (each reply resolves the oldest
 waiting entry: a future, or a number of replies nobody waits for, as for PUBLISHes) or a *pub/sub* one
-(every reply is handed to ``on_push``). Writes are synchronous (``transport.write``): the
+(after each read, ``on_push`` is given the hiredis reader and takes every complete reply itself:
+one call per read, not one per message). Writes are synchronous (``transport.write``): the
 caller writes one pipeline per loop pass.
 """
 
@@ -49,7 +50,7 @@ def pack(args: tuple[Arg, ...]) -> bytes:
 class RespConnection(asyncio.Protocol):
     """One connection to Redis (see the module doc)."""
 
-    def __init__(self, on_push: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, on_push: Callable[[hiredis.Reader], None] | None = None) -> None:
         self.on_push = on_push
         self.reader = hiredis.Reader(replyError=ResponseError)
         #: Command connection: what the replies to come resolve, in order.
@@ -66,6 +67,8 @@ class RespConnection(asyncio.Protocol):
         self.congested = False
         #: Called when a congestion clears.
         self.on_resume: Callable[[], None] | None = None
+        #: The server understands CLIENT REPLY OFF/ON (checked by :func:`connect`).
+        self.can_silence = False
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
@@ -77,8 +80,7 @@ class RespConnection(asyncio.Protocol):
         reader.feed(data)
         push = self.on_push
         if push is not None:
-            while (reply := reader.gets()) is not False:
-                push(reply)
+            push(reader)  # takes every complete reply (reader.gets() until False)
             return
         waiting = self.waiting
         count = 0
@@ -149,7 +151,7 @@ class RespConnection(asyncio.Protocol):
 
 
 async def connect(
-    url: str, timeout: float, name: str, on_push: Callable[[Any], None] | None = None
+    url: str, timeout: float, name: str, on_push: Callable[[hiredis.Reader], None] | None = None
 ) -> RespConnection:
     """A connection to the server of a ``redis://``, ``rediss://`` or ``unix://`` URL, authenticated,
     on the URL's database, named ``name`` (CLIENT SETNAME: ``CLIENT LIST`` shows the nodes)."""
@@ -177,8 +179,14 @@ async def connect(
         if on_push is None and options.get("db"):
             await asyncio.wait_for(connection.call("SELECT", int(options["db"])), timeout)
         await asyncio.wait_for(connection.call("CLIENT", "SETNAME", name.replace(" ", "_")), timeout)
+        if on_push is None:
+            try:  # Redis 3.2 and later; a proxy or a managed service may refuse it
+                await asyncio.wait_for(connection.call("CLIENT", "REPLY", "ON"), timeout)
+                connection.can_silence = True
+            except ResponseError:
+                pass
     except BaseException:
         connection.close()
         raise
-    connection.on_push = on_push  # from now on every reply is a push (pub/sub connection)
+    connection.on_push = on_push  # from now on every read is pushes (pub/sub connection)
     return connection
