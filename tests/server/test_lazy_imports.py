@@ -42,6 +42,8 @@ FIRST_CONNECTION = (
     "xtomp_core.server.connection", "xtomp_core.server.framed",
     "xtomp_core.broker.session", "xtomp_core.broker.acks", "xtomp_core.broker.receipts",
     "xtomp_core.broker.transactions", "xtomp_core.broker.filtering",
+    "xtomp_core.protocol.parser", "xtomp_core.protocol._scanner", "xtomp_core.protocol.negotiation",
+    "xtomp_core.protocol.frame",
 )
 
 SLIM = """
