@@ -162,6 +162,22 @@ def test_default_connection_limit_follows_the_open_file_limit(xtomp):
     assert xtomp.broker.admission.per_address == 1000
 
 
+def test_default_connection_limit_follows_a_lowered_open_file_limit():
+    """Read with os.sysconf (no resource module in an idle broker): a process whose soft
+    limit was lowered gets a lower default."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (1000, resource.getrlimit("
+        "resource.RLIMIT_NOFILE)[1])); del sys.modules['resource']; "
+        "from xtomp_core.security.admission import default_connection_limit; "
+        "print(default_connection_limit(), 'resource' in sys.modules)"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert output.split() == ["936", "False"]
+
+
 def dribble(client: RawClient, data: bytes, pause: float) -> int:
     """Send ``data`` one byte at a time until it is all sent or the broker answers; return
     how many bytes were sent."""

@@ -33,6 +33,7 @@ HEAVY = (
     "xtomp_core.security.passwords", "xtomp_core.security.token", "xtomp_core.security.tls_client",
     "dataclasses",  # the module and the code it compiles per class: xtomp_core._record instead
     "tomllib", "datetime",  # the config's reader: dropped once the files are read (config/loader.py)
+    "resource",  # the open-file limit comes from os.sysconf (security/admission.py)
     # what only a first request or connection needs (checked with the plugins enabled below)
     "xtomp_admin.http", "xtomp_admin.metrics",  # the admin listener's HTTP server and Prometheus writer
 )

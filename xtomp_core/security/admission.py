@@ -10,6 +10,7 @@ connection. The table holds only addresses with open connections: bounded by the
 from __future__ import annotations
 
 import logging
+import os
 
 __all__ = ["Admission", "default_connection_limit"]
 
@@ -21,12 +22,12 @@ RESERVED_FDS = 64
 
 def default_connection_limit() -> int:
     """The open-file limit less a reserve: beyond it accept() would fail anyway, less politely."""
+    # sysconf reads the soft RLIMIT_NOFILE (-1: unlimited) without importing the resource module.
     try:
-        import resource
-    except ImportError:  # pragma: no cover - not Unix
+        soft = os.sysconf("SC_OPEN_MAX")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not Unix
         return 10_000
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
+    if soft < 0:
         return 1_000_000
     return max(1, soft - RESERVED_FDS)
 
