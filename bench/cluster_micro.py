@@ -57,7 +57,7 @@ def node(name: str, subscribers: int) -> tuple[Any, RedisBackplane, list[FakeLin
     backplane = broker.stash[BACKPLANE]
     assert isinstance(backplane, RedisBackplane)
     backplane.loop = asyncio.get_running_loop()
-    backplane.state = UP
+    backplane.state, backplane.up = UP, True
     commands = RespConnection()
     commands.connection_made(FakeTransport())  # type: ignore[arg-type]
     commands.can_silence = True  # as with a real Redis (CLIENT REPLY OFF/ON around runs of PUBLISHes)

@@ -3,7 +3,7 @@
 Layout (big-endian), version 2: version (1 byte), origin length (1), run (8: a random number
 per broker process, so that a restarted node's sequence numbers are not taken for old ones),
 the origin (the node id), sequence (8: per node, in publish order), time (8: float seconds
-since the epoch, for the lag figure); then the message's ``Message.encoded_rest()``: its STOMP 1.2
+since the epoch on the messages the lag figure samples, every 16th of a run; else 0); then the message's ``Message.encoded_rest()``: its STOMP 1.2
 MESSAGE frame after the ``message-id`` line (headers, ``content-length``, blank line, body,
 NUL). The publishing node encoded those bytes once for its own subscribers already, and the
 receiving nodes use them as their subscribers' frames too (``Message.from_encoded_rest``): a

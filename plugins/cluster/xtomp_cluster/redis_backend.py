@@ -83,6 +83,8 @@ class RedisBackplane:
         self.timeout = timeout
         self.max_pending = max_pending
         self.state = CONNECTING
+        #: ``state == UP``, kept as a plain attribute: every SEND reads it.
+        self.up = False
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Commands queued for the next pipeline, packed (RESP), and the futures waiting for
         #: some of their replies, by position (a PUBLISH has none: nobody waits for its reply).
@@ -138,10 +140,6 @@ class RedisBackplane:
 
     def rename(self, node: str) -> None:
         self._node = node
-
-    @property
-    def up(self) -> bool:
-        return self.state == UP
 
     def publish(self, channel: bytes, payload: bytes, more: bytes = b"") -> None:
         pending = self.pending
@@ -225,6 +223,7 @@ class RedisBackplane:
     async def close(self) -> None:
         self._closing = True
         self.state = CLOSED
+        self.up = False
         task, self._supervisor = self._supervisor, None
         if task is not None:
             task.cancel()
@@ -556,6 +555,7 @@ class RedisBackplane:
     def _set_state(self, state: str) -> None:
         was_up = self.state == UP
         self.state = state
+        self.up = state == UP
         if state == DOWN:
             if was_up or self.down_since is None:
                 self.down_count += 1
