@@ -231,3 +231,34 @@ private_key = "{pki.server.key}"
 
     modules = cli_modules(tmp_path, config, LOOPS[loop], upgrade)
     assert "ssl" in modules and "websockets" in modules
+
+
+def test_queue_priorities_and_expiry_wait_for_a_message_that_uses_them(tmp_path):
+    """A queue imports its priority levels and its expiry timer with the first message that
+    has a priority or a deadline, and then delivers by priority and expires as before."""
+    pytest.importorskip("xtomp_queues")
+    config = SLIM + '\n[plugins.queues]\n\n[destinations."/queue/*"]\ntype = "queue"\n'
+    lazy = {"xtomp_queues.priority", "xtomp_queues.expiry"}
+
+    def plain(broker: BrokerProcess) -> None:
+        with RawClient("127.0.0.1", broker.port) as client:
+            client.connect()
+            client.send_frame("SEND", {"destination": "/queue/plain", "receipt": "r"}, "hello")
+            client.expect_receipt("r")
+            client.subscribe("/queue/plain")
+            assert client.expect("MESSAGE").body == b"hello"
+
+    def ranked(broker: BrokerProcess) -> None:
+        with RawClient("127.0.0.1", broker.port) as client:
+            client.connect()
+            for body, headers in (("low", {"priority": "1"}), ("high", {"priority": "9"}),
+                                  ("gone", {"expires": "1"})):  # 1 ms after 1970: expired on arrival
+                client.send_frame("SEND", {"destination": "/queue/ranked", "receipt": body, **headers}, body)
+                client.expect_receipt(body)
+            client.subscribe("/queue/ranked")
+            assert [client.expect("MESSAGE").body for _ in range(2)] == [b"high", b"low"]
+            client.expect_nothing(0.1)
+
+    modules = cli_modules(tmp_path / "plain", config, LOOPS["uvloop"], plain)
+    assert "xtomp_queues.queue" in modules and sorted(modules & lazy) == []
+    assert lazy <= cli_modules(tmp_path / "ranked", config, LOOPS["uvloop"], ranked)

@@ -11,13 +11,10 @@ from collections.abc import Callable, Mapping
 from xtomp_core import FrameRejected
 
 from .consumer import Held
+from .headers import EXPIRATION, EXPIRES
 
-__all__ = ["deadline", "ExpiryTimer"]
+__all__ = ["deadline", "ExpiryTimer", "EXPIRES", "EXPIRATION"]
 
-#: ActiveMQ's header: the absolute expiry time in milliseconds since the epoch (0 = never).
-EXPIRES = b"expires"
-#: RabbitMQ's header: a time to live in milliseconds from now.
-EXPIRATION = b"expiration"
 
 
 def _milliseconds(name: bytes, value: bytes) -> int:
@@ -56,6 +53,9 @@ class ExpiryTimer:
     """
 
     __slots__ = ("_heap", "_order", "_handle", "_armed_for", "_expire", "_loop")
+
+    #: The deadline of a message, for the queue that holds this timer.
+    deadline = staticmethod(deadline)
 
     def __init__(self, expire: Callable[[list[Held]], None], loop: asyncio.AbstractEventLoop | None) -> None:
         self._heap: list[tuple[float, int, Held]] = []

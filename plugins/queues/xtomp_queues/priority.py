@@ -15,14 +15,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from xtomp_core import FrameRejected
 
 from .consumer import Held
+from .headers import DEFAULT_VALUE, PRIORITY
 
 __all__ = ["PRIORITY", "DEFAULT_PRIORITY", "DEFAULT_VALUE", "LEVELS", "Levels", "priority_of", "level_of"]
 
-#: The SEND header (JMSPriority; RabbitMQ's STOMP adapter maps it to the AMQP priority property).
-PRIORITY = b"priority"
-#: JMS's default priority, what a message without the header gets.
+#: JMS's default priority, what a message without the header gets (DEFAULT_VALUE in the header).
 DEFAULT_PRIORITY = 4
-DEFAULT_VALUE = b"4"
 #: Priorities 0 (lowest) to 9 (highest), as JMS and ActiveMQ (RabbitMQ: x-max-priority 9).
 LEVELS = 10
 
@@ -62,6 +60,9 @@ class Levels:
     """
 
     __slots__ = ("levels", "count", "top")
+
+    #: The check of a ``priority`` value, for the queue that holds these levels.
+    priority_of = staticmethod(priority_of)
 
     def __init__(self, items: Iterable[Held] = ()) -> None:
         self.levels: list[deque[Held]] = [deque() for _ in range(LEVELS)]

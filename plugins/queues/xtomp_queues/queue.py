@@ -37,11 +37,16 @@ from typing import TYPE_CHECKING, Any
 from xtomp_core import Destination, DestinationFull, FrameRejected, Message, XtompError
 
 from .consumer import GONE, IN_FLIGHT, READY, Browser, Consumer, Held, not_awaiting, prefetch_of
-from .expiry import EXPIRATION, EXPIRES, ExpiryTimer, deadline
-from .priority import DEFAULT_PRIORITY, DEFAULT_VALUE, PRIORITY, Levels, priority_of
+from .headers import DEFAULT_VALUE, EXPIRATION, EXPIRES, PRIORITY
 
+# .priority and .expiry are imported by the first message with a priority or a deadline
+# (a queue without either, and an idle broker, do without them); the queue then reaches
+# them through its Levels and its ExpiryTimer, never by an import per message.
 if TYPE_CHECKING:
     from xtomp_core import DestinationContext, Section, Session, Subscription
+
+    from .expiry import ExpiryTimer
+    from .priority import Levels
 
 __all__ = ["Queue"]
 
@@ -106,7 +111,8 @@ class Queue(Destination):
         self.ttl: float = settings["expiry"]
         #: The session a temporary queue belongs to (only it may consume); None for shared queues.
         self.owner: Session | None = None
-        self._timer = ExpiryTimer(self._expire_due, context.loop)
+        #: The deadlines of waiting messages; made for the first message that has one.
+        self._timer: ExpiryTimer | None = None
         #: Bytes of the bodies waiting in ``ready``, counted in the broker's max_memory.
         self.ready_bytes = 0
         self.memory = context.memory
@@ -118,19 +124,18 @@ class Queue(Destination):
     def publish(self, message: Message, sender: Session | None) -> None:
         headers = message.headers
         priority = headers.get(PRIORITY)
-        if (
-            priority is not None
-            and priority != DEFAULT_VALUE
-            and priority_of(priority) != DEFAULT_PRIORITY  # a bad value: ERROR, before anything changed
-            and type(self.ready) is deque
-        ):
-            self.ready = Levels(self.ready)  # the first message with another priority: one deque per level
+        if priority is not None and priority != DEFAULT_VALUE:
+            ready = self.ready
+            if isinstance(ready, deque):
+                self._prioritize(priority)
+            else:
+                ready.priority_of(priority)  # a bad value: ERROR, before anything changed
         ready = self.ready
         if len(ready) >= self.max_messages:
             self._full(sender)
         expires = 0.0
         if self.ttl or EXPIRES in headers or EXPIRATION in headers:
-            expires = deadline(headers, self.ttl, time.time())
+            expires = (self._timer or self._new_timer()).deadline(headers, self.ttl, time.time())
         held = Held(message, expires)
         self.enqueued += 1
         if expires and expires <= time.time():
@@ -141,7 +146,21 @@ class Queue(Destination):
         ready.append(held)
         self._waiting(len(message.body))
         if expires:
-            self._timer.watch(held)
+            (self._timer or self._new_timer()).watch(held)
+
+    def _prioritize(self, value: bytes) -> None:
+        """A priority while ``ready`` is one deque: a bad value is refused (before anything
+        changed); the first other than the default makes ``ready`` one deque per level."""
+        from .priority import DEFAULT_PRIORITY, Levels
+
+        if Levels.priority_of(value) != DEFAULT_PRIORITY:
+            self.ready = Levels(self.ready)
+
+    def _new_timer(self) -> ExpiryTimer:
+        from .expiry import ExpiryTimer
+
+        self._timer = timer = ExpiryTimer(self._expire_due, self.context.loop)
+        return timer
 
     def room(self, sender: Session) -> int | None:
         """What a COMMIT may send here before ``q flup``: the free places below max_messages
@@ -260,14 +279,14 @@ class Queue(Destination):
                 self.ready = ready = kept
                 if taken:
                     self._waiting(-taken)
-        if not ready:
+        if not ready and self._timer is not None:
             self._timer.cancel()  # nothing waits, so nothing can expire while waiting
         if self._paused and len(ready) < self.max_messages:
             self._resume_producers()
 
     def _empty(self) -> deque[Held] | Levels:
         """An empty ``ready`` of the kind this queue uses (to rebuild it without some messages)."""
-        return Levels() if type(self.ready) is Levels else deque()
+        return deque() if type(self.ready) is deque else type(self.ready)()
 
     def _waiting(self, delta: int) -> None:
         """Bodies of ``delta`` bytes started (or, negative, stopped) waiting in ``ready``."""
@@ -439,7 +458,7 @@ class Queue(Destination):
                 held.where = READY
                 again.append(held)
                 if held.expires:
-                    self._timer.watch(held)
+                    (self._timer or self._new_timer()).watch(held)
         self.ready.extendleft(reversed(again))
         if again:
             self._waiting(sum(len(held.message.body) for held in again))
@@ -502,7 +521,8 @@ class Queue(Destination):
 
     def close(self) -> None:
         super().close()
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         self.dropped += len(self.ready)
         self.ready.clear()
         self._waiting(-self.ready_bytes)
