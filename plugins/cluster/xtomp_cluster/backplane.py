@@ -43,9 +43,8 @@ class Backplane(Protocol):
     def up(self) -> bool:
         """Connected, with every subscription in place."""
 
-    def publish(self, channel: bytes, payload: bytes, more: bytes = b"") -> None:
-        """Publish ``payload + more`` (two pieces, so that a caller need not join them) to a
-        pub/sub channel with the next pipeline; dropped (counted) while down."""
+    def publish(self, channel: bytes, payload: bytes) -> None:
+        """Publish to a pub/sub channel with the next pipeline; dropped (counted) while down."""
 
     def skip_own(self, prefix: bytes | None) -> None:
         """Payloads starting with ``prefix`` are this node's own messages coming back from the

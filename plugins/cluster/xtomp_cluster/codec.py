@@ -20,7 +20,7 @@ import struct
 
 from xtomp_core import Message
 
-__all__ = ["VERSION", "Decoded", "decode", "encode", "head", "own_prefix"]
+__all__ = ["VERSION", "Decoded", "decode", "encode", "own_prefix"]
 
 VERSION = 2
 _START = struct.Struct(">BBQ")  # version, origin length, run
@@ -35,12 +35,7 @@ Decoded = tuple[bytes, int, int, float, "bytes | tuple[dict[bytes, bytes], bytes
 
 def encode(prefix: bytes, seq: int, when: float, message: Message) -> bytes:
     """One message as bytes (version 2); ``prefix`` is the sender's :func:`own_prefix`."""
-    return head(prefix, seq, when) + message.encoded_rest()
-
-
-def head(prefix: bytes, seq: int, when: float) -> bytes:
-    """What comes before ``Message.encoded_rest()`` (the backplane sends the two pieces as one)."""
-    return prefix + _SEQ_WHEN.pack(seq, when)
+    return b"".join((prefix, _SEQ_WHEN.pack(seq, when), message.encoded_rest()))
 
 
 def own_prefix(origin: bytes, run: int) -> bytes:

@@ -141,15 +141,15 @@ class RedisBackplane:
     def rename(self, node: str) -> None:
         self._node = node
 
-    def publish(self, channel: bytes, payload: bytes, more: bytes = b"") -> None:
+    def publish(self, channel: bytes, payload: bytes) -> None:
         pending = self.pending
         if self.state != UP or len(pending) >= self.max_pending:
             self.publish_dropped += 1
             return
         self.published += 1
         # Packed here with one format (not pack()'s loop over arguments): one per SEND.
-        pending.append(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s%s\r\n" % (
-            len(channel), channel, len(payload) + len(more), payload, more))
+        pending.append(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            len(channel), channel, len(payload), payload))
         if not self._flush_scheduled:
             self._schedule_flush()
 

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from xtomp_core import Destination, Message, StashKey, XtompError
 from xtomp_topics import Pattern, Topic
 
-from .codec import decode, head, own_prefix
+from .codec import decode, encode, own_prefix
 
 if TYPE_CHECKING:
     from xtomp_core import DestinationContext, Section, Session, Subscription
@@ -203,8 +203,7 @@ class ClusterTopics:
         backplane.publish(
             self.prefix + destination.name,
             # The send time on the messages the receivers' lag figure samples (one in 16).
-            head(self._own, self.seq, 0.0 if self.seq & 15 else time.time()),
-            message.encoded_rest(),
+            encode(self._own, self.seq, 0.0 if self.seq & 15 else time.time(), message),
         )
         return self.local_first
 
