@@ -58,7 +58,7 @@ from xtomp_core import (
     XtompError,
     prefetch_window,
 )
-from xtomp_queues import EXPIRATION, EXPIRES, deadline, not_awaiting, take_settled
+from xtomp_queues import EXPIRATION, EXPIRES, deadline, holds_unacked, not_awaiting, take_settled
 
 from .streams import Entry, QueueStreams, decode_entry, encode_entry
 
@@ -286,7 +286,7 @@ class ClusterQueue(Destination):
         """A full queue holds this producer rather than refusing its SEND (as on one node, a
         producer holding unacknowledged messages is refused: its ACKs would wait too)."""
         return (
-            self.pause_when_full and sender is not None and sender.connected and not _holds_unacked(sender)
+            self.pause_when_full and sender is not None and sender.connected and not holds_unacked(sender)
         )
 
     def _pause(self, sender: Session) -> None:
@@ -765,10 +765,3 @@ class ClusterQueue(Destination):
 #: With the queue, the holder of producers held by a full queue (``self`` holds for an outage).
 FULL = "full"
 
-
-def _holds_unacked(session: Session) -> bool:
-    for subscription in session.subscriptions.values():
-        consumer = subscription.state
-        if isinstance(consumer, ClusterConsumer) and consumer.unacked:
-            return True
-    return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .consumer import not_awaiting, take_settled
+from .consumer import holds_unacked, not_awaiting, take_settled
 from .headers import EXPIRATION, EXPIRES
 from .queue import Queue
 from .temporary import REPLY_PREFIX, TEMP_PREFIX, reply_to_queue, temp_queue_name
@@ -21,6 +21,7 @@ __all__ = [
     "REPLY_PREFIX",
     "TEMP_PREFIX",
     "deadline",
+    "holds_unacked",
     "not_awaiting",
     "reply_to_queue",
     "take_settled",

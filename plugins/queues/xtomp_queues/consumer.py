@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, TypeVar
 from xtomp_core import FrameRejected, prefetch_window
 
 if TYPE_CHECKING:
-    from xtomp_core import Filter, Message, Subscription
+    from xtomp_core import Filter, Message, Session, Subscription
 
 __all__ = [
-    "Held", "Consumer", "Browser", "prefetch_of", "take_settled", "not_awaiting", "READY", "IN_FLIGHT", "GONE",
+    "Held", "Consumer", "Browser", "prefetch_of", "take_settled", "not_awaiting", "holds_unacked", "READY",
+    "IN_FLIGHT", "GONE",
 ]
 
 #: What a consumer keeps per unacknowledged delivery (Held here, the cluster plugin's stream entry).
@@ -38,6 +39,16 @@ def take_settled(unacked: dict[int, D], message_id: int, cumulative: bool) -> li
         if key == message_id:
             break
     return settled
+
+
+def holds_unacked(session: Session) -> bool:
+    """Whether ``session`` holds messages of a queue (this plugin's or a clustered one: their
+    consumers both keep ``unacked``) it has not acknowledged yet. A full queue does not hold
+    such a producer: held, it could not send the ACKs that would make room."""
+    for subscription in session.subscriptions.values():
+        if getattr(subscription.state, "unacked", None):
+            return True
+    return False
 
 
 def not_awaiting(verb: str, message_id: int, subscription: Subscription) -> FrameRejected:

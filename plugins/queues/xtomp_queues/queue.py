@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from xtomp_core import Destination, DestinationFull, FrameRejected, Message, XtompError
 
-from .consumer import GONE, IN_FLIGHT, READY, Browser, Consumer, Held, not_awaiting, prefetch_of
+from .consumer import GONE, IN_FLIGHT, READY, Browser, Consumer, Held, holds_unacked, not_awaiting, prefetch_of
 from .headers import DEFAULT_VALUE, EXPIRATION, EXPIRES, PRIORITY
 
 # .priority and .expiry are imported by the first message with a priority or a deadline
@@ -166,7 +166,7 @@ class Queue(Destination):
         """What a COMMIT may send here before ``q flup``: the free places below max_messages
         and, when nothing waits, what unfiltered consumers take at once (all, for one
         in ``auto`` mode or without a window). None: a full queue pauses this producer."""
-        if self.pause_when_full and sender.connected and not _holds_unacked(sender):
+        if self.pause_when_full and sender.connected and not holds_unacked(sender):
             return None
         ready = self.ready
         room = max(self.max_messages - len(ready), 0)
@@ -185,7 +185,7 @@ class Queue(Destination):
         A producer that itself holds unacknowledged messages is never paused: its ACKs
         travel on the connection that would stop being read, so pausing it could wait forever.
         """
-        if self.pause_when_full and sender is not None and sender.connected and not _holds_unacked(sender):
+        if self.pause_when_full and sender is not None and sender.connected and not holds_unacked(sender):
             # This SEND is accepted (one over the limit); the producer's next frames wait,
             # unread or unhandled, until the queue has room (each full queue holds it for
             # itself: the producer resumes when the last one lets go).
@@ -544,10 +544,3 @@ class Queue(Destination):
         )
         return figures
 
-
-def _holds_unacked(session: Session) -> bool:
-    for subscription in session.subscriptions.values():
-        consumer = subscription.state
-        if isinstance(consumer, Consumer) and consumer.unacked:
-            return True
-    return False
