@@ -11,17 +11,10 @@ from typing import Any
 import pytest
 import redis
 
-from xtomp_testing import BrokerProcess, RawClient, RedisServer, reserved_port, stomp_py_connection, wait_until, write_config
+from xtomp_testing import BASE_CONFIG, BrokerProcess, RawClient, RedisServer, reserved_port, stomp_py_connection, wait_until, write_config
 
-NODE_CONFIG = """\
-[server]
-listen = ["127.0.0.1:{port}"]
-
-[plugins.topics]
-
-[destinations."/topic/*"]
-type = "topic"
-
+#: Every test broker's config (xtomp_testing), on a port of its own, with admin figures and the cluster.
+NODE_CONFIG = BASE_CONFIG.replace("127.0.0.1:0", "127.0.0.1:{port}") + """
 [plugins.admin]
 listen = "127.0.0.1:{admin}"
 console = false
