@@ -178,6 +178,8 @@ def test_redis_outage_makes_topics_local_only_then_delivery_resumes(cluster_node
     _listening(redis_server, "t", 2)
     publisher.send("/topic/t", "after the kill")
     heard_b.wait_for(lambda: _bodies(heard_b)[-1:] == ["after the kill"], SLOW)
+    # Node a delivered it at once, but its client's receiver thread may not have read it yet.
+    heard_a.wait_for(lambda: _bodies(heard_a)[-1:] == ["after the kill"], SLOW)
     assert _bodies(heard_a)[-2:] == ["after", "after the kill"]
 
 
